@@ -1,0 +1,41 @@
+# make run   - the whole stack on http://127.0.0.1:8000 (Flower on :5555), Ctrl-C stops it
+# make test  - lint, format check and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Local development defaults; production sets DEBUG=false and a SECRET_KEY.
+export DEBUG ?= true
+
+.PHONY: run test lint format install migrate bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python -m workers.stack --prepare
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python -m bench.flash_sale
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3* test_db.sqlite3* .redis .pytest_cache

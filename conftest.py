@@ -1,0 +1,22 @@
+"""Loaded by pytest before Django is set up: fixes the environment the settings
+read. Without REDIS_URL the suite starts its own Redis, as `make run` does."""
+
+import atexit
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("PAYMENT_RETRY_BACKOFF_SECONDS", "0.2")
+os.environ.setdefault("PAYMENT_MAX_RETRIES", "2")
+
+if not os.environ.get("REDIS_URL"):
+    from workers.embedded_redis import EmbeddedRedis
+
+    _redis = EmbeddedRedis().start()
+    atexit.register(_redis.stop)
+    os.environ["REDIS_URL"] = _redis.url
+
+# Load the settings now, so pytest-django sets Django up with this environment.
+from django.conf import settings
+
+settings.DATABASES  # noqa: B018

@@ -1,0 +1,110 @@
+"""A gateway that behaves like a card processor's test mode.
+
+Tokens: `tok_success` captures, `tok_decline` is declined, `tok_error` raises a
+transient error every time, `tok_error_once` fails once then captures,
+`tok_pending` gives no answer until SIMULATED_PENDING_SETTLE_SECONDS have passed
+(then a lookup finds it captured). Any other token is declined as invalid.
+
+Its state lives in Redis, like a real processor's lives outside our database,
+so every process (web, workers, beat, tests) sees the same charges.
+"""
+
+import json
+import secrets
+import time
+from decimal import Decimal
+
+import redis
+from django.conf import settings
+
+from payments.gateways.base import GatewayResult, Outcome, TransientGatewayError
+
+KEY_PREFIX = "simgw"
+
+
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+
+
+class SimulatedGateway:
+    name = "simulated"
+
+    def __init__(self, client: redis.Redis | None = None) -> None:
+        self.redis = client or _client()
+
+    def charge(
+        self, *, idempotency_key: str, amount: Decimal, currency: str, token: str
+    ) -> GatewayResult:
+        self.redis.incr(f"{KEY_PREFIX}:calls:{idempotency_key}")
+        existing = self._load(idempotency_key)
+        if existing is not None:
+            return self._result(idempotency_key, existing)
+        if token == "tok_error" or (token == "tok_error_once" and self._first_try(idempotency_key)):
+            raise TransientGatewayError("simulated gateway: temporary processing error")
+        record = self._new_record(token, amount, currency)
+        # NX: of two concurrent charges under one key, only the first is recorded.
+        if not self.redis.set(self._key(idempotency_key), json.dumps(record), nx=True):
+            record = self._load(idempotency_key)
+        return self._result(idempotency_key, record)
+
+    def lookup(self, *, idempotency_key: str) -> GatewayResult:
+        record = self._load(idempotency_key)
+        if record is None:
+            return GatewayResult(Outcome.NOT_FOUND)
+        return self._result(idempotency_key, record)
+
+    def refund(self, *, idempotency_key: str, amount: Decimal) -> GatewayResult:
+        record = self._load(idempotency_key)
+        if record is None or record["outcome"] not in (Outcome.CAPTURED, Outcome.REFUNDED):
+            return GatewayResult(Outcome.NOT_FOUND, reason="nothing_to_refund")
+        record["outcome"] = Outcome.REFUNDED
+        self.redis.set(self._key(idempotency_key), json.dumps(record))
+        return GatewayResult(Outcome.REFUNDED, reference=record["reference"])
+
+    def record(
+        self, *, idempotency_key: str, amount: Decimal, currency: str, succeed: bool
+    ) -> GatewayResult:
+        """What the simulated callback does: the gateway settles the payment its
+        own way. An outcome already recorded under the key is kept."""
+        token = "tok_success" if succeed else "tok_decline"
+        record = self._new_record(token, amount, currency)
+        self.redis.set(self._key(idempotency_key), json.dumps(record), nx=True)
+        return self._result(idempotency_key, self._load(idempotency_key))
+
+    def captures(self, idempotency_key: str) -> int:
+        """How many captures exist under a key (0 or 1): for audits and tests."""
+        record = self._load(idempotency_key)
+        return int(record is not None and record["outcome"] in (Outcome.CAPTURED, Outcome.REFUNDED))
+
+    def _first_try(self, idempotency_key: str) -> bool:
+        return self.redis.incr(f"{KEY_PREFIX}:errors:{idempotency_key}") == 1
+
+    def _new_record(self, token: str, amount: Decimal, currency: str) -> dict:
+        outcome, reason = {
+            "tok_success": (Outcome.CAPTURED, ""),
+            "tok_error_once": (Outcome.CAPTURED, ""),
+            "tok_decline": (Outcome.DECLINED, "card_declined"),
+            "tok_pending": (Outcome.PENDING, ""),
+        }.get(token, (Outcome.DECLINED, "invalid_token"))
+        return {
+            "outcome": outcome,
+            "reason": reason,
+            "reference": f"sim_{secrets.token_hex(8)}",
+            "amount": str(amount),
+            "currency": currency,
+            "settles_at": time.time() + settings.SIMULATED_PENDING_SETTLE_SECONDS,
+        }
+
+    def _result(self, idempotency_key: str, record: dict) -> GatewayResult:
+        if record["outcome"] == Outcome.PENDING and time.time() >= record["settles_at"]:
+            record["outcome"] = Outcome.CAPTURED
+            self.redis.set(self._key(idempotency_key), json.dumps(record))
+        return GatewayResult(Outcome(record["outcome"]), record["reference"], record["reason"])
+
+    def _load(self, idempotency_key: str) -> dict | None:
+        raw = self.redis.get(self._key(idempotency_key))
+        return json.loads(raw) if raw else None
+
+    @staticmethod
+    def _key(idempotency_key: str) -> str:
+        return f"{KEY_PREFIX}:charge:{idempotency_key}"

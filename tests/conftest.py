@@ -1,0 +1,32 @@
+import pytest
+import redis
+from django.conf import settings
+
+from tests.worker_process import WorkerProcess
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gateway():
+    """The simulated gateway keeps its charges in Redis: start each test clean."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("simgw:*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker):
+    """A real `celery worker` process on the real broker, against the test database.
+
+    Tests that use it need `django_db(transaction=True)`: the worker only sees
+    committed rows.
+    """
+    process = WorkerProcess(name="module").start()
+    yield process
+    process.stop()

@@ -1,0 +1,48 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from tickets.models import Ticket, TicketPurchase
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Ticket
+
+    name = factory.Sequence(lambda n: f"Event {n}")
+    venue = "Main Hall"
+    destination_name = "Zanzibar"
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+    price = Decimal("80.00")
+    currency = "USD"
+    total_quantity = 100
+    available_quantity = factory.LazyAttribute(lambda ticket: ticket.total_quantity)
+
+
+class PurchaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TicketPurchase
+
+    ticket = factory.SubFactory(TicketFactory)
+    customer_name = "Test Customer"
+    customer_email = factory.Sequence(lambda n: f"buyer{n}@example.com")
+    quantity = 2
+    unit_price = factory.LazyAttribute(lambda purchase: purchase.ticket.price)
+    total_amount = factory.LazyAttribute(lambda purchase: purchase.unit_price * purchase.quantity)
+    currency = "USD"
+    payment_method = TicketPurchase.PaymentMethod.CARD
+    payment_token = "tok_success"
+    hold_expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=15))

@@ -1,0 +1,27 @@
+import pytest
+
+
+@pytest.mark.django_db
+def test_healthz_reports_each_dependency_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+@pytest.mark.django_db
+def test_healthz_names_the_broker_when_it_does_not_answer(client, settings):
+    from workers.embedded_redis import free_port
+
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "broker": "unavailable"}
+
+
+def test_healthz_names_the_database_when_it_does_not_answer(client, monkeypatch):
+    from project import health
+
+    monkeypatch.setattr(health, "database_ok", lambda: False)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "unavailable", "broker": "ok"}

@@ -1,0 +1,82 @@
+from django.contrib import admin, messages
+
+from project.errors import DomainError
+from tickets import services
+from tickets.models import Ticket, TicketCode, TicketPurchase
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "venue",
+        "starts_at",
+        "price",
+        "currency",
+        "available_quantity",
+        "total_quantity",
+        "is_on_sale",
+    )
+    list_filter = ("is_on_sale", "currency")
+    search_fields = ("name", "venue", "destination_name")
+
+
+class TicketCodeInline(admin.TabularInline):
+    model = TicketCode
+    fields = ("code", "status", "used_at", "redeemed_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _run_service(modeladmin, request, queryset, service, done: str) -> None:
+    succeeded = 0
+    for purchase in queryset:
+        try:
+            service(purchase_id=purchase.pk)
+            succeeded += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{purchase.pk}: {exc.detail}", messages.WARNING)
+    if succeeded:
+        modeladmin.message_user(request, f"{succeeded} purchase(s) {done}.", messages.SUCCESS)
+
+
+@admin.register(TicketPurchase)
+class TicketPurchaseAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "status",
+        "payment_status",
+        "customer_name",
+        "customer_email",
+        "ticket",
+        "quantity",
+        "total_amount",
+        "currency",
+        "created_at",
+    )
+    list_filter = ("status", "payment_status", "payment_method", "ticket")
+    search_fields = ("id", "customer_name", "customer_email", "codes__code")
+    list_select_related = ("ticket",)
+    date_hierarchy = "created_at"
+    inlines = [TicketCodeInline]
+    actions = ["rerun_processing", "mark_refunded", "resend_tickets"]
+    readonly_fields = [field.name for field in TicketPurchase._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Re-run processing of selected purchases")
+    def rerun_processing(self, request, queryset):
+        _run_service(self, request, queryset, services.purchase_retry_processing, "re-enqueued")
+
+    @admin.action(description="Refund selected purchases")
+    def mark_refunded(self, request, queryset):
+        _run_service(self, request, queryset, services.purchase_refund, "refunded")
+
+    @admin.action(description="Resend tickets by e-mail")
+    def resend_tickets(self, request, queryset):
+        _run_service(self, request, queryset, services.purchase_resend_tickets, "sent again")

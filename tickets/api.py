@@ -1,0 +1,216 @@
+"""Ticket API: each view parses its input, calls one service or selector and
+serializes the result. Business rules live in tickets/services.py."""
+
+import hashlib
+
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tickets import selectors, services
+from tickets.errors import TicketUnavailable
+from tickets.idempotency import (
+    idempotency_claim,
+    idempotency_release,
+    idempotency_store,
+    request_fingerprint,
+)
+from tickets.models import TicketPurchase
+from tickets.permissions import SimulationEnabled
+from tickets.serializers import (
+    PaymentSubmitSerializer,
+    PurchaseCreateSerializer,
+    PurchaseDetailSerializer,
+    PurchaseStatusSerializer,
+    SimulatePaymentSerializer,
+    TicketSerializer,
+)
+
+POLL_INTERVAL_SECONDS = 1
+STATUS_FIELDS = ("id", "status", "payment_status", "failure_reason", "updated_at")
+
+
+def _purchase_detail(purchase_id) -> TicketPurchase:
+    queryset = TicketPurchase.objects.select_related("ticket").prefetch_related("codes")
+    return get_object_or_404(queryset, pk=purchase_id)
+
+
+def _status_url(request, purchase_id) -> str:
+    return request.build_absolute_uri(reverse("purchase-status", args=[purchase_id]))
+
+
+class TicketListApi(generics.ListAPIView):
+    serializer_class = TicketSerializer
+
+    def get_queryset(self):
+        return selectors.tickets_on_sale()
+
+
+class TicketDetailApi(generics.RetrieveAPIView):
+    serializer_class = TicketSerializer
+
+    def get_queryset(self):
+        return selectors.tickets_on_sale()
+
+
+class PurchaseCreateApi(APIView):
+    throttle_scope = "purchase_create"
+
+    @extend_schema(
+        request=PurchaseCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={
+            202: PurchaseDetailSerializer,
+            400: OpenApiResponse(description="Invalid input; nothing was created"),
+            409: OpenApiResponse(description="A request with this key is in flight"),
+            422: OpenApiResponse(description="Key reused with a different body"),
+        },
+    )
+    def post(self, request):
+        serializer = PurchaseCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return self._respond(request, self._create(request, serializer.validated_data))
+        if len(key) > 255:
+            raise ValidationError({"Idempotency-Key": ["At most 255 characters."]})
+        claim = idempotency_claim(
+            scope=f"purchase_create:{request.user.pk or 'anonymous'}",
+            key=key,
+            fingerprint=request_fingerprint(serializer.validated_data),
+        )
+        if claim.replay:
+            return self._respond(request, claim.record.response_body, claim.record.response_status)
+        try:
+            body = self._create(request, serializer.validated_data, claim.record)
+        except Exception:
+            idempotency_release(record=claim.record)
+            raise
+        return self._respond(request, body)
+
+    def _create(self, request, data: dict, record=None) -> dict:
+        rendered: dict = {}
+
+        def remember(purchase: TicketPurchase) -> None:
+            rendered.update(PurchaseDetailSerializer(purchase).data)
+            if record is not None:
+                idempotency_store(
+                    record=record, purchase=purchase, status=status.HTTP_202_ACCEPTED, body=rendered
+                )
+
+        try:
+            services.purchase_create(**data, user=request.user, on_created=remember)
+        except TicketUnavailable as exc:
+            raise ValidationError({"ticket_id": [exc.detail]}) from exc
+        return rendered
+
+    def _respond(self, request, body: dict, code: int = status.HTTP_202_ACCEPTED) -> Response:
+        return Response(
+            body,
+            status=code,
+            headers={"Location": _status_url(request, body["purchase_id"])},
+        )
+
+
+class PurchaseStatusApi(APIView):
+    """The polling endpoint: small, cheap, cacheable by ETag."""
+
+    @extend_schema(responses={200: PurchaseStatusSerializer, 304: None, 404: None})
+    def get(self, request, purchase_id):
+        row = TicketPurchase.objects.filter(pk=purchase_id).values(*STATUS_FIELDS).first()
+        if row is None:
+            raise Http404
+        etag = self._etag(row)
+        final = row["status"] in TicketPurchase.FINAL_STATUSES
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if not final:
+            headers["Retry-After"] = str(POLL_INTERVAL_SECONDS)
+        if etag in request.headers.get("If-None-Match", ""):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(PurchaseStatusSerializer(row).data, headers=headers)
+
+    @staticmethod
+    def _etag(row: dict) -> str:
+        state = f"{row['status']}|{row['payment_status']}|{row['updated_at'].isoformat()}"
+        return '"' + hashlib.blake2s(state.encode(), digest_size=8).hexdigest() + '"'
+
+
+class PurchaseDetailApi(APIView):
+    @extend_schema(responses={200: PurchaseDetailSerializer})
+    def get(self, request, purchase_id):
+        return Response(PurchaseDetailSerializer(_purchase_detail(purchase_id)).data)
+
+
+class PurchaseCompleteApi(APIView):
+    @extend_schema(
+        request=PaymentSubmitSerializer,
+        responses={
+            202: PurchaseStatusSerializer,
+            409: OpenApiResponse(description="No longer pending"),
+        },
+    )
+    def post(self, request, purchase_id):
+        get_object_or_404(TicketPurchase, pk=purchase_id)
+        serializer = PaymentSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        purchase = services.purchase_submit_payment(
+            purchase_id=purchase_id, payment_token=serializer.validated_data["payment_token"]
+        )
+        return Response(
+            PurchaseStatusSerializer(purchase).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": _status_url(request, purchase.id)},
+        )
+
+
+class PurchaseSimulatePaymentApi(APIView):
+    permission_classes = [SimulationEnabled]
+
+    @extend_schema(request=SimulatePaymentSerializer, responses={202: PurchaseStatusSerializer})
+    def post(self, request, purchase_id):
+        get_object_or_404(TicketPurchase, pk=purchase_id)
+        serializer = SimulatePaymentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        purchase = services.purchase_simulate_callback(
+            purchase_id=purchase_id, succeed=serializer.validated_data["outcome"] == "success"
+        )
+        return Response(
+            PurchaseStatusSerializer(purchase).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": _status_url(request, purchase.id)},
+        )
+
+
+class UserPurchasesApi(generics.ListAPIView):
+    permission_classes = [IsAuthenticated]
+    serializer_class = PurchaseDetailSerializer
+
+    def get_queryset(self):
+        return selectors.purchases_for_user(self.request.user)
+
+
+class PurchasesDebugApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        stuck = selectors.purchases_stuck_in_payment(
+            older_than_minutes=settings.STUCK_PAYMENT_MINUTES
+        )
+        unstarted = selectors.purchases_unstarted()
+        recent = TicketPurchase.objects.select_related("ticket").prefetch_related("codes")[:20]
+        return Response(
+            {
+                "counts": selectors.purchase_status_counts(),
+                "stuck_in_payment": [str(pk) for pk in stuck.values_list("id", flat=True)[:50]],
+                "never_started": [str(pk) for pk in unstarted.values_list("id", flat=True)[:50]],
+                "recent": PurchaseDetailSerializer(recent, many=True).data,
+            }
+        )

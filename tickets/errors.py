@@ -1,0 +1,33 @@
+from project.errors import DomainError
+
+
+class TicketUnavailable(DomainError):
+    code = "ticket_unavailable"
+    http_status = 400
+    default_detail = "This ticket does not exist or is not on sale."
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+    default_detail = "The purchase cannot make this move from its current state."
+
+
+class PurchaseNotPending(IllegalTransition):
+    code = "purchase_not_pending"
+    default_detail = "The purchase is no longer pending."
+
+
+class PaymentAlreadySubmitted(IllegalTransition):
+    code = "payment_already_submitted"
+    default_detail = "A payment was already submitted for this purchase."
+
+
+class InventoryInvariantBroken(DomainError):
+    code = "inventory_invariant"
+    http_status = 500
+    default_detail = "Releasing these seats would exceed the ticket's total."
+
+
+class RefundRefused(DomainError):
+    code = "refund_refused"
+    default_detail = "This purchase cannot be refunded."

@@ -1,0 +1,67 @@
+"""`Idempotency-Key` on purchase creation, enforced by a unique constraint.
+
+The first request with a key inserts its row (committed at once, so a second
+copy arriving meanwhile sees it in flight); the response is stored on the row
+in the same transaction that creates the purchase.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from project.errors import DomainError
+from tickets.models import IdempotencyKey
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    http_status = 422
+    default_detail = "This Idempotency-Key was used with a different request body."
+
+
+class IdempotencyKeyInFlight(DomainError):
+    code = "idempotency_key_in_flight"
+    http_status = 409
+    default_detail = "A request with this Idempotency-Key is still being processed."
+
+
+@dataclass(frozen=True)
+class Claim:
+    record: IdempotencyKey
+    replay: bool  # True: answer with the stored response, create nothing
+
+
+def request_fingerprint(data: dict) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> Claim:
+    try:
+        with transaction.atomic():
+            record = IdempotencyKey.objects.create(
+                scope=scope, key=key, request_fingerprint=fingerprint
+            )
+        return Claim(record=record, replay=False)
+    except IntegrityError:
+        record = IdempotencyKey.objects.get(scope=scope, key=key)
+    if record.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    if record.response_status is None:
+        raise IdempotencyKeyInFlight()
+    return Claim(record=record, replay=True)
+
+
+def idempotency_store(*, record: IdempotencyKey, purchase, status: int, body: dict) -> None:
+    """Call inside the transaction that created the purchase."""
+    record.purchase = purchase
+    record.response_status = status
+    record.response_body = body
+    record.save(update_fields=["purchase", "response_status", "response_body"])
+
+
+def idempotency_release(*, record: IdempotencyKey) -> None:
+    """The request failed and created nothing: the key may be used again."""
+    IdempotencyKey.objects.filter(pk=record.pk, response_status__isnull=True).delete()

@@ -1,0 +1,174 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Ticket(models.Model):
+    """An event on sale, with its inventory of seats."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    venue = models.CharField(max_length=200)
+    destination_name = models.CharField(max_length=200, blank=True)
+    starts_at = models.DateTimeField()
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    total_quantity = models.PositiveIntegerField()
+    available_quantity = models.PositiveIntegerField()
+    is_on_sale = models.BooleanField(default=True)
+    sale_starts_at = models.DateTimeField(null=True, blank=True)
+    sale_ends_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(available_quantity__gte=0), name="ticket_available_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(available_quantity__lte=F("total_quantity")),
+                name="ticket_available_within_total",
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="ticket_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TicketPurchase(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CONFIRMED = "confirmed"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        EXPIRED = "expired"
+        CANCELLED = "cancelled"
+        REFUNDED = "refunded"
+
+    class PaymentStatus(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        REFUNDED = "refunded"
+
+    class PaymentMethod(models.TextChoices):
+        CARD = "card"
+        MOBILE_MONEY = "mobile_money"
+        BANK_TRANSFER = "bank_transfer"
+
+    FINAL_STATUSES = (
+        Status.COMPLETED,
+        Status.FAILED,
+        Status.EXPIRED,
+        Status.CANCELLED,
+        Status.REFUNDED,
+    )
+    # Purchases whose seats are counted out of the ticket's inventory.
+    HOLDING_STATUSES = (Status.PENDING, Status.CONFIRMED, Status.COMPLETED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="purchases")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="ticket_purchases",
+    )
+    customer_name = models.CharField(max_length=120)
+    customer_email = models.EmailField()
+    customer_phone = models.CharField(max_length=32, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    total_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    payment_method = models.CharField(max_length=20, choices=PaymentMethod.choices)
+    payment_token = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    payment_status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    failure_reason = models.CharField(max_length=64, null=True, blank=True)
+    inventory_reserved = models.BooleanField(default=False)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    hold_expires_at = models.DateTimeField()
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    payment_started_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "hold_expires_at"], name="purchase_status_hold_idx"),
+            models.Index(
+                fields=["payment_status", "payment_started_at"], name="purchase_payment_stuck_idx"
+            ),
+            models.Index(fields=["user", "-created_at"], name="purchase_user_created_idx"),
+            models.Index(fields=["customer_email"], name="purchase_email_idx"),
+            models.Index(fields=["-created_at"], name="purchase_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="purchase_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class TicketCode(models.Model):
+    class Status(models.TextChoices):
+        VALID = "valid"
+        USED = "used"
+        VOID = "void"
+
+    code = models.CharField(max_length=12, unique=True)
+    purchase = models.ForeignKey(TicketPurchase, on_delete=models.CASCADE, related_name="codes")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.VALID)
+    used_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class IdempotencyKey(models.Model):
+    """One row per `Idempotency-Key` sent on create: the unique constraint is
+    what makes a replay safe, even when two copies arrive at once."""
+
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=64)
+    request_fingerprint = models.CharField(max_length=64)
+    purchase = models.ForeignKey(
+        TicketPurchase, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="idempotency_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

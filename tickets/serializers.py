@@ -1,0 +1,102 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from tickets.models import Ticket, TicketPurchase
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that is a JSON integer: "2", 2.0 and true are refused."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "name",
+            "description",
+            "venue",
+            "destination_name",
+            "starts_at",
+            "price",
+            "currency",
+            "total_quantity",
+            "available_quantity",
+        ]
+
+
+class PurchaseCreateSerializer(serializers.Serializer):
+    ticket_id = StrictIntegerField(min_value=1)
+    quantity = StrictIntegerField(min_value=1)
+    customer_name = serializers.CharField(max_length=120, trim_whitespace=True)
+    customer_email = serializers.EmailField(max_length=254)
+    customer_phone = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default=""
+    )
+    payment_method = serializers.ChoiceField(choices=TicketPurchase.PaymentMethod.choices)
+    payment_token = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+    def validate_quantity(self, value: int) -> int:
+        limit = settings.MAX_TICKETS_PER_PURCHASE
+        if value > limit:
+            raise serializers.ValidationError(
+                f"Ensure this value is less than or equal to {limit}."
+            )
+        return value
+
+
+class PaymentSubmitSerializer(serializers.Serializer):
+    payment_token = serializers.CharField(max_length=200)
+
+
+class SimulatePaymentSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["success", "failure"])
+
+
+class PurchaseStatusSerializer(serializers.Serializer):
+    purchase_id = serializers.UUIDField(source="id")
+    status = serializers.CharField()
+    payment_status = serializers.CharField()
+    failure_reason = serializers.CharField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
+class PurchaseDetailSerializer(serializers.ModelSerializer):
+    purchase_id = serializers.UUIDField(source="id")
+    ticket = serializers.CharField(source="ticket.name")
+    ticket_codes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TicketPurchase
+        fields = [
+            "purchase_id",
+            "ticket",
+            "ticket_id",
+            "customer_name",
+            "customer_email",
+            "customer_phone",
+            "quantity",
+            "unit_price",
+            "total_amount",
+            "currency",
+            "payment_method",
+            "status",
+            "payment_status",
+            "failure_reason",
+            "ticket_codes",
+            "created_at",
+            "updated_at",
+            "confirmed_at",
+            "completed_at",
+            "hold_expires_at",
+        ]
+
+    def get_ticket_codes(self, purchase: TicketPurchase) -> list[str]:
+        return [code.code for code in purchase.codes.all()]

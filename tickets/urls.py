@@ -1,0 +1,31 @@
+from django.urls import path
+
+from tickets import api
+
+urlpatterns = [
+    path("", api.TicketListApi.as_view(), name="ticket-list"),
+    path("<int:pk>/", api.TicketDetailApi.as_view(), name="ticket-detail"),
+    path("purchase/direct/", api.PurchaseCreateApi.as_view(), name="purchase-create"),
+    path(
+        "purchase/<uuid:purchase_id>/status/",
+        api.PurchaseStatusApi.as_view(),
+        name="purchase-status",
+    ),
+    path(
+        "purchase/<uuid:purchase_id>/complete/",
+        api.PurchaseCompleteApi.as_view(),
+        name="purchase-complete",
+    ),
+    path(
+        "purchase/<uuid:purchase_id>/details/",
+        api.PurchaseDetailApi.as_view(),
+        name="purchase-details",
+    ),
+    path(
+        "purchase/<uuid:purchase_id>/simulate-payment/",
+        api.PurchaseSimulatePaymentApi.as_view(),
+        name="purchase-simulate-payment",
+    ),
+    path("purchases/user/", api.UserPurchasesApi.as_view(), name="purchases-user"),
+    path("purchases/debug/", api.PurchasesDebugApi.as_view(), name="purchases-debug"),
+]
