@@ -22,7 +22,8 @@ def test_database_url() -> str:
     user = db.get("USER") or ""
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     credentials = f"{user}{password}@" if user else ""
-    return f"postgres://{credentials}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    address = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
+    return f"postgres://{credentials}{address}/{db['NAME']}"
 
 
 class WorkerProcess:
@@ -30,7 +31,9 @@ class WorkerProcess:
         self.hostname = f"test-{name}-{uuid.uuid4().hex[:6]}@localhost"
         self.concurrency = concurrency
         self.extra_env = extra_env or {}
-        self.log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (open for the worker's life)
+            prefix="celery-worker-", suffix=".log", delete=False
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self, purge: bool = True) -> "WorkerProcess":

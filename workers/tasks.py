@@ -40,7 +40,7 @@ def process_purchase(self, purchase_id: str) -> str | None:
             )
             return services.purchase_give_up_payment(purchase_id=purchase_id).status
         logger.warning("purchase %s: transient gateway error, retrying: %s", purchase_id, exc)
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries))
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     except Exception:
         logger.exception("purchase %s: processing failed unexpectedly", purchase_id)
         raise
@@ -56,7 +56,7 @@ def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
     except DomainError as exc:
         logger.warning("purchase %s: %s", purchase_id, exc.detail)
     except TransientGatewayError as exc:
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries))
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     except Exception:
         logger.exception("purchase %s: reconciliation failed unexpectedly", purchase_id)
         raise
@@ -72,7 +72,7 @@ def deliver_purchase(self, purchase_id: str) -> str | None:
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("purchase %s: e-mail not sent, retrying: %s", purchase_id, exc)
         try:
-            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries))
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
         except MaxRetriesExceededError:
             logger.error("purchase %s: e-mail not delivered after retries", purchase_id)
             raise
