@@ -126,8 +126,11 @@ CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Unacknowledged messages go back to the queue after this many seconds. It must
 # exceed the longest task plus its longest retry countdown.
+# The restore sweep (interval x throttle seconds) is how soon a consumer looks for them.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -141,6 +144,8 @@ PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=True
 PAYMENT_MAX_RETRIES = env.int("PAYMENT_MAX_RETRIES", default=4)
 PAYMENT_RETRY_BACKOFF_SECONDS = env.float("PAYMENT_RETRY_BACKOFF_SECONDS", default=2.0)
 SIMULATED_PENDING_SETTLE_SECONDS = env.int("SIMULATED_PENDING_SETTLE_SECONDS", default=120)
+# Time the simulated gateway takes to answer a charge, like a real processor's round trip.
+SIMULATED_GATEWAY_LATENCY_MS = env.int("SIMULATED_GATEWAY_LATENCY_MS", default=0)
 
 # --- E-mail ------------------------------------------------------------------------
 _email = dj_email_url.parse(env.str("EMAIL_URL", default="console://"))

@@ -36,6 +36,8 @@ class SimulatedGateway:
         self, *, idempotency_key: str, amount: Decimal, currency: str, token: str
     ) -> GatewayResult:
         self.redis.incr(f"{KEY_PREFIX}:calls:{idempotency_key}")
+        if settings.SIMULATED_GATEWAY_LATENCY_MS:
+            time.sleep(settings.SIMULATED_GATEWAY_LATENCY_MS / 1000)
         existing = self._load(idempotency_key)
         if existing is not None:
             return self._result(idempotency_key, existing)

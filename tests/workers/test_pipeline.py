@@ -5,7 +5,7 @@ import re
 import pytest
 
 from tests.factories import TicketFactory
-from tests.waiting import wait_until_final
+from tests.waiting import wait_for, wait_until_final
 from tickets.models import TicketPurchase
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -13,7 +13,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 CODE_FORMAT = re.compile(r"^TKT-[0-9A-HJKMNP-TV-Z]{8}$")
 
 
-def buy(api_client, ticket, **overrides):
+def buy(api_client, ticket, idempotency_key=None, **overrides):
+    headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
     body = {
         "ticket_id": ticket.pk,
         "quantity": 2,
@@ -23,7 +24,7 @@ def buy(api_client, ticket, **overrides):
         "payment_token": "tok_success",
         **overrides,
     }
-    response = api_client.post("/api/tickets/purchase/direct/", body, format="json")
+    response = api_client.post("/api/tickets/purchase/direct/", body, format="json", **headers)
     assert response.status_code == 202, response.content
     return response
 
@@ -46,3 +47,90 @@ def test_paid_purchase_reaches_completed_with_its_codes(worker, api_client, mail
     assert len(codes) == 2 and all(CODE_FORMAT.match(code) for code in codes)
     ticket.refresh_from_db()
     assert ticket.available_quantity == 8
+
+
+def seats_left(ticket) -> int:
+    ticket.refresh_from_db()
+    return ticket.available_quantity
+
+
+def test_declined_payment_fails_and_releases_the_seats(worker, api_client):
+    ticket = TicketFactory(total_quantity=10)
+    response = buy(api_client, ticket, quantity=3, payment_token="tok_decline")
+    [purchase] = wait_until_final([response.json()["purchase_id"]])
+    assert (purchase.status, purchase.failure_reason) == ("failed", "payment_declined")
+    assert purchase.payment_status == "failed"
+    assert seats_left(ticket) == 10
+    assert not purchase.codes.exists()
+
+
+def test_transient_gateway_error_is_retried_until_it_succeeds(worker, api_client):
+    ticket = TicketFactory(total_quantity=10)
+    response = buy(api_client, ticket, quantity=1, payment_token="tok_error_once")
+    [purchase] = wait_until_final([response.json()["purchase_id"]])
+    assert purchase.status == "completed" and purchase.codes.count() == 1
+    from payments.gateways.simulated import SimulatedGateway
+
+    gateway = SimulatedGateway()
+    assert int(gateway.redis.get(f"simgw:calls:{purchase.pk}")) == 2  # failed once, retried once
+    assert gateway.captures(str(purchase.pk)) == 1
+
+
+def test_a_gateway_that_keeps_failing_ends_in_a_clean_failure(worker, api_client):
+    ticket = TicketFactory(total_quantity=10)
+    response = buy(api_client, ticket, quantity=2, payment_token="tok_error")
+    [purchase] = wait_until_final([response.json()["purchase_id"]])
+    assert (purchase.status, purchase.failure_reason) == ("failed", "payment_error")
+    assert seats_left(ticket) == 10
+    from payments.gateways.simulated import SimulatedGateway
+
+    calls = int(SimulatedGateway().redis.get(f"simgw:calls:{purchase.pk}"))
+    assert calls == 3  # the first try and PAYMENT_MAX_RETRIES=2 retries (set in conftest.py)
+
+
+def test_two_step_purchase_holds_seats_then_completes_after_complete(worker, api_client):
+    ticket = TicketFactory(total_quantity=10)
+    response = buy(api_client, ticket, quantity=2, payment_token="")
+    purchase_id = response.json()["purchase_id"]
+    wait_for(lambda: TicketPurchase.objects.get(pk=purchase_id).inventory_reserved)
+    assert seats_left(ticket) == 8
+    status = api_client.get(response["Location"]).json()
+    assert (status["status"], status["payment_status"]) == ("pending", "pending")
+
+    url = f"/api/tickets/purchase/{purchase_id}/complete/"
+    assert api_client.post(url, {"payment_token": "tok_success"}, format="json").status_code == 202
+    [purchase] = wait_until_final([purchase_id])
+    assert purchase.status == "completed" and purchase.codes.count() == 2
+    assert api_client.post(url, {"payment_token": "tok_success"}, format="json").status_code == 409
+
+
+@pytest.mark.parametrize(("outcome", "final"), [("success", "completed"), ("failure", "failed")])
+def test_simulated_gateway_callback_settles_the_purchase(worker, api_client, outcome, final):
+    ticket = TicketFactory(total_quantity=10)
+    response = buy(api_client, ticket, quantity=2, payment_method="mobile_money", payment_token="")
+    purchase_id = response.json()["purchase_id"]
+    url = f"/api/tickets/purchase/{purchase_id}/simulate-payment/"
+    assert api_client.post(url, {"outcome": outcome}, format="json").status_code == 202
+    [purchase] = wait_until_final([purchase_id])
+    assert purchase.status == final
+    assert seats_left(ticket) == (8 if final == "completed" else 10)
+
+
+def test_idempotent_replay_creates_one_purchase_through_the_pipeline(worker, api_client):
+    ticket = TicketFactory(total_quantity=10)
+    first = buy(api_client, ticket, idempotency_key="order-42")
+    again = buy(api_client, ticket, idempotency_key="order-42")
+    assert again.json()["purchase_id"] == first.json()["purchase_id"]
+    wait_until_final([first.json()["purchase_id"]])
+    assert TicketPurchase.objects.count() == 1
+    assert seats_left(ticket) == 8
+
+
+def test_details_after_completion_list_the_codes(worker, api_client):
+    ticket = TicketFactory(total_quantity=10)
+    response = buy(api_client, ticket, quantity=2)
+    purchase_id = response.json()["purchase_id"]
+    wait_until_final([purchase_id])
+    details = api_client.get(f"/api/tickets/purchase/{purchase_id}/details/").json()
+    assert details["status"] == "completed" and details["payment_status"] == "completed"
+    assert len(details["ticket_codes"]) == 2 and details["confirmed_at"]
