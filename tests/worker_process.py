@@ -26,6 +26,16 @@ def test_database_url() -> str:
     return f"postgres://{credentials}{address}/{db['NAME']}"
 
 
+def service_env(extra_env: dict | None = None) -> dict:
+    """The environment of a process that must share the tests' database and broker."""
+    return {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        **(extra_env or {}),
+    }
+
+
 class WorkerProcess:
     def __init__(self, name: str, concurrency: int = 4, extra_env: dict | None = None) -> None:
         self.hostname = f"test-{name}-{uuid.uuid4().hex[:6]}@localhost"
@@ -42,12 +52,7 @@ class WorkerProcess:
         if purge:
             app.control.purge()
         connection.close()  # the worker must not inherit a half-open connection
-        env = {
-            **os.environ,
-            "DATABASE_URL": test_database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            **self.extra_env,
-        }
+        env = service_env(self.extra_env)
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "workers", "worker",
@@ -91,3 +96,46 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+
+
+class WebServer:
+    """The API under gunicorn, as production runs it, on a free loopback port."""
+
+    def __init__(self, workers: int = 2, threads: int = 8) -> None:
+        from workers.embedded_redis import free_port
+
+        self.port = free_port()
+        self.workers = workers
+        self.threads = threads
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (open for the server's life)
+            prefix="gunicorn-", suffix=".log", delete=False
+        )
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "WebServer":
+        from workers.embedded_redis import wait_for_port
+
+        connection.close()
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "project.wsgi",
+                f"--bind=127.0.0.1:{self.port}", f"--workers={self.workers}",
+                f"--threads={self.threads}", "--graceful-timeout=5",
+            ],
+            cwd=ROOT,
+            env=service_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_for_port(self.port, timeout=30)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)

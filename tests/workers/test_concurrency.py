@@ -1,13 +1,17 @@
-"""Many buyers at once for few seats: exactly the inventory is sold, never more."""
+"""Many buyers at once for few seats: exactly the inventory is sold, never more.
 
+The buyers are real HTTP clients against gunicorn, and real workers do the rest.
+"""
+
+import json
 import threading
+import urllib.request
 
 import pytest
-from django.db import connection
-from rest_framework.test import APIClient
 
 from tests.factories import TicketFactory
 from tests.waiting import wait_until_final
+from tests.worker_process import WebServer
 from tickets.models import TicketCode, TicketPurchase
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
@@ -16,14 +20,31 @@ BUYERS = 150
 SEATS = 50
 
 
-def test_150_simultaneous_buyers_for_50_seats_sell_exactly_50(worker):
+@pytest.fixture
+def web_server(django_db_setup):
+    server = WebServer().start()
+    yield server
+    server.stop()
+
+
+def post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_150_simultaneous_buyers_for_50_seats_sell_exactly_50(worker, web_server):
     ticket = TicketFactory(total_quantity=SEATS)
     start = threading.Barrier(BUYERS)
     answers: list[tuple[int, str]] = []
     lock = threading.Lock()
 
     def buyer(n: int) -> None:
-        client = APIClient()
         body = {
             "ticket_id": ticket.pk,
             "quantity": 1,
@@ -32,13 +53,10 @@ def test_150_simultaneous_buyers_for_50_seats_sell_exactly_50(worker):
             "payment_method": "card",
             "payment_token": "tok_success",
         }
-        try:
-            start.wait()
-            response = client.post("/api/tickets/purchase/direct/", body, format="json")
-            with lock:
-                answers.append((response.status_code, response.json().get("purchase_id")))
-        finally:
-            connection.close()
+        start.wait()
+        status, data = post_json(f"{web_server.url}/api/tickets/purchase/direct/", body)
+        with lock:
+            answers.append((status, data["purchase_id"]))
 
     threads = [threading.Thread(target=buyer, args=(n,)) for n in range(BUYERS)]
     for thread in threads:
@@ -46,7 +64,7 @@ def test_150_simultaneous_buyers_for_50_seats_sell_exactly_50(worker):
     for thread in threads:
         thread.join()
 
-    assert [code for code, _ in answers] == [202] * BUYERS
+    assert [status for status, _ in answers] == [202] * BUYERS
     purchases = wait_until_final([pk for _, pk in answers], timeout=240)
 
     completed = [p for p in purchases if p.status == TicketPurchase.Status.COMPLETED]
