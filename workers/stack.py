@@ -48,7 +48,11 @@ def main() -> int:
         manager.add_process("redis", command, env=env)
         print(f"REDIS_URL unset: an embedded Redis will listen on port {port}", flush=True)
     if args.prepare:
-        prepare(env)
+        try:
+            prepare(env)
+        except subprocess.CalledProcessError as exc:
+            print(f"make run: `manage.py {' '.join(exc.cmd[2:])}` failed", file=sys.stderr)
+            return exc.returncode
     procfile = parse_procfile((ROOT / "Procfile").read_text())
     for name, entry in procfile.processes.items():
         manager.add_process(name, entry, env=env, cwd=str(ROOT))
