@@ -15,7 +15,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--ticket-id", type=int, help="default: the first ticket on sale")
+        parser.add_argument("--ticket-id", type=int, help="default: the oldest ticket on sale")
         parser.add_argument("--quantity", type=int, default=2)
         parser.add_argument("--token", default="tok_success", help="simulated payment token")
         parser.add_argument("--email", default="test@example.com")
@@ -37,7 +37,7 @@ class Command(BaseCommand):
 
     def _ticket(self, ticket_id: int | None) -> Ticket:
         tickets = Ticket.objects.filter(is_on_sale=True)
-        ticket = tickets.filter(pk=ticket_id).first() if ticket_id else tickets.first()
+        ticket = tickets.filter(pk=ticket_id).first() if ticket_id else tickets.order_by("pk").first()
         if ticket is None:
             raise CommandError("No ticket on sale: run `manage.py seed_demo` or pass --ticket-id.")
         return ticket
