@@ -36,8 +36,8 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(PurchaseDetailSerializer(purchase).data, indent=2))
 
     def _ticket(self, ticket_id: int | None) -> Ticket:
-        tickets = Ticket.objects.filter(is_on_sale=True)
-        ticket = tickets.filter(pk=ticket_id).first() if ticket_id else tickets.order_by("pk").first()
+        tickets = Ticket.objects.filter(is_on_sale=True).order_by("pk")
+        ticket = tickets.filter(pk=ticket_id).first() if ticket_id else tickets.first()
         if ticket is None:
             raise CommandError("No ticket on sale: run `manage.py seed_demo` or pass --ticket-id.")
         return ticket
