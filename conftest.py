@@ -8,6 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("PAYMENT_RETRY_BACKOFF_SECONDS", "0.2")
 os.environ.setdefault("PAYMENT_MAX_RETRIES", "2")
+# Many test buyers share one address; the throttling tests set their own rates.
+os.environ.setdefault("THROTTLE_PURCHASE_CREATE", "100000/minute")
+os.environ.setdefault("THROTTLE_CODE_REDEEM", "100000/minute")
 
 if not os.environ.get("REDIS_URL"):
     from workers.embedded_redis import EmbeddedRedis

@@ -6,7 +6,7 @@ raised by services.
 """
 
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,6 +27,4 @@ def exception_handler(exc, context):
             "detail": str(response.data["detail"]),
             "code": codes if isinstance(codes, str) else "error",
         }
-    if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and getattr(exc, "wait", None):
-        response["Retry-After"] = str(int(exc.wait) + 1)
     return response

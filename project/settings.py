@@ -173,6 +173,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "project.api_errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Per client (user, else IP), counted in the Redis cache so every web process agrees.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "purchase_create": env.str("THROTTLE_PURCHASE_CREATE", default="30/minute"),
+        "code_redeem": env.str("THROTTLE_CODE_REDEEM", default="600/minute"),
+    },
+    # Behind one reverse proxy, X-Forwarded-For's last hop is the client.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0) or None,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(

@@ -6,11 +6,12 @@ from tests.worker_process import WorkerProcess
 
 
 @pytest.fixture(autouse=True)
-def _fresh_gateway():
-    """The simulated gateway keeps its charges in Redis: start each test clean."""
+def _fresh_redis_state():
+    """The simulated gateway and the throttles keep state in Redis: start each test clean."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter("simgw:*"):
-        client.delete(key)
+    for pattern in ("simgw:*", "tickets:*throttle*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
 
 
 @pytest.fixture
