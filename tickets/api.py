@@ -7,13 +7,20 @@ from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
 from tickets import selectors, services
 from tickets.errors import TicketUnavailable
 from tickets.idempotency import (
@@ -53,6 +60,7 @@ class TicketListApi(generics.ListAPIView):
         return selectors.tickets_on_sale()
 
 
+@extend_schema_view(get=extend_schema(responses={200: TicketSerializer, 404: NOT_FOUND}))
 class TicketDetailApi(generics.RetrieveAPIView):
     serializer_class = TicketSerializer
 
@@ -68,9 +76,10 @@ class PurchaseCreateApi(APIView):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         responses={
             202: PurchaseDetailSerializer,
-            400: OpenApiResponse(description="Invalid input; nothing was created"),
-            409: OpenApiResponse(description="A request with this key is in flight"),
-            422: OpenApiResponse(description="Key reused with a different body"),
+            400: invalid("Invalid input; nothing was created"),
+            409: error("A request with this Idempotency-Key is in flight"),
+            422: error("Idempotency-Key reused with a different body"),
+            429: THROTTLED,
         },
     )
     def post(self, request):
@@ -122,7 +131,13 @@ class PurchaseCreateApi(APIView):
 class PurchaseStatusApi(APIView):
     """The polling endpoint: small, cheap, cacheable by ETag."""
 
-    @extend_schema(responses={200: PurchaseStatusSerializer, 304: None, 404: None})
+    @extend_schema(
+        responses={
+            200: PurchaseStatusSerializer,
+            304: OpenApiResponse(description="Unchanged since the ETag in If-None-Match"),
+            404: NOT_FOUND,
+        }
+    )
     def get(self, request, purchase_id):
         row = TicketPurchase.objects.filter(pk=purchase_id).values(*STATUS_FIELDS).first()
         if row is None:
@@ -143,7 +158,7 @@ class PurchaseStatusApi(APIView):
 
 
 class PurchaseDetailApi(APIView):
-    @extend_schema(responses={200: PurchaseDetailSerializer})
+    @extend_schema(responses={200: PurchaseDetailSerializer, 404: NOT_FOUND})
     def get(self, request, purchase_id):
         return Response(PurchaseDetailSerializer(_purchase_detail(purchase_id)).data)
 
@@ -153,7 +168,9 @@ class PurchaseCompleteApi(APIView):
         request=PaymentSubmitSerializer,
         responses={
             202: PurchaseStatusSerializer,
-            409: OpenApiResponse(description="No longer pending"),
+            400: invalid(),
+            404: NOT_FOUND,
+            409: error("No longer pending, or a payment was already submitted"),
         },
     )
     def post(self, request, purchase_id):
@@ -173,7 +190,15 @@ class PurchaseCompleteApi(APIView):
 class PurchaseSimulatePaymentApi(APIView):
     permission_classes = [SimulationEnabled]
 
-    @extend_schema(request=SimulatePaymentSerializer, responses={202: PurchaseStatusSerializer})
+    @extend_schema(
+        request=SimulatePaymentSerializer,
+        responses={
+            202: PurchaseStatusSerializer,
+            400: invalid(),
+            404: error("No such purchase, or simulation is disabled"),
+            409: error("No longer pending"),
+        },
+    )
     def post(self, request, purchase_id):
         get_object_or_404(TicketPurchase, pk=purchase_id)
         serializer = SimulatePaymentSerializer(data=request.data)
@@ -188,6 +213,9 @@ class PurchaseSimulatePaymentApi(APIView):
         )
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: PurchaseDetailSerializer(many=True), 401: UNAUTHENTICATED})
+)
 class UserPurchasesApi(generics.ListAPIView):
     permission_classes = [IsAuthenticated]
     serializer_class = PurchaseDetailSerializer
@@ -199,7 +227,21 @@ class UserPurchasesApi(generics.ListAPIView):
 class PurchasesDebugApi(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                name="PurchasesDebug",
+                fields={
+                    "counts": serializers.DictField(child=serializers.IntegerField()),
+                    "stuck_in_payment": serializers.ListField(child=serializers.UUIDField()),
+                    "never_started": serializers.ListField(child=serializers.UUIDField()),
+                    "recent": PurchaseDetailSerializer(many=True),
+                },
+            ),
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+        }
+    )
     def get(self, request):
         stuck = selectors.purchases_stuck_in_payment(
             older_than_minutes=settings.STUCK_PAYMENT_MINUTES
