@@ -1,0 +1,94 @@
+"""The beat schedule: installed by migrate, kept by a second migrate, and run by a
+real beat process whose tasks a real worker carries out."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from tests.factories import PurchaseFactory, TicketFactory
+from tests.waiting import wait_until_final
+from tests.worker_process import ROOT, service_env
+from tickets import services
+from workers.schedule import schedule_install
+
+EXPECTED = {
+    "expire-unpaid-purchases": "tickets.expire_purchases",
+    "requeue-unstarted-purchases": "tickets.requeue_unstarted_purchases",
+    "sweep-stuck-purchase-payments": "tickets.sweep_stuck_purchase_payments",
+}
+
+
+def installed() -> dict[str, str]:
+    return dict(PeriodicTask.objects.values_list("name", "task"))
+
+
+@pytest.mark.django_db
+def test_migrate_installs_the_schedule_and_a_second_migrate_changes_nothing():
+    assert EXPECTED.items() <= installed().items()
+    before = list(PeriodicTask.objects.order_by("name").values("name", "task", "interval_id"))
+    call_command("migrate", verbosity=0)
+    after = list(PeriodicTask.objects.order_by("name").values("name", "task", "interval_id"))
+    assert after == before
+
+
+@pytest.mark.django_db
+def test_intervals_follow_the_settings_and_admin_choices_survive(settings):
+    expire = PeriodicTask.objects.get(name="expire-unpaid-purchases")
+    assert expire.interval.every == settings.SWEEP_INTERVAL_SECONDS
+    expire.enabled = False
+    expire.save()
+    settings.SWEEP_INTERVAL_SECONDS = 7
+    schedule_install()
+    expire.refresh_from_db()
+    assert expire.interval.every == 7 and expire.enabled is False
+
+
+@pytest.mark.django_db
+def test_entries_the_project_no_longer_defines_are_removed_others_kept():
+    from django_celery_beat.models import IntervalSchedule
+
+    every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(name="old-sweep", task="tickets.retired_task", interval=every)
+    PeriodicTask.objects.create(name="someone-elses", task="reports.weekly", interval=every)
+    schedule_install()
+    assert "old-sweep" not in installed() and "someone-elses" in installed()
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_beat_triggers_an_expiry_that_a_real_worker_carries_out(worker, settings):
+    settings.SWEEP_INTERVAL_SECONDS = 1
+    schedule_install()  # transactional tests start from empty tables
+    ticket = TicketFactory(total_quantity=5)
+    purchase = PurchaseFactory(ticket=ticket, quantity=3, payment_token="")
+    services.purchase_reserve(purchase_id=purchase.pk)
+    purchase.__class__.objects.filter(pk=purchase.pk).update(
+        hold_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    beat = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel=INFO",
+            "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+            "--max-interval=1", "--pidfile=", f"--schedule={ROOT / '.beat-test'}",
+        ],
+        cwd=ROOT,
+        env=service_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        [expired] = wait_until_final([purchase.pk], timeout=60)
+    finally:
+        os.killpg(beat.pid, 15)
+        beat.wait(timeout=20)
+    assert expired.status == "expired"
+    ticket.refresh_from_db()
+    assert ticket.available_quantity == 5
