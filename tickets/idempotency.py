@@ -8,8 +8,10 @@ in the same transaction that creates the purchase.
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from project.errors import DomainError
 from tickets.models import IdempotencyKey
@@ -25,6 +27,10 @@ class IdempotencyKeyInFlight(DomainError):
     code = "idempotency_key_in_flight"
     http_status = 409
     default_detail = "A request with this Idempotency-Key is still being processed."
+
+
+# A request holding a key longer than this is taken to have died.
+IN_FLIGHT_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,16 @@ def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> Claim:
     if record.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused()
     if record.response_status is None:
+        if _abandoned(record):
+            # Its request died before answering (a killed web process): start over.
+            IdempotencyKey.objects.filter(pk=record.pk, response_status__isnull=True).delete()
+            return idempotency_claim(scope=scope, key=key, fingerprint=fingerprint)
         raise IdempotencyKeyInFlight()
     return Claim(record=record, replay=True)
+
+
+def _abandoned(record: IdempotencyKey) -> bool:
+    return record.created_at < timezone.now() - timedelta(seconds=IN_FLIGHT_TIMEOUT_SECONDS)
 
 
 def idempotency_store(*, record: IdempotencyKey, purchase, status: int, body: dict) -> None:

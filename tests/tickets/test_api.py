@@ -313,3 +313,21 @@ def test_debug_is_for_staff_only(api_client):
     api_client.force_authenticate(UserFactory(username="staff", is_staff=True))
     data = api_client.get("/api/tickets/purchases/debug/").json()
     assert data["counts"]["pending"] == 1 and len(data["stuck_in_payment"]) == 1
+
+
+def test_a_key_abandoned_by_a_dead_request_can_be_used_again(api_client, ticket):
+    from tickets.idempotency import request_fingerprint
+
+    body = valid_body(ticket)
+    validated = {**body, "customer_phone": "", "payment_token": ""}
+    stale = IdempotencyKey.objects.create(
+        scope="purchase_create:anonymous",
+        key="k5",
+        request_fingerprint=request_fingerprint(validated),
+    )
+    IdempotencyKey.objects.filter(pk=stale.pk).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+    response = api_client.post(CREATE_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k5")
+    assert response.status_code == 202
+    assert TicketPurchase.objects.count() == 1
