@@ -26,6 +26,10 @@ def project_schedule() -> dict[str, dict]:
             "task": "tickets.sweep_stuck_purchase_payments",
             "every": 300,
         },
+        "sweep-stuck-destination-payments": {
+            "task": "payments.sweep_stuck_payments",
+            "every": 300,
+        },
     }
 
 

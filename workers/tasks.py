@@ -111,3 +111,6 @@ def sweep_stuck_purchase_payments() -> int:
 def ping() -> str:
     """Answers "pong": proves a worker is consuming from the broker."""
     return "pong"
+
+
+from workers.payment_tasks import *  # noqa: E402,F403  (registers the booking tasks)

@@ -1,0 +1,367 @@
+"""Every write to a destination booking and its payment, one function per transition.
+
+The same rules as tickets/services.py: each transition locks its rows (always the
+payment, then its booking), re-reads them, returns early when the work is already
+done (so a task delivered twice changes nothing) and raises a domain error on an
+illegal move. No lock is held while the gateway is called: begin (short
+transaction) -> charge (no transaction) -> complete or fail (short transaction).
+
+Nothing here reads or writes ticket inventory or ticket purchases.
+"""
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import StrEnum
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from payments import selectors
+from payments.errors import (
+    BookingNotPending,
+    DestinationUnavailable,
+    GuestsInvalid,
+    IllegalTransition,
+    PaymentInProgress,
+    RefundRefused,
+    TravelDateInvalid,
+)
+from payments.gateways import GatewayResult, Outcome, get_gateway
+from payments.models import Booking, Destination, Payment
+
+logger = logging.getLogger(__name__)
+
+BookingStatus = Booking.Status
+PaymentStatus = Payment.Status
+OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+# --- Helpers -----------------------------------------------------------------------
+
+
+def _locked(payment_id: UUID | str) -> Payment:
+    """Locks the payment, then its booking: every transition takes them in this order."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    payment.booking = Booking.objects.select_for_update().get(pk=payment.booking_id)
+    return payment
+
+
+def _payment_id_of(booking_id: UUID | str) -> UUID:
+    return Payment.objects.values_list("pk", flat=True).get(booking_id=booking_id)
+
+
+def _enqueue_processing(payment_id: UUID) -> None:
+    from workers.payment_tasks import process_payment
+
+    transaction.on_commit(lambda: process_payment.delay(str(payment_id)))
+
+
+def _enqueue_reconcile(payment_id: UUID) -> None:
+    from workers.payment_tasks import reconcile_payment
+
+    transaction.on_commit(lambda: reconcile_payment.delay(str(payment_id)))
+
+
+# --- Create and process ------------------------------------------------------------
+
+
+def booking_create(
+    *,
+    destination_id: int,
+    customer_name: str,
+    customer_email: str,
+    travel_date: date,
+    guests: int,
+    payment_method: str,
+    payment_token: str = "",
+) -> Booking:
+    """Accepts a booking with its payment as pending; a worker charges it after commit.
+
+    The total comes from the destination's price, never from the client. Without
+    a token there is nothing to charge yet: the payment waits for the gateway to
+    settle it (a bank transfer, a callback) and the sweep to reconcile it.
+    """
+    destination = Destination.objects.filter(pk=destination_id, is_active=True).first()
+    if destination is None:
+        raise DestinationUnavailable()
+    if travel_date <= timezone.localdate():
+        raise TravelDateInvalid()
+    if not 1 <= guests <= Booking.MAX_GUESTS:
+        raise GuestsInvalid(f"A booking is for 1 to {Booking.MAX_GUESTS} guests.")
+    total = destination.price_per_guest * guests
+    with transaction.atomic():
+        booking = Booking.objects.create(
+            destination=destination,
+            customer_name=customer_name,
+            customer_email=customer_email,
+            travel_date=travel_date,
+            guests=guests,
+            total_amount=total,
+            currency=destination.currency,
+        )
+        payment = Payment.objects.create(
+            booking=booking,
+            amount=total,
+            currency=destination.currency,
+            method=payment_method,
+            payment_token=payment_token,
+        )
+        if payment_token:
+            _enqueue_processing(payment.id)
+    return booking
+
+
+def _payment_begin(payment_id: UUID | str) -> Payment | None:
+    """Marks the payment as processing; None when there is nothing to charge."""
+    with transaction.atomic():
+        payment = _locked(payment_id)
+        if payment.status not in OPEN_PAYMENT_STATUSES or not payment.payment_token:
+            return None
+        if payment.booking.status != BookingStatus.PENDING:
+            return None
+        if payment.status == PaymentStatus.PENDING:
+            payment.status = PaymentStatus.PROCESSING
+            payment.processing_started_at = timezone.now()
+            payment.save(update_fields=["status", "processing_started_at", "updated_at"])
+    return payment
+
+
+def payment_process(*, payment_id: UUID | str) -> Payment:
+    """The worker's job for a new booking: charge its token. Safe to run any number
+    of times. Raises TransientGatewayError for the task to retry; the charge is
+    keyed by the payment id, so a retry never captures twice."""
+    payment = _payment_begin(payment_id)
+    if payment is None:
+        return Payment.objects.select_related("booking").get(pk=payment_id)
+    result = get_gateway().charge(
+        idempotency_key=str(payment.id),
+        amount=payment.amount,
+        currency=payment.currency,
+        token=payment.payment_token,
+    )
+    return _apply_gateway_result(payment_id=payment.id, result=result)
+
+
+def _apply_gateway_result(*, payment_id: UUID | str, result: GatewayResult) -> Payment:
+    if result.outcome == Outcome.CAPTURED:
+        return payment_complete(payment_id=payment_id, gateway_reference=result.reference)
+    if result.outcome == Outcome.DECLINED:
+        return payment_fail(
+            payment_id=payment_id, reason="payment_declined", gateway_reference=result.reference
+        )
+    logger.info("payment %s: gateway outcome %s, left as it is", payment_id, result.outcome)
+    return Payment.objects.select_related("booking").get(pk=payment_id)
+
+
+def payment_give_up(*, payment_id: UUID | str) -> Payment:
+    """After the last retry of a transient error. The gateway may have taken the
+    charge all the same, so ask it first: a payment it still has no answer for
+    stays processing for the sweep; one it never saw fails cleanly."""
+    result = get_gateway().lookup(idempotency_key=str(payment_id))
+    if result.outcome in (Outcome.CAPTURED, Outcome.DECLINED, Outcome.PENDING):
+        return _apply_gateway_result(payment_id=payment_id, result=result)
+    return payment_fail(payment_id=payment_id, reason="payment_error")
+
+
+# --- Final transitions -------------------------------------------------------------
+
+
+def payment_complete(*, payment_id: UUID | str, gateway_reference: str) -> Payment:
+    """Payment captured: the payment is completed and its booking confirmed."""
+    with transaction.atomic():
+        payment = _locked(payment_id)
+        booking = payment.booking
+        if payment.status == PaymentStatus.COMPLETED:
+            return payment
+        if payment.status not in OPEN_PAYMENT_STATUSES or booking.status != BookingStatus.PENDING:
+            logger.error(
+                "payment %s: captured but the payment is %s and its booking %s",
+                payment.id,
+                payment.status,
+                booking.status,
+            )
+            raise IllegalTransition(f"cannot complete a {payment.status} payment")
+        payment.status = PaymentStatus.COMPLETED
+        payment.gateway_reference = gateway_reference
+        payment.completed_at = timezone.now()
+        payment.save()
+        booking.status = BookingStatus.CONFIRMED
+        booking.save(update_fields=["status", "updated_at"])
+    logger.info("payment %s completed; booking %s confirmed", payment.id, booking.id)
+    return payment
+
+
+def payment_fail(*, payment_id: UUID | str, reason: str, gateway_reference: str = "") -> Payment:
+    """The payment failed (declined, or the gateway never took it): so does its booking."""
+    with transaction.atomic():
+        payment = _locked(payment_id)
+        if payment.status == PaymentStatus.FAILED:
+            return payment
+        if payment.status not in OPEN_PAYMENT_STATUSES:
+            raise IllegalTransition(f"cannot fail a {payment.status} payment")
+        payment.status = PaymentStatus.FAILED
+        payment.gateway_reference = gateway_reference or payment.gateway_reference
+        payment.save()
+        booking = payment.booking
+        if booking.status == BookingStatus.PENDING:
+            booking.status = BookingStatus.FAILED
+            booking.failure_reason = reason
+            booking.save(update_fields=["status", "failure_reason", "updated_at"])
+    logger.info("payment %s failed: %s", payment.id, reason)
+    return payment
+
+
+def booking_cancel(*, booking_id: UUID | str) -> Booking:
+    """Cancels a booking whose payment has not started; its payment fails with it."""
+    with transaction.atomic():
+        payment = _locked(_payment_id_of(booking_id))
+        booking = payment.booking
+        if booking.status == BookingStatus.CANCELLED:
+            return booking
+        if booking.status != BookingStatus.PENDING:
+            raise BookingNotPending(f"cannot cancel a {booking.status} booking")
+        if payment.status != PaymentStatus.PENDING:
+            raise PaymentInProgress()
+        booking.status = BookingStatus.CANCELLED
+        booking.failure_reason = "cancelled"
+        booking.save(update_fields=["status", "failure_reason", "updated_at"])
+        payment.status = PaymentStatus.FAILED
+        payment.save(update_fields=["status", "updated_at"])
+    return booking
+
+
+def payment_refund(*, payment_id: UUID | str) -> Payment:
+    """Refunds a completed payment through the gateway; the booking is refunded
+    with it. Idempotent: a refunded payment is returned as is."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status == PaymentStatus.REFUNDED:
+        return payment
+    _check_refundable(payment)
+    result = get_gateway().refund(idempotency_key=str(payment.id), amount=payment.amount)
+    if result.outcome != Outcome.REFUNDED:
+        raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
+    with transaction.atomic():
+        payment = _locked(payment_id)
+        if payment.status == PaymentStatus.REFUNDED:
+            return payment
+        _check_refundable(payment)
+        payment.status = PaymentStatus.REFUNDED
+        payment.refunded_at = timezone.now()
+        payment.save()
+        payment.booking.status = BookingStatus.REFUNDED
+        payment.booking.save(update_fields=["status", "updated_at"])
+    logger.info("payment %s refunded", payment.id)
+    return payment
+
+
+def _check_refundable(payment: Payment) -> None:
+    if payment.status != PaymentStatus.COMPLETED:
+        raise RefundRefused(f"a {payment.status} payment cannot be refunded")
+
+
+# --- Reconciliation ------------------------------------------------------------------
+
+
+class ReconcileAction(StrEnum):
+    COMPLETE = "complete"
+    FAIL = "fail"
+    CHARGE_AGAIN = "charge again (never reached the gateway)"
+    WAIT = "leave (gateway has no answer yet)"
+    REFUND = "refund (captured after the payment failed)"
+    NOTHING = "nothing (already settled)"
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    payment: Payment
+    result: GatewayResult
+    action: ReconcileAction
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.result.outcome
+
+
+def _reconcile_action(payment: Payment, outcome: Outcome) -> ReconcileAction:
+    """What the gateway's real outcome means for a payment in our books."""
+    if payment.status in OPEN_PAYMENT_STATUSES:
+        if outcome == Outcome.CAPTURED:
+            return ReconcileAction.COMPLETE
+        if outcome == Outcome.DECLINED:
+            return ReconcileAction.FAIL
+        if outcome == Outcome.NOT_FOUND and payment.payment_token:
+            return ReconcileAction.CHARGE_AGAIN
+        return ReconcileAction.WAIT
+    if payment.status == PaymentStatus.FAILED and outcome == Outcome.CAPTURED:
+        return ReconcileAction.REFUND
+    return ReconcileAction.NOTHING
+
+
+def payment_reconcile_plan(*, payment_id: UUID | str) -> Reconciliation:
+    """Asks the gateway for a payment's real outcome and says what reconciling
+    would do, changing nothing (operators' dry runs)."""
+    payment = Payment.objects.select_related("booking").get(pk=payment_id)
+    result = get_gateway().lookup(idempotency_key=str(payment.id))
+    return Reconciliation(payment, result, _reconcile_action(payment, result.outcome))
+
+
+def payment_reconcile(*, payment_id: UUID | str) -> Reconciliation:
+    """Applies the gateway's real outcome to a payment (stuck sweep, operators'
+    commands). Every step it takes is itself a locked, idempotent transition."""
+    plan = payment_reconcile_plan(payment_id=payment_id)
+    payment = plan.payment
+    match plan.action:
+        case ReconcileAction.COMPLETE | ReconcileAction.FAIL:
+            payment = _apply_gateway_result(payment_id=payment.id, result=plan.result)
+        case ReconcileAction.CHARGE_AGAIN:
+            payment = payment_process(payment_id=payment.id)
+        case ReconcileAction.REFUND:
+            get_gateway().refund(idempotency_key=str(payment.id), amount=payment.amount)
+            logger.warning("payment %s: captured after it failed, refunded", payment.id)
+        case ReconcileAction.WAIT:
+            logger.info(
+                "payment %s: gateway says %s, left %s", payment.id, plan.outcome, payment.status
+            )
+    return replace(plan, payment=payment)
+
+
+# --- Stuck-payment sweep -------------------------------------------------------------
+
+
+def payments_claim_stuck(*, older_than_minutes: int, batch_size: int = 100) -> list[UUID]:
+    """Claims one bounded batch of payments stuck in processing.
+
+    SKIP LOCKED keeps two sweeps running at once off each other's rows, and the
+    claim stamp keeps a row claimed for `older_than_minutes` after they commit.
+    """
+    if older_than_minutes < 1:
+        raise ValueError("older_than_minutes must be at least 1")
+    with transaction.atomic():
+        claimed = list(
+            selectors.payments_stuck(older_than_minutes=older_than_minutes)
+            .select_for_update(skip_locked=True)
+            .order_by("processing_started_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        Payment.objects.filter(pk__in=claimed).update(sweep_claimed_at=timezone.now())
+    return claimed
+
+
+def payments_sweep_stuck(
+    *, older_than_minutes: int, batch_size: int = 100, max_batches: int = 50
+) -> int:
+    """The beat's sweep: claims stuck payments batch by batch and hands each to a
+    reconcile task, so one slow gateway answer does not hold up the rest."""
+    claimed = 0
+    for _ in range(max_batches):
+        batch = payments_claim_stuck(older_than_minutes=older_than_minutes, batch_size=batch_size)
+        for payment_id in batch:
+            _enqueue_reconcile(payment_id)
+        claimed += len(batch)
+        if len(batch) < batch_size:
+            break
+    if claimed:
+        logger.info("sweep: %d stuck destination payment(s) sent to reconcile", claimed)
+    return claimed
