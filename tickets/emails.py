@@ -1,19 +1,53 @@
-"""The confirmation e-mail that delivers a purchase's ticket codes."""
+"""The confirmation e-mail that delivers a purchase's ticket codes.
+
+Plain text and HTML alternatives; the HTML shows each code beside its QR image,
+which travels inline in the same message (Content-ID, referenced as `cid:`), so
+mail clients that block remote images still show it.
+"""
+
+from email.mime.image import MIMEImage
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from tickets.models import TicketPurchase
+from tickets.qr import qr_pixels, qr_png
+
+
+def _content_id(code: str) -> str:
+    return f"{code.lower()}@tickets"
+
+
+def _inline_qr(code: str) -> MIMEImage:
+    image = MIMEImage(qr_png(code), _subtype="png")
+    image.add_header("Content-ID", f"<{_content_id(code)}>")
+    image.add_header("Content-Disposition", "inline", filename=f"{code}.png")
+    return image
 
 
 def send_purchase_confirmation(purchase: TicketPurchase) -> None:
     codes = list(purchase.codes.values_list("code", flat=True))
-    context = {"purchase": purchase, "ticket": purchase.ticket, "codes": codes}
+    context = {
+        "purchase": purchase,
+        "ticket": purchase.ticket,
+        "codes": codes,
+        "qr_codes": [
+            {"code": code, "cid": _content_id(code), "size": qr_pixels(code)} for code in codes
+        ],
+    }
     message = EmailMultiAlternatives(
         subject=f"Your tickets for {purchase.ticket.name}",
         body=render_to_string("tickets/email/confirmation.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[purchase.customer_email],
     )
+    message.attach_alternative(
+        render_to_string("tickets/email/confirmation.html", context), "text/html"
+    )
+    # multipart/related: the images belong to the HTML part rather than being
+    # separate downloads.
+    message.mixed_subtype = "related"
+    for code in codes:
+        message.attach(_inline_qr(code))
     message.send()

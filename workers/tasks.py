@@ -4,7 +4,6 @@ owns only its retry policy. Enqueued after the creating transaction commits."""
 import logging
 import smtplib
 
-from celery.exceptions import MaxRetriesExceededError
 from django.conf import settings
 
 from payments.gateways import TransientGatewayError
@@ -65,17 +64,23 @@ def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
 
 @app.task(name="tickets.deliver_purchase", bind=True, max_retries=5, **PURCHASE_TASK)
 def deliver_purchase(self, purchase_id: str) -> str | None:
+    """Bounded retries on mail errors, then a clean logged error: the purchase
+    stays confirmed, and the admin's "resend tickets" or "re-run" sends it later."""
     try:
         return services.purchase_deliver(purchase_id=purchase_id).status
     except TicketPurchase.DoesNotExist:
         logger.warning("purchase %s: not found, task dropped", purchase_id)
     except (smtplib.SMTPException, OSError) as exc:
+        if self.request.retries >= self.max_retries:
+            logger.error(
+                "purchase %s: e-mail not delivered after %d retries, left confirmed: %s",
+                purchase_id,
+                self.request.retries,
+                exc,
+            )
+            return None
         logger.warning("purchase %s: e-mail not sent, retrying: %s", purchase_id, exc)
-        try:
-            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
-        except MaxRetriesExceededError:
-            logger.error("purchase %s: e-mail not delivered after retries", purchase_id)
-            raise
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return None
 
 
