@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from payments.models import Destination, Payment
@@ -13,9 +13,8 @@ def destinations_active() -> QuerySet[Destination]:
 
 
 def payments_stuck(*, older_than_minutes: int) -> QuerySet[Payment]:
-    """Payments in processing for longer than `older_than_minutes` that no sweep
-    has claimed within that time either."""
+    """Payments in processing for longer than `older_than_minutes`."""
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
     return Payment.objects.filter(
         status=Payment.Status.PROCESSING, processing_started_at__lte=cutoff
-    ).filter(Q(sweep_claimed_at__isnull=True) | Q(sweep_claimed_at__lte=cutoff))
+    )

@@ -11,11 +11,12 @@ Nothing here reads or writes ticket inventory or ticket purchases.
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from payments import selectors
@@ -338,14 +339,17 @@ def payments_claim_stuck(*, older_than_minutes: int, batch_size: int = 100) -> l
     """
     if older_than_minutes < 1:
         raise ValueError("older_than_minutes must be at least 1")
+    now = timezone.now()
+    claimed_recently = Q(sweep_claimed_at__gt=now - timedelta(minutes=older_than_minutes))
     with transaction.atomic():
         claimed = list(
             selectors.payments_stuck(older_than_minutes=older_than_minutes)
+            .exclude(claimed_recently)
             .select_for_update(skip_locked=True)
             .order_by("processing_started_at")
             .values_list("pk", flat=True)[:batch_size]
         )
-        Payment.objects.filter(pk__in=claimed).update(sweep_claimed_at=timezone.now())
+        Payment.objects.filter(pk__in=claimed).update(sweep_claimed_at=now)
     return claimed
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from payments import selectors, services
 from payments.gateways import TransientGatewayError
+from payments.models import Payment
 from project.errors import DomainError
 
 COLUMNS = ("payment", "booking", "amount", "age", "gateway")
@@ -43,27 +44,26 @@ def stuck_payment_rows(*, minutes: int, apply: bool) -> list[dict]:
 
 
 def _row(service, payment_id, *, planned: bool) -> dict:
-    try:
-        reconciliation = service(payment_id=payment_id)
-    except (DomainError, TransientGatewayError) as exc:
-        # One payment the gateway cannot answer for must not stop the others.
-        return {**_blank_row(payment_id), "action": "error", "result": f"error: {exc}"}
-    payment = reconciliation.payment
-    return {
+    payment = Payment.objects.get(pk=payment_id)
+    row = {
         "kind": "destination",
         "id": str(payment.pk),
         "booking": str(payment.booking_id),
         "amount": f"{payment.amount} {payment.currency}",
         "age": _minutes_since(payment.processing_started_at),
+    }
+    try:
+        reconciliation = service(payment_id=payment_id)
+    except (DomainError, TransientGatewayError) as exc:
+        # One payment the gateway cannot answer for must not stop the others.
+        payment.refresh_from_db()
+        return {**row, "gateway": "", "action": f"error: {exc}", "result": payment.status}
+    return {
+        **row,
         "gateway": str(reconciliation.outcome),
         "action": str(reconciliation.action),
-        "result": "" if planned else payment.status,
+        "result": "" if planned else reconciliation.payment.status,
     }
-
-
-def _blank_row(payment_id) -> dict:
-    keys = ("booking", "amount", "gateway", "action", "result")
-    return {"kind": "destination", "id": str(payment_id), "age": 0, **dict.fromkeys(keys, "")}
 
 
 def _minutes_since(moment) -> int:
@@ -111,5 +111,7 @@ class Command(BaseCommand):
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         for line in lines:
             self.stdout.write(
-                "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+                "  ".join(
+                    cell.ljust(width) for cell, width in zip(line, widths, strict=True)
+                ).rstrip()
             )
