@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import api
+from tickets import api, api_codes, api_refunds
 
 urlpatterns = [
     path("", api.TicketListApi.as_view(), name="ticket-list"),
@@ -28,4 +28,20 @@ urlpatterns = [
     ),
     path("purchases/user/", api.UserPurchasesApi.as_view(), name="purchases-user"),
     path("purchases/debug/", api.PurchasesDebugApi.as_view(), name="purchases-debug"),
+    path(
+        "purchase/<uuid:purchase_id>/codes/<str:code>/qr.svg",
+        api_codes.CodeQrSvgApi.as_view(),
+        name="code-qr-svg",
+    ),
+    path(
+        "purchase/<uuid:purchase_id>/codes/<str:code>/qr.png",
+        api_codes.CodeQrPngApi.as_view(),
+        name="code-qr-png",
+    ),
+    path("codes/<str:code>/redeem/", api_codes.CodeRedeemApi.as_view(), name="code-redeem"),
+    path(
+        "purchase/<uuid:purchase_id>/refund/",
+        api_refunds.PurchaseRefundApi.as_view(),
+        name="purchase-refund",
+    ),
 ]
