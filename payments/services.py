@@ -81,8 +81,9 @@ def booking_create(
     """Accepts a booking with its payment as pending; a worker charges it after commit.
 
     The total comes from the destination's price, never from the client. Without
-    a token there is nothing to charge yet: the payment waits for the gateway to
-    settle it (a bank transfer, a callback) and the sweep to reconcile it.
+    a token nothing is enqueued: the booking stays pending until the gateway
+    settles the payment its own way (a bank transfer) and `payment_reconcile`
+    applies that outcome.
     """
     destination = Destination.objects.filter(pk=destination_id, is_active=True).first()
     if destination is None:

@@ -203,3 +203,13 @@ def test_two_sweeps_at_once_never_take_the_same_payment(monkeypatch, stuck_payme
         thread.join()
     assert errors == []
     assert sorted(taken) == sorted(stuck)  # every one taken, none twice
+
+
+def test_a_payment_without_a_token_settled_at_the_gateway_completes(gateway):
+    payment = payment_of(payment__payment_token="", payment__method="bank_transfer")
+    assert reconcile(payment).action == ReconcileAction.WAIT
+    gateway.record(
+        idempotency_key=str(payment.pk), amount=payment.amount, currency="USD", succeed=True
+    )
+    done = reconcile(payment)
+    assert (done.payment.status, done.payment.booking.status) == ("completed", "confirmed")
