@@ -3,9 +3,13 @@ read. Without REDIS_URL the suite starts its own Redis, as `make run` does."""
 
 import atexit
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault(
+    "SQLITE_TEST_NAME", os.path.join(tempfile.gettempdir(), f"tickets-test-{os.getpid()}.sqlite3")
+)
 os.environ.setdefault("PAYMENT_RETRY_BACKOFF_SECONDS", "0.2")
 os.environ.setdefault("PAYMENT_MAX_RETRIES", "2")
 # Many test buyers share one address; the throttling tests set their own rates.

@@ -88,8 +88,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # Tests run real worker processes, so the test database must be a file too.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # Tests run real worker processes, so the test database must be a file too;
+    # each test session names its own (see conftest.py), so two never collide.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("SQLITE_TEST_NAME", default=str(BASE_DIR / "test_db.sqlite3"))
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -141,6 +144,12 @@ STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=10)
 MAX_TICKETS_PER_PURCHASE = env.int("MAX_TICKETS_PER_PURCHASE", default=10)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
 PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=True)
+# Shared with the gateway to sign its callbacks (HMAC-SHA256). No default outside DEBUG:
+# without it every webhook is refused.
+PAYMENT_WEBHOOK_SECRET = env.str(
+    "PAYMENT_WEBHOOK_SECRET", default="insecure-local-webhook-secret" if DEBUG else ""
+)
+PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default=300)
 PAYMENT_MAX_RETRIES = env.int("PAYMENT_MAX_RETRIES", default=4)
 PAYMENT_RETRY_BACKOFF_SECONDS = env.float("PAYMENT_RETRY_BACKOFF_SECONDS", default=2.0)
 SIMULATED_PENDING_SETTLE_SECONDS = env.int("SIMULATED_PENDING_SETTLE_SECONDS", default=120)
