@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import api
+from payments import api, api_webhooks
 
 urlpatterns = [
     path("destinations/", api.DestinationListApi.as_view(), name="destination-list"),
@@ -10,5 +10,10 @@ urlpatterns = [
         "bookings/<uuid:booking_id>/status/",
         api.BookingStatusApi.as_view(),
         name="booking-status",
+    ),
+    path(
+        "webhooks/<str:gateway>/",
+        api_webhooks.GatewayWebhookApi.as_view(),
+        name="payment-webhook",
     ),
 ]

@@ -119,3 +119,4 @@ def ping() -> str:
 
 
 from workers.payment_tasks import *  # noqa: E402,F403  (registers the booking tasks)
+from workers.webhook_tasks import *  # noqa: E402,F403  (registers the webhook task)

@@ -73,6 +73,34 @@ class SimulatedGateway:
         self.redis.set(self._key(idempotency_key), json.dumps(record), nx=True)
         return self._result(idempotency_key, self._load(idempotency_key))
 
+    def callback_event(
+        self, *, kind: str, object_id: str, event_type: str = "charge.updated"
+    ) -> dict:
+        """A callback's payload as this gateway sends it: a fresh event id and the
+        object (our idempotency key) whose payment changed."""
+        return {
+            "id": f"evt_{secrets.token_hex(12)}",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"kind": kind, "id": str(object_id)},
+        }
+
+    def sign_callback(
+        self, payload: dict, *, timestamp: int | None = None, secret: str | None = None
+    ) -> tuple[dict, bytes]:
+        """Signs a callback the way the webhook endpoint verifies it: returns the
+        headers to send and the exact body they sign."""
+        from payments.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
+
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = webhook_signature(
+            secret=settings.PAYMENT_WEBHOOK_SECRET if secret is None else secret,
+            timestamp=stamp,
+            body=body,
+        )
+        return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: signature}, body
+
     def captures(self, idempotency_key: str) -> int:
         """How many captures exist under a key (0 or 1): for audits and tests."""
         record = self._load(idempotency_key)
