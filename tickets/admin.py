@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from payments.gateways import TransientGatewayError
 from project.errors import DomainError
 from tickets import services
 from tickets.models import Ticket, TicketCode, TicketPurchase
@@ -40,6 +41,10 @@ def _run_service(modeladmin, request, queryset, service, done: str) -> None:
             succeeded += 1
         except DomainError as exc:
             modeladmin.message_user(request, f"{purchase.pk}: {exc.detail}", messages.WARNING)
+        except TransientGatewayError as exc:
+            modeladmin.message_user(
+                request, f"{purchase.pk}: gateway unavailable, try again: {exc}", messages.ERROR
+            )
     if succeeded:
         modeladmin.message_user(request, f"{succeeded} purchase(s) {done}.", messages.SUCCESS)
 

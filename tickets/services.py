@@ -406,35 +406,60 @@ def purchase_resend_tickets(*, purchase_id: UUID | str) -> TicketPurchase:
 
 def purchase_refund(*, purchase_id: UUID | str, allow_used: bool = False) -> TicketPurchase:
     """Refunds through the gateway, voids the codes and returns the seats (unless
-    the event has passed). Idempotent: a refunded purchase is returned as is."""
-    purchase = TicketPurchase.objects.select_related("ticket").get(pk=purchase_id)
-    if purchase.status == Status.REFUNDED:
-        return purchase
-    _check_refundable(purchase, allow_used)
-    result = get_gateway().refund(idempotency_key=str(purchase.id), amount=purchase.total_amount)
-    if result.outcome != Outcome.REFUNDED:
-        raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
+    the event has passed). Idempotent: a refunded purchase is returned as is.
+
+    The codes are voided first, in their own transaction, so none can be scanned
+    at the door while the money goes back; if the gateway refuses, they are valid
+    again. A code already used blocks the refund unless `allow_used`.
+    """
     with transaction.atomic():
         purchase = _locked(purchase_id)
         if purchase.status == Status.REFUNDED:
             return purchase
-        _check_refundable(purchase, allow_used)
+        if purchase.status not in (Status.CONFIRMED, Status.COMPLETED):
+            raise RefundRefused(f"a {purchase.status} purchase cannot be refunded")
+        purchase.codes.filter(status=TicketCode.Status.VALID).update(status=TicketCode.Status.VOID)
+        # Checked after voiding: a scan that raced us has committed by now (or is blocked).
+        if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
+            raise RefundRefused("a code of this purchase was already used at the door")
+    try:
+        result = get_gateway().refund(
+            idempotency_key=str(purchase.id), amount=purchase.total_amount
+        )
+    except Exception:
+        _codes_restore(purchase)
+        raise
+    if result.outcome != Outcome.REFUNDED:
+        _codes_restore(purchase)
+        raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
+    return _refund_record(purchase_id)
+
+
+def _codes_restore(purchase: TicketPurchase) -> None:
+    """Undoes the voiding of a refund that did not happen: a confirmed purchase's
+    void codes can only have been voided by it."""
+    with transaction.atomic():
+        purchase = _locked(purchase.id)
+        if purchase.status in (Status.CONFIRMED, Status.COMPLETED):
+            purchase.codes.filter(status=TicketCode.Status.VOID).update(
+                status=TicketCode.Status.VALID
+            )
+
+
+def _refund_record(purchase_id: UUID | str) -> TicketPurchase:
+    with transaction.atomic():
+        purchase = _locked(purchase_id)
+        if purchase.status == Status.REFUNDED:
+            return purchase
+        # After the event the seats are worthless; they stay counted as sold.
         if purchase.ticket.starts_at > timezone.now():
             _release_if_reserved(purchase)
         purchase.status = Status.REFUNDED
         purchase.payment_status = PaymentStatus.REFUNDED
         purchase.refunded_at = timezone.now()
         purchase.save()
-        purchase.codes.update(status=TicketCode.Status.VOID)
     logger.info("purchase %s refunded", purchase.id)
     return purchase
-
-
-def _check_refundable(purchase: TicketPurchase, allow_used: bool) -> None:
-    if purchase.status not in (Status.CONFIRMED, Status.COMPLETED):
-        raise RefundRefused(f"a {purchase.status} purchase cannot be refunded")
-    if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
-        raise RefundRefused("a code of this purchase was already used at the door")
 
 
 def purchase_retry_processing(*, purchase_id: UUID | str) -> TicketPurchase:

@@ -322,3 +322,43 @@ def test_simulated_callback_records_the_outcome_for_reconciliation():
     purchase = services.purchase_reconcile_payment(purchase_id=purchase.pk)
     assert (purchase.status, purchase.failure_reason) == (Status.FAILED, "payment_declined")
     assert seats_left(ticket) == 4
+
+
+def test_refund_keeps_a_used_code_used_when_overridden():
+    purchase = reserved_purchase(quantity=2)
+    services.purchase_charge(purchase_id=purchase.pk)
+    first = purchase.codes.first()
+    TicketCode.objects.filter(pk=first.pk).update(status=TicketCode.Status.USED)
+    services.purchase_refund(purchase_id=purchase.pk, allow_used=True)
+    statuses = dict(purchase.codes.values_list("pk", "status"))
+    assert statuses.pop(first.pk) == TicketCode.Status.USED
+    assert set(statuses.values()) == {TicketCode.Status.VOID}
+
+
+def test_a_refund_the_gateway_refuses_leaves_the_codes_valid(monkeypatch):
+    from payments.gateways import GatewayResult, Outcome
+
+    purchase = reserved_purchase(quantity=2)
+    services.purchase_charge(purchase_id=purchase.pk)
+    monkeypatch.setattr(
+        SimulatedGateway,
+        "refund",
+        lambda self, **kw: GatewayResult(Outcome.NOT_FOUND, reason="nothing_to_refund"),
+    )
+    with pytest.raises(RefundRefused):
+        services.purchase_refund(purchase_id=purchase.pk)
+    purchase.refresh_from_db()
+    assert purchase.status == Status.CONFIRMED
+    assert set(purchase.codes.values_list("status", flat=True)) == {TicketCode.Status.VALID}
+
+
+def test_a_refund_cut_short_by_a_gateway_outage_leaves_the_codes_valid(monkeypatch):
+    def outage(self, **kwargs):
+        raise TransientGatewayError("gateway down")
+
+    purchase = reserved_purchase(quantity=1)
+    services.purchase_charge(purchase_id=purchase.pk)
+    monkeypatch.setattr(SimulatedGateway, "refund", outage)
+    with pytest.raises(TransientGatewayError):
+        services.purchase_refund(purchase_id=purchase.pk)
+    assert purchase.codes.get().status == TicketCode.Status.VALID
