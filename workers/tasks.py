@@ -6,82 +6,51 @@ import smtplib
 
 from django.conf import settings
 
-from payments.gateways import TransientGatewayError
-from project.errors import DomainError
 from tickets import selectors, services
-from tickets.models import TicketPurchase
 from workers.celery import app
+from workers.policy import ACKS_LATE, run_service
 
 logger = logging.getLogger(__name__)
 
-PURCHASE_TASK = {"acks_late": True, "reject_on_worker_lost": True}
 
-
-def backoff_seconds(retries: int) -> float:
-    """Exponential backoff: base, 2x base, 4x base, ..."""
-    return settings.PAYMENT_RETRY_BACKOFF_SECONDS * (2**retries)
-
-
-@app.task(name="tickets.process_purchase", bind=True, max_retries=None, **PURCHASE_TASK)
+@app.task(
+    name="tickets.process_purchase",
+    bind=True,
+    max_retries=settings.PAYMENT_MAX_RETRIES,
+    **ACKS_LATE,
+)
 def process_purchase(self, purchase_id: str) -> str | None:
-    try:
-        return services.purchase_process(purchase_id=purchase_id).status
-    except TicketPurchase.DoesNotExist:
-        logger.warning("purchase %s: not found, task dropped", purchase_id)
-    except DomainError as exc:
-        logger.warning("purchase %s: %s", purchase_id, exc.detail)
-    except TransientGatewayError as exc:
-        if self.request.retries >= settings.PAYMENT_MAX_RETRIES:
-            logger.error(
-                "purchase %s: gateway still failing after %d retries",
-                purchase_id,
-                self.request.retries,
-            )
-            return services.purchase_give_up_payment(purchase_id=purchase_id).status
-        logger.warning("purchase %s: transient gateway error, retrying: %s", purchase_id, exc)
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
-    except Exception:
-        logger.exception("purchase %s: processing failed unexpectedly", purchase_id)
-        raise
-    return None
+    return run_service(
+        self,
+        label="purchase",
+        object_id=purchase_id,
+        work=lambda: services.purchase_process(purchase_id=purchase_id).status,
+        give_up=lambda: services.purchase_give_up_payment(purchase_id=purchase_id).status,
+    )
 
 
-@app.task(name="tickets.reconcile_purchase_payment", bind=True, max_retries=5, **PURCHASE_TASK)
+@app.task(name="tickets.reconcile_purchase_payment", bind=True, max_retries=5, **ACKS_LATE)
 def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
-    try:
-        return services.purchase_reconcile_payment(purchase_id=purchase_id).status
-    except TicketPurchase.DoesNotExist:
-        logger.warning("purchase %s: not found, task dropped", purchase_id)
-    except DomainError as exc:
-        logger.warning("purchase %s: %s", purchase_id, exc.detail)
-    except TransientGatewayError as exc:
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
-    except Exception:
-        logger.exception("purchase %s: reconciliation failed unexpectedly", purchase_id)
-        raise
-    return None
+    # After the last retry the payment stays processing; the next sweep asks again.
+    return run_service(
+        self,
+        label="purchase",
+        object_id=purchase_id,
+        work=lambda: services.purchase_reconcile_payment(purchase_id=purchase_id).status,
+    )
 
 
-@app.task(name="tickets.deliver_purchase", bind=True, max_retries=5, **PURCHASE_TASK)
+@app.task(name="tickets.deliver_purchase", bind=True, max_retries=5, **ACKS_LATE)
 def deliver_purchase(self, purchase_id: str) -> str | None:
     """Bounded retries on mail errors, then a clean logged error: the purchase
     stays confirmed, and the admin's "resend tickets" or "re-run" sends it later."""
-    try:
-        return services.purchase_deliver(purchase_id=purchase_id).status
-    except TicketPurchase.DoesNotExist:
-        logger.warning("purchase %s: not found, task dropped", purchase_id)
-    except (smtplib.SMTPException, OSError) as exc:
-        if self.request.retries >= self.max_retries:
-            logger.error(
-                "purchase %s: e-mail not delivered after %d retries, left confirmed: %s",
-                purchase_id,
-                self.request.retries,
-                exc,
-            )
-            return None
-        logger.warning("purchase %s: e-mail not sent, retrying: %s", purchase_id, exc)
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
-    return None
+    return run_service(
+        self,
+        label="purchase",
+        object_id=purchase_id,
+        work=lambda: services.purchase_deliver(purchase_id=purchase_id).status,
+        retry_on=(smtplib.SMTPException, OSError),
+    )
 
 
 @app.task(name="tickets.expire_purchases")

@@ -1,0 +1,59 @@
+"""The one retry-and-logging policy every pipeline task shares.
+
+A task looks its object up by id and calls one service through `run_service`:
+a row that vanished or a domain error is logged and dropped (retrying cannot
+help); a transient error is retried with exponential backoff up to the task's
+`max_retries`,
+then `give_up` settles the object (or it is left for the sweeps); anything else
+is logged with the object's id and raised, the transaction having rolled back.
+"""
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+
+from payments.gateways import TransientGatewayError
+from project.errors import DomainError
+
+logger = logging.getLogger("workers.tasks")
+
+# Acknowledged after the work, and put back on the queue if the worker dies: a
+# killed worker loses nothing, and the redelivered task finds the work done.
+ACKS_LATE = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+def backoff_seconds(retries: int) -> float:
+    """Exponential backoff: base, 2x base, 4x base, ..."""
+    return settings.PAYMENT_RETRY_BACKOFF_SECONDS * (2**retries)
+
+
+def run_service(
+    task,
+    *,
+    label: str,
+    object_id,
+    work: Callable[[], str | None],
+    give_up: Callable[[], str | None] | None = None,
+    retry_on: tuple[type[Exception], ...] = (TransientGatewayError,),
+) -> str | None:
+    try:
+        return work()
+    except ObjectDoesNotExist:
+        logger.warning("%s %s: not found, task dropped", label, object_id)
+    except DomainError as exc:
+        logger.warning("%s %s: %s", label, object_id, exc.detail)
+    except retry_on as exc:
+        retries = task.request.retries
+        if retries >= task.max_retries:
+            logger.error(
+                "%s %s: %s gave up after %d retries: %s", label, object_id, task.name, retries, exc
+            )
+            return give_up() if give_up else None
+        logger.warning("%s %s: %s; retrying", label, object_id, exc)
+        raise task.retry(exc=exc, countdown=backoff_seconds(retries)) from exc
+    except Exception:
+        logger.exception("%s %s: %s failed unexpectedly", label, object_id, task.name)
+        raise
+    return None
