@@ -99,4 +99,7 @@ class PurchaseDetailSerializer(serializers.ModelSerializer):
         ]
 
     def get_ticket_codes(self, purchase: TicketPurchase) -> list[str]:
+        # Codes are issued on confirmation: skip the query for a purchase that never was.
+        if purchase.confirmed_at is None:
+            return []
         return [code.code for code in purchase.codes.all()]

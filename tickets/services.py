@@ -290,7 +290,15 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
         purchase.payment_status = PaymentStatus.COMPLETED
         purchase.gateway_reference = gateway_reference
         purchase.confirmed_at = timezone.now()
-        purchase.save()
+        purchase.save(
+            update_fields=[
+                "status",
+                "payment_status",
+                "gateway_reference",
+                "confirmed_at",
+                "updated_at",
+            ]
+        )
         codes_issue(purchase=purchase)
         _enqueue_delivery(purchase.id)
     return purchase
