@@ -1,0 +1,1 @@
+"""`make bench`: the flash-sale benchmark (see bench/README.md)."""

@@ -1,0 +1,77 @@
+"""What a bench run does, read once from the environment.
+
+B, I and C (buyers, seats, concurrent clients) come from BENCH_BUYERS,
+BENCH_SEATS and BENCH_CONCURRENCY; the deployment knobs (gunicorn, Celery,
+CONN_MAX_AGE) have BENCH_ names too, so a tuning experiment is one variable on
+the command line and is recorded in the results.
+"""
+
+import os
+from dataclasses import asdict, dataclass, field
+
+DEFAULT_DATABASE = "bench_flash_sale"
+DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+def _str(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the stack is run: the knobs production would tune."""
+
+    web_workers: int = field(default_factory=lambda: _int("BENCH_WEB_WORKERS", 3))
+    web_worker_class: str = field(default_factory=lambda: _str("BENCH_WEB_WORKER_CLASS", "sync"))
+    web_threads: int = field(default_factory=lambda: _int("BENCH_WEB_THREADS", 1))
+    web_access_log: bool = field(default_factory=lambda: _bool("BENCH_WEB_ACCESS_LOG", False))
+    worker_nodes: int = field(default_factory=lambda: _int("BENCH_WORKER_NODES", 1))
+    worker_pool: str = field(default_factory=lambda: _str("BENCH_WORKER_POOL", "prefork"))
+    worker_concurrency: int = field(default_factory=lambda: _int("BENCH_WORKER_CONCURRENCY", 3))
+    worker_loglevel: str = field(default_factory=lambda: _str("BENCH_WORKER_LOGLEVEL", "WARNING"))
+    worker_events: bool = field(default_factory=lambda: _bool("BENCH_WORKER_EVENTS", True))
+    worker_gossip: bool = field(default_factory=lambda: _bool("BENCH_WORKER_GOSSIP", True))
+    beat: bool = field(default_factory=lambda: _bool("BENCH_BEAT", True))
+    flower: bool = field(default_factory=lambda: _bool("BENCH_FLOWER", False))
+    conn_max_age: int = field(default_factory=lambda: _int("BENCH_CONN_MAX_AGE", 60))
+    email_url: str = field(default_factory=lambda: _str("BENCH_EMAIL_URL", "dummy://"))
+
+
+@dataclass(frozen=True)
+class Config:
+    buyers: int = field(default_factory=lambda: _int("BENCH_BUYERS", 2000))
+    seats: int = field(default_factory=lambda: _int("BENCH_SEATS", 500))
+    concurrency: int = field(default_factory=lambda: _int("BENCH_CONCURRENCY", 100))
+    # Buyers per second offered in the burst; 0 = all at once (a flash sale).
+    rate: float = field(default_factory=lambda: _float("BENCH_RATE", 0))
+    # The paced phase: a second ticket with a seat for everyone, buyers arriving
+    # at a steady rate below the pipeline's capacity (0 buyers skips it).
+    paced_buyers: int = field(default_factory=lambda: _int("BENCH_PACED_BUYERS", 300))
+    paced_rate: float = field(default_factory=lambda: _float("BENCH_PACED_RATE", 50))
+    idempotency_keys: bool = field(default_factory=lambda: _bool("BENCH_IDEMPOTENCY_KEYS", False))
+    timeout_s: float = field(default_factory=lambda: _float("BENCH_TIMEOUT", 600))
+    # py-spy records one web and one worker process during the burst.
+    profile: bool = field(default_factory=lambda: _bool("BENCH_PROFILE", False))
+    keep_database: bool = field(default_factory=lambda: _bool("BENCH_KEEP_DB", False))
+    database_url: str = field(default_factory=lambda: os.environ.get("DATABASE_URL", ""))
+    redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
+    deployment: Deployment = field(default_factory=Deployment)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,213 @@
+"""`python -m bench.hot_path`: what one purchase costs, stage by stage, in-process.
+
+Without the noise of a loaded machine: it runs each stage of the hot path N
+times in this one process against a fresh bench database and the bench Redis db
+(the same defaults and DATABASE_URL / REDIS_URL as flash_sale), and counts for
+each stage the SQL queries, the Redis round trips and the CPU time per call:
+
+- create:   POST /api/tickets/purchase/direct/ through the whole middleware stack
+            (django.test.Client), publish of the Celery task included;
+- status:   GET .../status/ while pending (200), and again with If-None-Match (304);
+- process:  the `tickets.process_purchase` task body (reserve, charge, confirm);
+- deliver:  the `tickets.deliver_purchase` task body (e-mail with QR codes, complete).
+
+The tasks run through Celery's tracer in this process (`task.apply`), so the
+worker's own overhead (broker ack, events, result backend, pool IPC, and the
+DB connection Celery closes around every task) is not in these numbers: the
+py-spy profile of the live bench shows that part. With BENCH_PYINSTRUMENT=1 it
+also writes a pyinstrument profile of each stage to bench/results/profile/.
+"""
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+
+from bench.config import Config
+from bench.stack import ROOT, Stack
+
+OUT = ROOT / "bench" / "results" / "profile"
+
+
+class RedisCounter:
+    """Counts Redis round trips (one per command, one per pipeline) in this process."""
+
+    def __init__(self) -> None:
+        import redis.connection
+
+        self.count = 0
+        self.commands: Counter = Counter()
+        self._original = redis.connection.AbstractConnection.send_packed_command
+        counter = self
+
+        def send_packed_command(conn, command, check_health=True):
+            counter.count += 1
+            first = command[0] if isinstance(command, list) and command else command
+            name = bytes(first).split(b"\r\n")[2:3] if isinstance(first, bytes | bytearray) else []
+            counter.commands[name[0].decode(errors="replace").upper() if name else "?"] += 1
+            return counter._original(conn, command, check_health)
+
+        redis.connection.AbstractConnection.send_packed_command = send_packed_command
+
+    def reset(self) -> None:
+        self.count = 0
+        self.commands.clear()
+
+
+def measure(name, fn, setups, *, redis_counter, profile_dir=None) -> dict:
+    """Runs fn(arg) for each arg from setups; CPU and wall per call, queries, round trips."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    profiler = None
+    if profile_dir:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+    cpu = wall = 0.0
+    queries = 0
+    sample_sql: list[str] = []
+    redis_counter.reset()
+    for i, arg in enumerate(setups):
+        with CaptureQueriesContext(connection) as captured:
+            if profiler:
+                profiler.start()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            fn(arg)
+            cpu += time.process_time() - cpu0
+            wall += time.perf_counter() - wall0
+            if profiler:
+                profiler.stop()
+        queries += len(captured.captured_queries)
+        if i == len(setups) // 2:
+            sample_sql = [q["sql"][:160] for q in captured.captured_queries]
+    n = len(setups)
+    if profiler:
+        (profile_dir / f"{name}.txt").write_text(
+            profiler.output_text(unicode=False, show_all=False)
+        )
+        profiler.write_html(str(profile_dir / f"{name}.html"))
+    return {
+        "calls": n,
+        "cpu_ms_per_call": round(1000 * cpu / n, 2),
+        "wall_ms_per_call": round(1000 * wall / n, 2),
+        "queries_per_call": round(queries / n, 2),
+        "redis_round_trips_per_call": round(redis_counter.count / n, 2),
+        "redis_commands": dict(redis_counter.commands.most_common()),
+        "sql_of_one_call": sample_sql,
+    }
+
+
+def main() -> int:
+    n = int(os.environ.get("BENCH_HOT_PATH_CALLS") or 200)
+    config = Config()
+    logdir = ROOT / "bench" / "results" / "logs" / "hot-path"
+    logdir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(config, logdir)
+    stack.prepare_backends()
+    try:
+        os.environ.update({k: v for k, v in stack.env().items() if k != "PATH"})
+        os.environ["ALLOWED_HOSTS"] = "testserver"
+        stack.migrate()
+        import django
+
+        django.setup()
+        return run(n, stack)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        stack.drop_database()
+
+
+def run(n: int, stack: Stack) -> int:
+    from django.test import Client
+
+    from bench.flash_sale import create_ticket
+    from tickets.models import TicketPurchase
+    from workers.celery import app
+    from workers.tasks import deliver_purchase, process_purchase
+
+    profile_dir = None
+    if os.environ.get("BENCH_PYINSTRUMENT"):
+        profile_dir = OUT
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    redis_counter = RedisCounter()
+    ticket_id = create_ticket("Hot path", n * 2)
+    client = Client()
+    ids: list[str] = []
+    etags: dict[str, str] = {}
+
+    def create(i: int) -> None:
+        response = client.post(
+            "/api/tickets/purchase/direct/",
+            data={
+                "ticket_id": ticket_id,
+                "quantity": 1,
+                "customer_name": f"Buyer {i}",
+                "customer_email": f"hot{i}.{uuid.uuid4().hex[:6]}@bench.example.com",
+                "payment_method": "card",
+                "payment_token": "tok_success",
+            },
+            content_type="application/json",
+            HTTP_X_FORWARDED_FOR=f"198.18.{i >> 8 & 255}.{i & 255}",
+        )
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["purchase_id"])
+
+    def status(purchase_id: str) -> None:
+        response = client.get(f"/api/tickets/purchase/{purchase_id}/status/")
+        assert response.status_code == 200, response.status_code
+        etags[purchase_id] = response.headers["ETag"]
+
+    def status_304(purchase_id: str) -> None:
+        response = client.get(
+            f"/api/tickets/purchase/{purchase_id}/status/", HTTP_IF_NONE_MATCH=etags[purchase_id]
+        )
+        assert response.status_code == 304, response.status_code
+
+    def process(purchase_id: str) -> None:
+        assert process_purchase.apply(args=[purchase_id]).get() == "confirmed"
+
+    def deliver(purchase_id: str) -> None:
+        assert deliver_purchase.apply(args=[purchase_id]).get() == "completed"
+
+    # Warm up every code path once (imports, URL resolver, first connections).
+    create(-1)
+    status(ids[0])
+    process(ids[0])
+    deliver(ids[0])
+    ids.clear()
+    stages = {}
+    opts = {"redis_counter": redis_counter, "profile_dir": profile_dir}
+    stages["create"] = measure("create", create, range(n), **opts)
+    stages["status_200"] = measure("status_200", status, list(ids), **opts)
+    stages["status_304"] = measure("status_304", status_304, list(ids), **opts)
+    stages["process"] = measure("process", process, list(ids), **opts)
+    stages["deliver"] = measure("deliver", deliver, list(ids), **opts)
+    app.control.purge()
+    done = TicketPurchase.objects.filter(ticket_id=ticket_id, status="completed").count()
+    total = {
+        key: round(
+            sum(stage[key] for stage in stages.values() if stage is not stages["status_304"]), 2
+        )
+        for key in ("cpu_ms_per_call", "queries_per_call", "redis_round_trips_per_call")
+    }
+    result = {"calls_per_stage": n, "completed": done, "stages": stages, "one_of_each": total}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "hot_path.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("| stage | CPU ms/call | wall ms/call | SQL queries | Redis round trips |")
+    print("|---|---:|---:|---:|---:|")
+    for name, stage in stages.items():
+        print(
+            f"| {name} | {stage['cpu_ms_per_call']} | {stage['wall_ms_per_call']} | "
+            f"{stage['queries_per_call']} | {stage['redis_round_trips_per_call']} |"
+        )
+    print(f"\nfull report: {(OUT / 'hot_path.json').relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

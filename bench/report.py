@@ -1,0 +1,169 @@
+"""Figures of one phase from what the clients saw and what the database recorded.
+
+Client clocks and server timestamps are the same machine's wall clock, so
+POST->confirmed is `confirmed_at` (set by the worker) minus the moment the
+buyer's POST got its connection: exact, not rounded up to the 1 s poll interval.
+"""
+
+import math
+from dataclasses import dataclass
+
+from bench.load import SOLD_STATUSES, LoadResult
+
+TARGETS = {
+    "confirmed_per_s": (">=", 300),
+    "accepted_per_s": (">=", 800),
+    "accept_p99_ms": ("<=", 100),
+    "confirm_p99_ms": ("<=", 1000),
+}
+
+
+@dataclass
+class PurchaseTimes:
+    """A purchase's server-side timestamps (epoch seconds), from the database."""
+
+    status: str
+    created_at: float
+    confirmed_at: float | None
+    final_at: float | None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return round(ordered[rank - 1], 1)
+
+
+def spread(prefix: str, values: list[float]) -> dict:
+    return {
+        f"{prefix}_p50_ms": percentile(values, 50),
+        f"{prefix}_p95_ms": percentile(values, 95),
+        f"{prefix}_p99_ms": percentile(values, 99),
+        f"{prefix}_max_ms": round(max(values), 1) if values else None,
+    }
+
+
+def rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
+    buyers = load.buyers
+    accepted = [b for b in buyers if b.http_status == 202 and b.purchase_id]
+    first_post = min((b.sent_at for b in buyers if b.sent_at), default=load.started_at)
+    last_accept = max((b.accepted_at for b in accepted), default=first_post)
+    server = [times[b.purchase_id] for b in accepted if b.purchase_id in times]
+    finals = [t.final_at for t in times.values() if t.final_at]
+    last_final = max(finals, default=first_post)
+    confirmed = [t for t in server if t.confirmed_at]
+    confirm_ms = [
+        (times[b.purchase_id].confirmed_at - b.sent_at) * 1000
+        for b in accepted
+        if b.purchase_id in times and times[b.purchase_id].confirmed_at
+    ]
+    queue_ms = [(t.confirmed_at - t.created_at) * 1000 for t in confirmed]
+    final_ms = [
+        (times[b.purchase_id].final_at - b.sent_at) * 1000
+        for b in accepted
+        if b.purchase_id in times and times[b.purchase_id].final_at
+    ]
+    seen_sold_ms = [(b.seen_sold_at - b.sent_at) * 1000 for b in accepted if b.seen_sold_at]
+    seen_final_ms = [(b.final_at - b.sent_at) * 1000 for b in accepted if b.final_at]
+    last_confirm = max((t.confirmed_at for t in confirmed), default=first_post)
+    polls = sum(b.polls for b in buyers)
+    poll_window = load.last_poll_at - load.first_poll_at
+    window = last_final - first_post
+    errors: dict[str, int] = {}
+    for buyer in buyers:
+        if buyer.error:
+            key = buyer.error.split(":")[0]
+            errors[key] = errors.get(key, 0) + 1
+    return {
+        "buyers": len(buyers),
+        "accepted": len(accepted),
+        "rejected": len(buyers) - len(accepted),
+        "rejections": errors,
+        "confirmed": len(confirmed),
+        "accept_window_s": round(last_accept - first_post, 3),
+        "end_to_end_window_s": round(window, 3),
+        "accepted_per_s": rate(len(accepted), last_accept - first_post),
+        "confirmed_per_s": rate(len(confirmed), window),
+        "finalized_per_s": rate(len(finals), window),
+        "sell_through_per_s": rate(len(confirmed), last_confirm - first_post),
+        **spread("accept", [b.accept_ms for b in accepted if b.accept_ms is not None]),
+        **spread("confirm", confirm_ms),
+        **spread("confirm_server", queue_ms),
+        **spread("final", final_ms),
+        **spread("client_seen_sold", seen_sold_ms),
+        **spread("client_seen_final", seen_final_ms),
+        "polls": polls,
+        "polls_not_modified": sum(b.not_modified for b in buyers),
+        "poll_errors": sum(b.poll_errors for b in buyers),
+        "polls_per_buyer": round(polls / len(accepted), 2) if accepted else 0,
+        "polls_per_s": rate(polls, poll_window),
+        **spread("poll", load.poll_ms),
+        "client_timed_out": load.timed_out,
+        "first_post_at": first_post,
+        "sold_statuses": sorted(SOLD_STATUSES),
+    }
+
+
+def target_rows(figures: dict, paced: dict | None) -> list[tuple[str, float | None, str, bool]]:
+    rows = []
+    for name, (op, goal) in TARGETS.items():
+        source = paced if name == "confirm_p99_ms" and paced else figures
+        value = source.get(name)
+        met = value is not None and (value >= goal if op == ">=" else value <= goal)
+        label = name + (" (paced)" if source is paced else "")
+        rows.append((label, value, f"{op} {goal}", met))
+    return rows
+
+
+def markdown(result: dict) -> str:
+    burst, paced = result["burst"], result.get("paced")
+    env = result["environment"]
+    lines = [
+        f"### Flash sale: {burst['buyers']} buyers, {result['config']['seats']} seats, "
+        f"{result['config']['concurrency']} clients ({env['cpu_count']} CPUs, "
+        f"load avg before {env['load_average_before'][0]:.2f})",
+        "",
+        "| figure | value | target | met |",
+        "|---|---:|---:|:---:|",
+    ]
+    for label, value, goal, met in target_rows(burst, paced):
+        lines.append(f"| {label} | {value} | {goal} | {'yes' if met else 'no'} |")
+    for name in (
+        "finalized_per_s",
+        "accept_p50_ms",
+        "accept_p95_ms",
+        "confirm_p50_ms",
+        "confirm_p95_ms",
+        "confirm_p99_ms",
+        "polls_per_s",
+        "poll_p99_ms",
+    ):
+        lines.append(f"| {name} | {burst[name]} | | |")
+    if paced:
+        lines.append(
+            f"| paced: {paced['buyers']} buyers at {result['config']['paced_rate']}/s, "
+            f"confirm p50/p95/p99 ms | {paced['confirm_p50_ms']} / {paced['confirm_p95_ms']}"
+            f" / {paced['confirm_p99_ms']} | | |"
+        )
+    audit = result["audit"]
+    lines.append(
+        f"| audit | sold {audit['seats_sold']}/{audit['expected_sold']}, "
+        f"oversold {result['oversold']}, lost {result['lost']}, "
+        f"{'all invariants hold' if audit['ok'] else 'FAILED'} | | |"
+    )
+    cpu = burst["cpu"]
+    lines.append(
+        "| CPU s during burst | "
+        + ", ".join(f"{k} {v}" for k, v in cpu["cpu_s_by_kind"].items())
+        + f", other {cpu['cpu_s_other']} (machine busy {cpu['machine_busy_pct']} %) | | |"
+    )
+    rss = ", ".join(f"{k} {v['peak_rss_mb']}" for k, v in result["peak_rss_mb"].items())
+    lines.append(f"| peak RSS MB by kind | {rss} | | |")
+    return "\n".join(lines)

@@ -1,0 +1,238 @@
+"""The stack under test, started as production runs it, and stopped for sure.
+
+Every child gets its own session (so its own process group): stopping one is a
+signal to the group, which reaches gunicorn's and Celery's forked workers too.
+`Stack.stop()` runs from a `finally`, on Ctrl-C and on SIGTERM (see
+flash_sale.main), and again from atexit as a last resort.
+"""
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from bench.config import DEFAULT_ADMIN_URL, DEFAULT_DATABASE, DEFAULT_REDIS_URL, Config
+from workers.embedded_redis import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-" + "x" * 16
+
+
+@dataclass
+class Child:
+    kind: str
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+
+class Stack:
+    """Database, broker and processes of one bench run."""
+
+    def __init__(self, config: Config, logdir: Path) -> None:
+        self.config = config
+        self.logdir = logdir
+        self.children: list[Child] = []
+        self.database_url = config.database_url
+        self.redis_url = config.redis_url
+        self.created_database = ""
+        self.web_port = 0
+        atexit.register(self.stop)
+
+    # --- database and broker ------------------------------------------------------------
+
+    def prepare_backends(self) -> None:
+        """A fresh bench database and Redis db, unless the environment names its own."""
+        if not self.database_url:
+            with psycopg.connect(DEFAULT_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {DEFAULT_DATABASE} WITH (FORCE)")
+                admin.execute(f"CREATE DATABASE {DEFAULT_DATABASE}")
+            self.created_database = DEFAULT_DATABASE
+            self.database_url = DEFAULT_ADMIN_URL.rsplit("/", 1)[0] + "/" + DEFAULT_DATABASE
+        if not self.redis_url:
+            import redis
+
+            self.redis_url = DEFAULT_REDIS_URL
+            redis.Redis.from_url(self.redis_url).flushdb()  # ours alone: db 3
+
+    def drop_database(self) -> None:
+        if not self.created_database or self.config.keep_database:
+            return
+        try:
+            with psycopg.connect(DEFAULT_ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {self.created_database} WITH (FORCE)")
+        except psycopg.Error as exc:
+            print(f"bench: could not drop {self.created_database}: {exc}", file=sys.stderr)
+
+    def env(self) -> dict:
+        """The environment of every process: production settings, bench backends."""
+        deployment = self.config.deployment
+        return {
+            **os.environ,
+            "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "DEBUG": "false",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or BENCH_SECRET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CONN_MAX_AGE": str(deployment.conn_max_age),
+            "EMAIL_URL": deployment.email_url,
+            "LOG_LEVEL": deployment.worker_loglevel,
+            # The load generator plays a reverse proxy: each buyer is its own client
+            # (X-Forwarded-For), so the per-client throttle applies as in production.
+            "NUM_PROXIES": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def migrate(self) -> None:
+        log = self.logdir / "migrate.log"
+        with log.open("w") as out:
+            subprocess.run(
+                [PYTHON, "manage.py", "migrate", "--noinput"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
+
+    # --- processes ----------------------------------------------------------------------
+
+    def spawn(self, kind: str, name: str, command: list[str]) -> Child:
+        log = self.logdir / f"{name}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = Child(kind, name, process, log)
+        self.children.append(child)
+        return child
+
+    def start(self) -> None:
+        deployment = self.config.deployment
+        self.web_port = free_port()
+        web = [
+            PYTHON, "-m", "gunicorn", "project.wsgi",
+            f"--bind=127.0.0.1:{self.web_port}",
+            f"--workers={deployment.web_workers}",
+            f"--worker-class={deployment.web_worker_class}",
+            f"--threads={deployment.web_threads}",
+            "--graceful-timeout=5",
+            "--backlog=2048",
+        ]  # fmt: skip
+        if deployment.web_access_log:
+            web.append(f"--access-logfile={self.logdir / 'access.log'}")
+        self.spawn("web", "web", web)
+        for node in range(deployment.worker_nodes):
+            worker = [
+                PYTHON, "-m", "celery", "-A", "workers", "worker",
+                f"--loglevel={deployment.worker_loglevel}",
+                f"--pool={deployment.worker_pool}",
+                f"--concurrency={deployment.worker_concurrency}",
+                "--prefetch-multiplier=1",
+                f"--hostname=bench{node}@%h",
+            ]  # fmt: skip
+            if deployment.worker_events:
+                worker.append("--task-events")
+            if not deployment.worker_gossip:
+                worker += ["--without-gossip", "--without-mingle"]
+            self.spawn("worker", f"worker{node}", worker)
+        if deployment.beat:
+            beat = [
+                PYTHON, "-m", "celery", "-A", "workers", "beat", "--loglevel=WARNING",
+                "--scheduler=django_celery_beat.schedulers:DatabaseScheduler", "--pidfile=",
+            ]  # fmt: skip
+            self.spawn("beat", "beat", beat)
+        if deployment.flower:
+            flower = [
+                PYTHON, "-m", "celery", "-A", "workers", "flower",
+                "--address=127.0.0.1", f"--port={free_port()}",
+            ]  # fmt: skip
+            self.spawn("flower", "flower", flower)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """The API answers /healthz and every worker node answers a ping."""
+        deadline = time.monotonic() + timeout
+        self._wait_web(deadline)
+        self._wait_workers(deadline)
+
+    def _check_alive(self) -> None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                tail = child.log.read_text(errors="replace")[-3000:]
+                code = child.process.returncode
+                raise RuntimeError(f"{child.name} exited early ({code}):\n{tail}")
+
+    def _wait_web(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer /healthz in time")
+
+    def _wait_workers(self, deadline: float) -> None:
+        from workers.celery import app
+
+        expected = self.config.deployment.worker_nodes
+        while time.monotonic() < deadline:
+            self._check_alive()
+            replies = app.control.ping(timeout=1.0)
+            names = {name for reply in replies for name in reply if name.startswith("bench")}
+            if len(names) >= expected:
+                return
+        raise RuntimeError("the Celery workers did not answer a ping in time")
+
+    def pids(self) -> dict[str, list[int]]:
+        kinds: dict[str, list[int]] = {}
+        for child in self.children:
+            kinds.setdefault(child.kind, []).append(child.process.pid)
+        return kinds
+
+    def stop(self) -> None:
+        """SIGTERM every process group, SIGKILL what is left after a grace period."""
+        alive = [child for child in self.children if child.process.poll() is None]
+        for child in alive:
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in alive:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for child in self.children:
+            # The group too: a forked worker may outlive its parent.
+            _signal_group(child.process, signal.SIGKILL)
+            try:
+                child.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                print(f"bench: {child.name} ({child.process.pid}) did not die", file=sys.stderr)
+        self.children.clear()
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)  # start_new_session: the group id is the child's pid
