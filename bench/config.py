@@ -51,6 +51,10 @@ class Deployment:
     flower: bool = field(default_factory=lambda: _bool("BENCH_FLOWER", False))
     conn_max_age: int = field(default_factory=lambda: _int("BENCH_CONN_MAX_AGE", 60))
     email_url: str = field(default_factory=lambda: _str("BENCH_EMAIL_URL", "dummy://"))
+    # project.settings, or bench.tuned_settings to measure the recommended settings changes.
+    settings_module: str = field(
+        default_factory=lambda: _str("BENCH_DJANGO_SETTINGS", "project.settings")
+    )
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 Kinds: the stack's own (web, worker, beat, flower, each with its forked
 children), `loadgen` (this process: load generator and sampler), `postgres`
-(the backends connected to the bench database) and `redis` (the server, shared
-with whatever else uses it). `other` is the CPU the rest of the machine used
+(memory: the backends connected to the bench database; CPU: the whole server,
+exited backends included) and `redis` (the server, shared with whatever else
+uses it). `other` is the CPU the rest of the machine used
 meanwhile: other people's test suites make the figures noisy, and this says
 how much.
 """
 
+import contextlib
 import os
 import threading
 import time
@@ -58,15 +60,39 @@ class Monitor:
             self._thread.join(timeout=5)
 
     def snapshot(self) -> Snapshot:
+        if not self._postgres:
+            self._postgres = self.postgres_pids()
         self.sample()
         with self._lock:
             cpu: dict[str, float] = {}
             for sample in self.processes.values():
-                cpu[sample.kind] = cpu.get(sample.kind, 0.0) + sample.cpu_seconds
+                if sample.kind != "postgres":
+                    cpu[sample.kind] = cpu.get(sample.kind, 0.0) + sample.cpu_seconds
+        cpu["postgres"] = self._postgres_cluster_cpu()
         times = psutil.cpu_times()
         busy = times.user + times.system + getattr(times, "nice", 0) + getattr(times, "irq", 0)
         busy += getattr(times, "softirq", 0) + getattr(times, "steal", 0)
         return Snapshot(time.time(), cpu, busy)
+
+    def _postgres_cluster_cpu(self) -> float:
+        """CPU of the whole PostgreSQL server: the postmaster, its live backends and
+        the ones that have exited (reaped into its children times). A backend that
+        lives for one connection is invisible to sampling, and a worker that
+        reconnects for every task makes thousands of them."""
+        try:
+            backend = psutil.Process(self._postgres[0]) if self._postgres else None
+            postmaster = backend.parent() if backend else None
+            if postmaster is None:
+                return 0.0
+            own = postmaster.cpu_times()
+            total = own.user + own.system + own.children_user + own.children_system
+            for child in postmaster.children():
+                with contextlib.suppress(psutil.Error):
+                    times = child.cpu_times()
+                    total += times.user + times.system
+            return total
+        except psutil.Error:
+            return 0.0
 
     def _run(self) -> None:
         postgres_refresh = 0.0

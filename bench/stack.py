@@ -80,7 +80,7 @@ class Stack:
         return {
             **os.environ,
             "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DJANGO_SETTINGS_MODULE": deployment.settings_module,
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "DEBUG": "false",
