@@ -37,13 +37,13 @@ def _bool(name: str, default: bool) -> bool:
 class Deployment:
     """How the stack is run: the knobs production would tune."""
 
-    web_workers: int = field(default_factory=lambda: _int("BENCH_WEB_WORKERS", 3))
+    web_workers: int = field(default_factory=lambda: _int("BENCH_WEB_WORKERS", 2))
     web_worker_class: str = field(default_factory=lambda: _str("BENCH_WEB_WORKER_CLASS", "sync"))
     web_threads: int = field(default_factory=lambda: _int("BENCH_WEB_THREADS", 1))
     web_access_log: bool = field(default_factory=lambda: _bool("BENCH_WEB_ACCESS_LOG", False))
     worker_nodes: int = field(default_factory=lambda: _int("BENCH_WORKER_NODES", 1))
-    worker_pool: str = field(default_factory=lambda: _str("BENCH_WORKER_POOL", "prefork"))
-    worker_concurrency: int = field(default_factory=lambda: _int("BENCH_WORKER_CONCURRENCY", 3))
+    worker_pool: str = field(default_factory=lambda: _str("BENCH_WORKER_POOL", "threads"))
+    worker_concurrency: int = field(default_factory=lambda: _int("BENCH_WORKER_CONCURRENCY", 4))
     worker_loglevel: str = field(default_factory=lambda: _str("BENCH_WORKER_LOGLEVEL", "WARNING"))
     worker_events: bool = field(default_factory=lambda: _bool("BENCH_WORKER_EVENTS", True))
     worker_gossip: bool = field(default_factory=lambda: _bool("BENCH_WORKER_GOSSIP", True))

@@ -56,6 +56,10 @@ class RedisCounter:
         self.commands.clear()
 
 
+def _is_control(sql: str) -> bool:
+    return sql.split(" ", 1)[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
 def measure(name, fn, setups, *, redis_counter, profile_dir=None) -> dict:
     """Runs fn(arg) for each arg from setups; CPU and wall per call, queries, round trips."""
     from django.db import connection
@@ -67,7 +71,7 @@ def measure(name, fn, setups, *, redis_counter, profile_dir=None) -> dict:
 
         profiler = Profiler(interval=0.0005)
     cpu = wall = 0.0
-    queries = 0
+    queries = statements = 0
     sample_sql: list[str] = []
     redis_counter.reset()
     for i, arg in enumerate(setups):
@@ -81,6 +85,7 @@ def measure(name, fn, setups, *, redis_counter, profile_dir=None) -> dict:
             if profiler:
                 profiler.stop()
         queries += len(captured.captured_queries)
+        statements += sum(1 for q in captured.captured_queries if not _is_control(q["sql"]))
         if i == len(setups) // 2:
             sample_sql = [q["sql"][:160] for q in captured.captured_queries]
     n = len(setups)
@@ -94,6 +99,8 @@ def measure(name, fn, setups, *, redis_counter, profile_dir=None) -> dict:
         "cpu_ms_per_call": round(1000 * cpu / n, 2),
         "wall_ms_per_call": round(1000 * wall / n, 2),
         "queries_per_call": round(queries / n, 2),
+        "sql_statements_per_call": round(statements / n, 2),
+        "transaction_control_per_call": round((queries - statements) / n, 2),
         "redis_round_trips_per_call": round(redis_counter.count / n, 2),
         "redis_commands": dict(redis_counter.commands.most_common()),
         "sql_of_one_call": sample_sql,
@@ -193,17 +200,24 @@ def run(n: int, stack: Stack) -> int:
         key: round(
             sum(stage[key] for stage in stages.values() if stage is not stages["status_304"]), 2
         )
-        for key in ("cpu_ms_per_call", "queries_per_call", "redis_round_trips_per_call")
+        for key in (
+            "cpu_ms_per_call",
+            "queries_per_call",
+            "sql_statements_per_call",
+            "redis_round_trips_per_call",
+        )
     }
     result = {"calls_per_stage": n, "completed": done, "stages": stages, "one_of_each": total}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "hot_path.json").write_text(json.dumps(result, indent=2) + "\n")
-    print("| stage | CPU ms/call | wall ms/call | SQL queries | Redis round trips |")
+    print("| stage | CPU ms/call | wall ms/call | SQL round trips (statements + BEGIN/COMMIT/…) "
+          "| Redis round trips |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")
     for name, stage in stages.items():
         print(
             f"| {name} | {stage['cpu_ms_per_call']} | {stage['wall_ms_per_call']} | "
-            f"{stage['queries_per_call']} | {stage['redis_round_trips_per_call']} |"
+            f"{stage['queries_per_call']} ({stage['sql_statements_per_call']} + "
+            f"{stage['transaction_control_per_call']}) | {stage['redis_round_trips_per_call']} |"
         )
     print(f"\nfull report: {(OUT / 'hot_path.json').relative_to(ROOT)}")
     return 0

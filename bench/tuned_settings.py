@@ -14,3 +14,7 @@ CELERY_DB_REUSE_MAX = 1000
 # database), yet each publish SUBSCRIBEs to the result channel and each task
 # stores and PUBLISHes its result: four Redis round trips per task.
 CELERY_TASK_IGNORE_RESULT = True
+
+# The "task sent" event is one more PUBLISH inside every purchase request; Flower
+# still sees each task from the worker's received/started/succeeded events.
+CELERY_TASK_SEND_SENT_EVENT = False
