@@ -176,8 +176,10 @@ def run_phase(stack: Stack, monitor: Monitor, config: Config, *, name: str, seat
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    # Our own SIGINT handler too: asyncio.run's would only cancel the load
+    # generator's main task, which the run can outlive.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     config = Config()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     logdir = RESULTS / "logs" / run_id
