@@ -48,6 +48,7 @@ class Monitor:
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _postgres: list[int] = field(default_factory=list)
+    _postmaster_process: psutil.Process | None = None
 
     def start(self) -> "Monitor":
         self._thread = threading.Thread(target=self._run, name="bench-monitor", daemon=True)
@@ -79,11 +80,10 @@ class Monitor:
         the ones that have exited (reaped into its children times). A backend that
         lives for one connection is invisible to sampling, and a worker that
         reconnects for every task makes thousands of them."""
+        postmaster = self._postmaster()
+        if postmaster is None:
+            return 0.0
         try:
-            backend = psutil.Process(self._postgres[0]) if self._postgres else None
-            postmaster = backend.parent() if backend else None
-            if postmaster is None:
-                return 0.0
             own = postmaster.cpu_times()
             total = own.user + own.system + own.children_user + own.children_system
             for child in postmaster.children():
@@ -93,6 +93,15 @@ class Monitor:
             return total
         except psutil.Error:
             return 0.0
+
+    def _postmaster(self) -> psutil.Process | None:
+        """Found once, from any live backend: backends come and go, it stays."""
+        if self._postmaster_process is None:
+            for pid in self._postgres:
+                with contextlib.suppress(psutil.Error):
+                    self._postmaster_process = psutil.Process(pid).parent()
+                    break
+        return self._postmaster_process
 
     def _run(self) -> None:
         postgres_refresh = 0.0
