@@ -136,6 +136,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Celery's Django fixup closes the database connection around every task unless
+# this is set; reusing it saves a PostgreSQL connection set-up per task.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=200)
 
 # --- Product settings --------------------------------------------------------------
 PURCHASE_HOLD_SECONDS = env.int("PURCHASE_HOLD_SECONDS", default=900)

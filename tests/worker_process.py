@@ -80,6 +80,16 @@ class WorkerProcess:
                 return
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()}")
 
+    def idle(self) -> bool:
+        """True when the worker runs no task and holds none waiting."""
+        from workers.celery import app
+
+        inspect = app.control.inspect(destination=[self.hostname], timeout=1.0)
+        busy = [inspect.active(), inspect.reserved()]
+        if any(reply is None for reply in busy):
+            return False
+        return not any(tasks for reply in busy for tasks in reply.values())
+
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
 

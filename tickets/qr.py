@@ -5,6 +5,7 @@ app posts it to the redeem endpoint. Error correction M at least (segno raises
 it for free when the symbol has room) survives a cracked phone screen.
 """
 
+import functools
 import io
 
 import segno
@@ -13,7 +14,9 @@ SCALE = 8  # pixels per module: a version-1 code is 232 px square with the borde
 BORDER = 4  # the quiet zone the QR standard asks for
 
 
+@functools.lru_cache(maxsize=512)
 def _qr(code: str) -> segno.QRCode:
+    # Cached: the e-mail asks for a code's size and then its image.
     return segno.make_qr(code, error="m")
 
 

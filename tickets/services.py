@@ -137,9 +137,11 @@ def purchase_process(*, purchase_id: UUID | str) -> TicketPurchase:
     """The worker's whole job for a new purchase: reserve, then charge if a token
     was given. Safe to run any number of times."""
     purchase = purchase_reserve(purchase_id=purchase_id)
-    if purchase.status == Status.PENDING and purchase.payment_token:
-        purchase = purchase_charge(purchase_id=purchase_id)
-    return purchase
+    if purchase.status != Status.PENDING or not purchase.payment_token:
+        return purchase
+    if purchase.payment_status == PaymentStatus.PROCESSING:
+        return _charge(purchase)  # begun in the reserving transaction
+    return purchase_charge(purchase_id=purchase_id)
 
 
 def purchase_reserve(*, purchase_id: UUID | str) -> TicketPurchase:
@@ -150,6 +152,9 @@ def purchase_reserve(*, purchase_id: UUID | str) -> TicketPurchase:
         purchase.processing_started_at = purchase.processing_started_at or timezone.now()
         if inventory_reserve(ticket_id=purchase.ticket_id, quantity=purchase.quantity):
             purchase.inventory_reserved = True
+            if purchase.payment_token:
+                # The payment begins with the reservation: one transaction, not two.
+                _mark_payment_processing(purchase)
         else:
             purchase.status = Status.FAILED
             purchase.failure_reason = "sold_out"
@@ -159,6 +164,8 @@ def purchase_reserve(*, purchase_id: UUID | str) -> TicketPurchase:
                 "inventory_reserved",
                 "status",
                 "failure_reason",
+                "payment_status",
+                "payment_started_at",
                 "updated_at",
             ]
         )
@@ -194,10 +201,14 @@ def _payment_begin(purchase_id: UUID | str) -> TicketPurchase | None:
         if not purchase.inventory_reserved:
             raise IllegalTransition("seats must be reserved before the payment is taken")
         if purchase.payment_status == PaymentStatus.PENDING:
-            purchase.payment_status = PaymentStatus.PROCESSING
-            purchase.payment_started_at = timezone.now()
+            _mark_payment_processing(purchase)
             purchase.save(update_fields=["payment_status", "payment_started_at", "updated_at"])
     return purchase
+
+
+def _mark_payment_processing(purchase: TicketPurchase) -> None:
+    purchase.payment_status = PaymentStatus.PROCESSING
+    purchase.payment_started_at = timezone.now()
 
 
 def purchase_charge(*, purchase_id: UUID | str) -> TicketPurchase:
@@ -206,6 +217,12 @@ def purchase_charge(*, purchase_id: UUID | str) -> TicketPurchase:
     purchase = _payment_begin(purchase_id)
     if purchase is None:
         return TicketPurchase.objects.get(pk=purchase_id)
+    return _charge(purchase)
+
+
+def _charge(purchase: TicketPurchase) -> TicketPurchase:
+    """The gateway call itself, with no transaction open; `purchase` is pending,
+    reserved and its payment processing, which nothing else may change."""
     result = get_gateway().charge(
         idempotency_key=str(purchase.id),
         amount=purchase.total_amount,

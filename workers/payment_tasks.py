@@ -10,7 +10,7 @@ from django.conf import settings
 
 from payments import services
 from workers.celery import app
-from workers.policy import ACKS_LATE, run_service
+from workers.policy import PIPELINE_TASK, run_service
 
 __all__ = ["process_payment", "reconcile_payment", "sweep_stuck_payments"]
 
@@ -19,7 +19,7 @@ __all__ = ["process_payment", "reconcile_payment", "sweep_stuck_payments"]
     name="payments.process_payment",
     bind=True,
     max_retries=settings.PAYMENT_MAX_RETRIES,
-    **ACKS_LATE,
+    **PIPELINE_TASK,
 )
 def process_payment(self, payment_id: str) -> str | None:
     return run_service(
@@ -31,7 +31,7 @@ def process_payment(self, payment_id: str) -> str | None:
     )
 
 
-@app.task(name="payments.reconcile_payment", bind=True, max_retries=5, **ACKS_LATE)
+@app.task(name="payments.reconcile_payment", bind=True, max_retries=5, **PIPELINE_TASK)
 def reconcile_payment(self, payment_id: str) -> str | None:
     # After the last retry the payment stays processing; the next sweep asks again.
     return run_service(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import connections
 
 from payments.gateways import TransientGatewayError
 from project.errors import DomainError
@@ -21,7 +22,8 @@ logger = logging.getLogger("workers.tasks")
 
 # Acknowledged after the work, and put back on the queue if the worker dies: a
 # killed worker loses nothing, and the redelivered task finds the work done.
-ACKS_LATE = {"acks_late": True, "reject_on_worker_lost": True}
+# Their results live in the database, so none is stored in the result backend.
+PIPELINE_TASK = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
 
 def backoff_seconds(retries: int) -> float:
@@ -55,5 +57,15 @@ def run_service(
         raise task.retry(exc=exc, countdown=backoff_seconds(retries)) from exc
     except Exception:
         logger.exception("%s %s: %s failed unexpectedly", label, object_id, task.name)
+        _drop_broken_connections()
         raise
     return None
+
+
+def _drop_broken_connections() -> None:
+    """Workers keep their connection between tasks (CELERY_DB_REUSE_MAX): one this
+    error broke is closed, so the next task starts on a fresh one."""
+    for connection in connections.all(initialized_only=True):
+        broken = connection.errors_occurred and not connection.is_usable()
+        if broken and not connection.in_atomic_block:
+            connection.close()

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from tickets import selectors, services
 from workers.celery import app
-from workers.policy import ACKS_LATE, run_service
+from workers.policy import PIPELINE_TASK, run_service
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
     name="tickets.process_purchase",
     bind=True,
     max_retries=settings.PAYMENT_MAX_RETRIES,
-    **ACKS_LATE,
+    **PIPELINE_TASK,
 )
 def process_purchase(self, purchase_id: str) -> str | None:
     return run_service(
@@ -29,7 +29,7 @@ def process_purchase(self, purchase_id: str) -> str | None:
     )
 
 
-@app.task(name="tickets.reconcile_purchase_payment", bind=True, max_retries=5, **ACKS_LATE)
+@app.task(name="tickets.reconcile_purchase_payment", bind=True, max_retries=5, **PIPELINE_TASK)
 def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
     # After the last retry the payment stays processing; the next sweep asks again.
     return run_service(
@@ -40,7 +40,7 @@ def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
     )
 
 
-@app.task(name="tickets.deliver_purchase", bind=True, max_retries=5, **ACKS_LATE)
+@app.task(name="tickets.deliver_purchase", bind=True, max_retries=5, **PIPELINE_TASK)
 def deliver_purchase(self, purchase_id: str) -> str | None:
     """Bounded retries on mail errors, then a clean logged error: the purchase
     stays confirmed, and the admin's "resend tickets" or "re-run" sends it later."""

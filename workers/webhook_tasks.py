@@ -7,12 +7,12 @@ This module must not import workers.tasks: the web process imports it first
 
 from payments import webhooks
 from workers.celery import app
-from workers.policy import ACKS_LATE, run_service
+from workers.policy import PIPELINE_TASK, run_service
 
 __all__ = ["process_webhook_event"]
 
 
-@app.task(name="payments.process_webhook_event", bind=True, max_retries=5, **ACKS_LATE)
+@app.task(name="payments.process_webhook_event", bind=True, max_retries=5, **PIPELINE_TASK)
 def process_webhook_event(self, event_pk: int) -> str | None:
     # After the last retry the event stays unprocessed; the stuck-payment sweeps
     # ask the gateway again.
