@@ -53,6 +53,8 @@ class Stack:
 
     def prepare_backends(self) -> None:
         """A fresh bench database and Redis db, unless the environment names its own."""
+        if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
+            raise SystemExit("bench: DATABASE_URL must name a PostgreSQL database (or be unset)")
         if not self.database_url:
             with psycopg.connect(DEFAULT_ADMIN_URL, autocommit=True) as admin:
                 admin.execute(f"DROP DATABASE IF EXISTS {DEFAULT_DATABASE} WITH (FORCE)")
