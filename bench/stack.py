@@ -68,6 +68,12 @@ class Stack:
             redis.Redis.from_url(self.redis_url).flushdb()  # ours alone: db 3
 
     def drop_database(self) -> None:
+        """Leaves the backends as found: the bench database dropped, Redis db 3 empty."""
+        if not self.config.redis_url and self.redis_url:
+            import redis
+
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis.from_url(self.redis_url).flushdb()
         if not self.created_database or self.config.keep_database:
             return
         try:
