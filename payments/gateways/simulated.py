@@ -9,6 +9,7 @@ Its state lives in Redis, like a real processor's lives outside our database,
 so every process (web, workers, beat, tests) sees the same charges.
 """
 
+import functools
 import json
 import secrets
 import time
@@ -23,7 +24,14 @@ KEY_PREFIX = "simgw"
 
 
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return _client_for(settings.REDIS_URL)
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(url: str) -> redis.Redis:
+    # One client (and connection pool) per process, not a new connection per charge;
+    # redis-py's pool notices a fork and reconnects in the child.
+    return redis.Redis.from_url(url, socket_timeout=5)
 
 
 class SimulatedGateway:
