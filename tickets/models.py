@@ -100,6 +100,8 @@ class TicketPurchase(models.Model):
     hold_expires_at = models.DateTimeField()
     processing_started_at = models.DateTimeField(null=True, blank=True)
     payment_started_at = models.DateTimeField(null=True, blank=True)
+    # Set when a sweep hands the purchase to a worker, so a second sweep skips it.
+    sweep_claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)

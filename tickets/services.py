@@ -28,6 +28,7 @@ from tickets.errors import (
     TicketUnavailable,
 )
 from tickets.models import Ticket, TicketCode, TicketPurchase
+from tickets.selectors import purchases_stuck_in_payment, purchases_unstarted
 
 logger = logging.getLogger(__name__)
 
@@ -504,3 +505,54 @@ def purchase_retry_processing(*, purchase_id: UUID | str) -> TicketPurchase:
         else:
             raise IllegalTransition(f"a {purchase.status} purchase has nothing to re-run")
     return purchase
+
+
+# --- Sweeps ------------------------------------------------------------------------
+
+
+def _claim_for_sweep(queryset, *, order_by: str, hold: timedelta, batch_size: int) -> list[UUID]:
+    """Claims a bounded batch: SKIP LOCKED keeps two sweeps running at once off
+    each other's rows, and the stamp keeps a row claimed for `hold` after commit."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = list(
+            queryset.exclude(sweep_claimed_at__gt=now - hold)
+            .select_for_update(skip_locked=True)
+            .order_by(order_by)
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        TicketPurchase.objects.filter(pk__in=claimed).update(sweep_claimed_at=now)
+    return claimed
+
+
+def purchases_requeue_unstarted(*, older_than_seconds: int = 60, batch_size: int = 200) -> int:
+    """Re-enqueues pending purchases no worker ever started (a task lost between
+    commit and publish, or by the broker)."""
+    claimed = _claim_for_sweep(
+        purchases_unstarted(older_than_seconds=older_than_seconds),
+        order_by="created_at",
+        hold=timedelta(seconds=older_than_seconds),
+        batch_size=batch_size,
+    )
+    with transaction.atomic():
+        for purchase_id in claimed:
+            logger.warning("purchase %s: processing never started, re-enqueued", purchase_id)
+            _enqueue_processing(purchase_id)
+    return len(claimed)
+
+
+def purchases_sweep_stuck_payments(*, older_than_minutes: int, batch_size: int = 200) -> int:
+    """Hands payments stuck in processing to reconcile tasks, which ask the
+    gateway for the real outcome."""
+    claimed = _claim_for_sweep(
+        purchases_stuck_in_payment(older_than_minutes=older_than_minutes),
+        order_by="payment_started_at",
+        hold=timedelta(minutes=older_than_minutes),
+        batch_size=batch_size,
+    )
+    with transaction.atomic():
+        for purchase_id in claimed:
+            _enqueue_reconcile(purchase_id)
+    if claimed:
+        logger.info("sweep: %d stuck ticket payment(s) sent to reconcile", len(claimed))
+    return len(claimed)

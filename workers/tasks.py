@@ -6,7 +6,7 @@ import smtplib
 
 from django.conf import settings
 
-from tickets import selectors, services
+from tickets import services
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
@@ -63,22 +63,14 @@ def expire_purchases() -> int:
 
 @app.task(name="tickets.requeue_unstarted_purchases")
 def requeue_unstarted_purchases() -> int:
-    ids = list(selectors.purchases_unstarted().values_list("id", flat=True)[:500])
-    for purchase_id in ids:
-        logger.warning("purchase %s: processing never started, re-enqueued", purchase_id)
-        process_purchase.delay(str(purchase_id))
-    return len(ids)
+    return services.purchases_requeue_unstarted()
 
 
 @app.task(name="tickets.sweep_stuck_purchase_payments")
 def sweep_stuck_purchase_payments() -> int:
-    stuck = selectors.purchases_stuck_in_payment(
+    return services.purchases_sweep_stuck_payments(
         older_than_minutes=settings.STUCK_PAYMENT_MINUTES
-    ).values_list("id", flat=True)[:500]
-    ids = list(stuck)
-    for purchase_id in ids:
-        reconcile_purchase_payment.delay(str(purchase_id))
-    return len(ids)
+    )
 
 
 @app.task(name="workers.ping")
