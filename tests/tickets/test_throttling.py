@@ -35,3 +35,17 @@ def test_purchase_creation_is_rate_limited_per_client_with_retry_after(api_clien
     other_client = {"REMOTE_ADDR": "10.9.8.7"}
     other = api_client.post("/api/tickets/purchase/direct/", body, format="json", **other_client)
     assert other.status_code == 202
+
+
+def test_redeem_is_rate_limited_per_staff_user(api_client, monkeypatch):
+    from tests.factories import UserFactory
+
+    rates = {**ScopedRateThrottle.THROTTLE_RATES, "code_redeem": "2/minute"}
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
+    api_client.force_authenticate(UserFactory(username="door", is_staff=True))
+    codes = [
+        api_client.post("/api/tickets/codes/TKT-00000000/redeem/").status_code for _ in range(3)
+    ]
+    assert codes == [404, 404, 429]  # unknown code twice, then throttled
+    limited = api_client.post("/api/tickets/codes/TKT-00000000/redeem/")
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
