@@ -1,9 +1,8 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from payments import services
-from payments.gateways import TransientGatewayError
 from payments.models import Booking, Destination, Payment, WebhookEvent
-from project.errors import DomainError
+from project.admin_actions import run_service_on_each
 
 
 @admin.register(Destination)
@@ -50,18 +49,6 @@ class BookingAdmin(admin.ModelAdmin):
         return False
 
 
-def _run_service(modeladmin, request, queryset, service, done: str) -> None:
-    succeeded = 0
-    for payment in queryset:
-        try:
-            service(payment_id=payment.pk)
-            succeeded += 1
-        except (DomainError, TransientGatewayError) as exc:
-            modeladmin.message_user(request, f"{payment.pk}: {exc}", messages.WARNING)
-    if succeeded:
-        modeladmin.message_user(request, f"{succeeded} payment(s) {done}.", messages.SUCCESS)
-
-
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
     """Destination payments only: ticket purchases keep their payment on the purchase."""
@@ -97,11 +84,25 @@ class PaymentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reconcile selected payments with the gateway")
     def reconcile(self, request, queryset):
-        _run_service(self, request, queryset, services.payment_reconcile, "reconciled")
+        run_service_on_each(
+            self,
+            request,
+            queryset,
+            services.payment_reconcile,
+            id_argument="payment_id",
+            done="reconciled",
+        )
 
     @admin.action(description="Refund selected payments")
     def refund(self, request, queryset):
-        _run_service(self, request, queryset, services.payment_refund, "refunded")
+        run_service_on_each(
+            self,
+            request,
+            queryset,
+            services.payment_refund,
+            id_argument="payment_id",
+            done="refunded",
+        )
 
 
 @admin.register(WebhookEvent)

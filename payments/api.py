@@ -1,8 +1,6 @@
 """Destination booking API: each view parses its input, calls one service or
 selector and serializes the result. Business rules live in payments/services.py."""
 
-import hashlib
-
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -22,8 +20,8 @@ from payments.serializers import (
     DestinationSerializer,
 )
 from project.openapi import NOT_FOUND, invalid
+from project.polling import polling_response, state_etag
 
-POLL_INTERVAL_SECONDS = 1
 STATUS_FIELDS = (
     "id",
     "status",
@@ -87,13 +85,14 @@ class BookingStatusApi(APIView):
         if row is None:
             raise Http404
         payload = self._payload(row)
-        etag = self._etag(payload)
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if row["status"] not in Booking.FINAL_STATUSES:
-            headers["Retry-After"] = str(POLL_INTERVAL_SECONDS)
-        if etag in request.headers.get("If-None-Match", ""):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(BookingStatusSerializer(payload).data, headers=headers)
+        return polling_response(
+            request,
+            BookingStatusSerializer(payload).data,
+            etag=state_etag(
+                payload["status"], payload["payment_status"], payload["updated_at"].isoformat()
+            ),
+            final=row["status"] in Booking.FINAL_STATUSES,
+        )
 
     @staticmethod
     def _payload(row: dict) -> dict:
@@ -106,13 +105,6 @@ class BookingStatusApi(APIView):
             "failure_reason": row["failure_reason"],
             "updated_at": max(row["updated_at"], row["payment__updated_at"]),
         }
-
-    @staticmethod
-    def _etag(payload: dict) -> str:
-        state = "|".join(
-            [payload["status"], payload["payment_status"], payload["updated_at"].isoformat()]
-        )
-        return '"' + hashlib.blake2s(state.encode(), digest_size=8).hexdigest() + '"'
 
 
 @extend_schema_view(get=extend_schema(responses={200: BookingDetailSerializer, 404: NOT_FOUND}))

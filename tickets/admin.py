@@ -1,7 +1,6 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from payments.gateways import TransientGatewayError
-from project.errors import DomainError
+from project.admin_actions import run_service_on_each
 from tickets import services
 from tickets.models import Ticket, TicketCode, TicketPurchase
 
@@ -33,22 +32,6 @@ class TicketCodeInline(admin.TabularInline):
         return False
 
 
-def _run_service(modeladmin, request, queryset, service, done: str) -> None:
-    succeeded = 0
-    for purchase in queryset:
-        try:
-            service(purchase_id=purchase.pk)
-            succeeded += 1
-        except DomainError as exc:
-            modeladmin.message_user(request, f"{purchase.pk}: {exc.detail}", messages.WARNING)
-        except TransientGatewayError as exc:
-            modeladmin.message_user(
-                request, f"{purchase.pk}: gateway unavailable, try again: {exc}", messages.ERROR
-            )
-    if succeeded:
-        modeladmin.message_user(request, f"{succeeded} purchase(s) {done}.", messages.SUCCESS)
-
-
 @admin.register(TicketPurchase)
 class TicketPurchaseAdmin(admin.ModelAdmin):
     list_display = (
@@ -76,12 +59,33 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run processing of selected purchases")
     def rerun_processing(self, request, queryset):
-        _run_service(self, request, queryset, services.purchase_retry_processing, "re-enqueued")
+        run_service_on_each(
+            self,
+            request,
+            queryset,
+            services.purchase_retry_processing,
+            id_argument="purchase_id",
+            done="re-enqueued",
+        )
 
     @admin.action(description="Refund selected purchases")
     def mark_refunded(self, request, queryset):
-        _run_service(self, request, queryset, services.purchase_refund, "refunded")
+        run_service_on_each(
+            self,
+            request,
+            queryset,
+            services.purchase_refund,
+            id_argument="purchase_id",
+            done="refunded",
+        )
 
     @admin.action(description="Resend tickets by e-mail")
     def resend_tickets(self, request, queryset):
-        _run_service(self, request, queryset, services.purchase_resend_tickets, "sent again")
+        run_service_on_each(
+            self,
+            request,
+            queryset,
+            services.purchase_resend_tickets,
+            id_argument="purchase_id",
+            done="sent again",
+        )

@@ -1,8 +1,6 @@
 """Ticket API: each view parses its input, calls one service or selector and
 serializes the result. Business rules live in tickets/services.py."""
 
-import hashlib
-
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -21,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
+from project.polling import polling_response, state_etag
 from tickets import selectors, services
 from tickets.errors import TicketUnavailable
 from tickets.idempotency import (
@@ -40,7 +39,6 @@ from tickets.serializers import (
     TicketSerializer,
 )
 
-POLL_INTERVAL_SECONDS = 1
 STATUS_FIELDS = ("id", "status", "payment_status", "failure_reason", "updated_at")
 
 
@@ -142,19 +140,12 @@ class PurchaseStatusApi(APIView):
         row = TicketPurchase.objects.filter(pk=purchase_id).values(*STATUS_FIELDS).first()
         if row is None:
             raise Http404
-        etag = self._etag(row)
-        final = row["status"] in TicketPurchase.FINAL_STATUSES
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if not final:
-            headers["Retry-After"] = str(POLL_INTERVAL_SECONDS)
-        if etag in request.headers.get("If-None-Match", ""):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(PurchaseStatusSerializer(row).data, headers=headers)
-
-    @staticmethod
-    def _etag(row: dict) -> str:
-        state = f"{row['status']}|{row['payment_status']}|{row['updated_at'].isoformat()}"
-        return '"' + hashlib.blake2s(state.encode(), digest_size=8).hexdigest() + '"'
+        return polling_response(
+            request,
+            PurchaseStatusSerializer(row).data,
+            etag=state_etag(row["status"], row["payment_status"], row["updated_at"].isoformat()),
+            final=row["status"] in TicketPurchase.FINAL_STATUSES,
+        )
 
 
 class PurchaseDetailApi(APIView):
