@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from tickets.models import Ticket, TicketPurchase
@@ -12,8 +12,12 @@ PaymentStatus = TicketPurchase.PaymentStatus
 
 
 def tickets_on_sale() -> QuerySet[Ticket]:
+    """The one definition of "on sale": the catalog lists these and only these
+    can be bought. Open-ended sale windows are open."""
     now = timezone.now()
-    return Ticket.objects.filter(is_on_sale=True, starts_at__gt=now).exclude(sale_ends_at__lte=now)
+    return Ticket.objects.filter(is_on_sale=True, starts_at__gt=now).exclude(
+        Q(sale_starts_at__gt=now) | Q(sale_ends_at__lte=now)
+    )
 
 
 def purchases_for_user(user) -> QuerySet[TicketPurchase]:

@@ -28,7 +28,7 @@ from tickets.errors import (
     TicketUnavailable,
 )
 from tickets.models import Ticket, TicketCode, TicketPurchase
-from tickets.selectors import purchases_stuck_in_payment, purchases_unstarted
+from tickets.selectors import purchases_stuck_in_payment, purchases_unstarted, tickets_on_sale
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +80,6 @@ def _release_if_reserved(purchase: TicketPurchase) -> None:
         purchase.inventory_reserved = False
 
 
-def ticket_is_on_sale(ticket: Ticket, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return (
-        ticket.is_on_sale
-        and (ticket.sale_starts_at is None or ticket.sale_starts_at <= now)
-        and (ticket.sale_ends_at is None or now < ticket.sale_ends_at)
-        and now < ticket.starts_at
-    )
-
-
 # --- Create and process ------------------------------------------------------------
 
 
@@ -110,8 +100,8 @@ def purchase_create(
     Price and total come from the ticket, never from the client. `on_created`
     runs inside the creating transaction (the API stores its idempotent reply).
     """
-    ticket = Ticket.objects.filter(pk=ticket_id).first()
-    if ticket is None or not ticket_is_on_sale(ticket):
+    ticket = tickets_on_sale().filter(pk=ticket_id).first()
+    if ticket is None:
         raise TicketUnavailable()
     with transaction.atomic():
         purchase = TicketPurchase.objects.create(

@@ -1,7 +1,6 @@
 """Celery tasks: thin, safe to run twice. Each takes ids, calls one service and
 owns only its retry policy. Enqueued after the creating transaction commits."""
 
-import logging
 import smtplib
 
 from django.conf import settings
@@ -9,8 +8,6 @@ from django.conf import settings
 from tickets import services
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
-
-logger = logging.getLogger(__name__)
 
 
 @app.task(

@@ -331,3 +331,10 @@ def test_a_key_abandoned_by_a_dead_request_can_be_used_again(api_client, ticket)
     response = api_client.post(CREATE_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k5")
     assert response.status_code == 202
     assert TicketPurchase.objects.count() == 1
+
+
+def test_a_ticket_whose_sale_has_not_opened_is_neither_listed_nor_sold(api_client):
+    later = TicketFactory(name="Not yet", sale_starts_at=timezone.now() + timedelta(days=1))
+    assert api_client.get("/api/tickets/").json()["count"] == 0
+    response = api_client.post(CREATE_URL, valid_body(later), format="json")
+    assert response.status_code == 400 and "ticket_id" in response.json()
