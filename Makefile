@@ -1,5 +1,5 @@
 # make run   - the whole stack on http://127.0.0.1:8000 (Flower on :5555), Ctrl-C stops it
-# make test  - lint, format check and the whole test suite
+# make test  - lint, format check, import layers and the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -23,11 +23,12 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 run: install
-	$(BIN)/python -m workers.stack --prepare
+	$(BIN)/python -m devtools.stack --prepare
 
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -17,7 +17,7 @@ os.environ.setdefault("THROTTLE_PURCHASE_CREATE", "100000/minute")
 os.environ.setdefault("THROTTLE_CODE_REDEEM", "100000/minute")
 
 if not os.environ.get("REDIS_URL"):
-    from workers.embedded_redis import EmbeddedRedis
+    from devtools.embedded_redis import EmbeddedRedis
 
     _redis = EmbeddedRedis().start()
     atexit.register(_redis.stop)

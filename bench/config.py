@@ -45,16 +45,11 @@ class Deployment:
     worker_pool: str = field(default_factory=lambda: _str("BENCH_WORKER_POOL", "threads"))
     worker_concurrency: int = field(default_factory=lambda: _int("BENCH_WORKER_CONCURRENCY", 4))
     worker_loglevel: str = field(default_factory=lambda: _str("BENCH_WORKER_LOGLEVEL", "WARNING"))
-    worker_events: bool = field(default_factory=lambda: _bool("BENCH_WORKER_EVENTS", True))
     worker_gossip: bool = field(default_factory=lambda: _bool("BENCH_WORKER_GOSSIP", True))
     beat: bool = field(default_factory=lambda: _bool("BENCH_BEAT", True))
     flower: bool = field(default_factory=lambda: _bool("BENCH_FLOWER", False))
     conn_max_age: int = field(default_factory=lambda: _int("BENCH_CONN_MAX_AGE", 60))
     email_url: str = field(default_factory=lambda: _str("BENCH_EMAIL_URL", "dummy://"))
-    # project.settings, or bench.tuned_settings to measure the recommended settings changes.
-    settings_module: str = field(
-        default_factory=lambda: _str("BENCH_DJANGO_SETTINGS", "project.settings")
-    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """The stack under test, started as production runs it, and stopped for sure.
 
+The processes are the Procfile's own commands (as under `make run`); the bench
+changes only the environment variables they read (WEB_CONCURRENCY, LOG_LEVEL, ...).
+
 Every child gets its own session (so its own process group): stopping one is a
 signal to the group, which reaches gunicorn's and Celery's forked workers too.
 `Stack.stop()` runs from a `finally`, on Ctrl-C and on SIGTERM (see
@@ -19,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from honcho.environ import parse_procfile
 
 from bench.config import DEFAULT_ADMIN_URL, DEFAULT_DATABASE, DEFAULT_REDIS_URL, Config
-from workers.embedded_redis import free_port
+from devtools.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -88,7 +92,7 @@ class Stack:
         return {
             **os.environ,
             "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "DJANGO_SETTINGS_MODULE": deployment.settings_module,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "DEBUG": "false",
@@ -96,6 +100,7 @@ class Stack:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CONN_MAX_AGE": str(deployment.conn_max_age),
             "EMAIL_URL": deployment.email_url,
+            # Django's root logger, and Celery's worker and beat (the Procfile's --loglevel).
             "LOG_LEVEL": deployment.worker_loglevel,
             # The load generator plays a reverse proxy: each buyer is its own client
             # (X-Forwarded-For), so the per-client throttle applies as in production.
@@ -117,13 +122,15 @@ class Stack:
 
     # --- processes ----------------------------------------------------------------------
 
-    def spawn(self, kind: str, name: str, command: list[str]) -> Child:
+    def spawn(self, kind: str, name: str, entry: str, env: dict[str, str]) -> Child:
+        """Runs a Procfile entry through /bin/sh as honcho does; `exec` keeps the pid the
+        program's own (py-spy attaches to it)."""
         log = self.logdir / f"{name}.log"
         with log.open("w") as out:
             process = subprocess.Popen(
-                command,
+                ["/bin/sh", "-c", f"exec {entry}"],
                 cwd=ROOT,
-                env=self.env(),
+                env={**self.env(), **env},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -134,46 +141,35 @@ class Stack:
         return child
 
     def start(self) -> None:
+        """The Procfile's processes, tuned only through the variables they read."""
         deployment = self.config.deployment
+        procfile = parse_procfile((ROOT / "Procfile").read_text()).processes
         self.web_port = free_port()
-        web = [
-            PYTHON, "-m", "gunicorn", "project.wsgi",
-            f"--bind=127.0.0.1:{self.web_port}",
-            f"--workers={deployment.web_workers}",
-            f"--worker-class={deployment.web_worker_class}",
-            f"--threads={deployment.web_threads}",
-            "--graceful-timeout=5",
-            "--backlog=2048",
-        ]  # fmt: skip
-        if deployment.web_access_log:
-            web.append(f"--access-logfile={self.logdir / 'access.log'}")
-        self.spawn("web", "web", web)
+        access_log = f"--access-logfile={self.logdir / 'access.log'}"
+        web = {
+            "WEB_BIND": f"127.0.0.1:{self.web_port}",
+            "WEB_CONCURRENCY": str(deployment.web_workers),
+            "WEB_ACCESS_LOG_OPTION": access_log if deployment.web_access_log else "",  # "": none
+            # Options the Procfile leaves to gunicorn's defaults.
+            "GUNICORN_CMD_ARGS": f"--worker-class={deployment.web_worker_class} "
+            f"--threads={deployment.web_threads} --backlog=2048",
+        }
+        self.spawn("web", "web", procfile["web"], web)
         for node in range(deployment.worker_nodes):
-            worker = [
-                PYTHON, "-m", "celery", "-A", "workers", "worker",
-                f"--loglevel={deployment.worker_loglevel}",
-                f"--pool={deployment.worker_pool}",
-                f"--concurrency={deployment.worker_concurrency}",
-                "--prefetch-multiplier=1",
-                f"--hostname=bench{node}@%h",
-            ]  # fmt: skip
-            if deployment.worker_events:
-                worker.append("--task-events")
+            # celery worker reads CELERY_WORKER_<OPTION> for options the Procfile leaves out.
+            worker = {
+                "WORKER_CONCURRENCY": str(deployment.worker_concurrency),
+                "CELERY_WORKER_POOL": deployment.worker_pool,
+                "CELERY_WORKER_HOSTNAME": f"bench{node}@%h",
+            }
             if not deployment.worker_gossip:
-                worker += ["--without-gossip", "--without-mingle"]
-            self.spawn("worker", f"worker{node}", worker)
+                worker |= {"CELERY_WORKER_WITHOUT_GOSSIP": "1", "CELERY_WORKER_WITHOUT_MINGLE": "1"}
+            self.spawn("worker", f"worker{node}", procfile["worker"], worker)
         if deployment.beat:
-            beat = [
-                PYTHON, "-m", "celery", "-A", "workers", "beat", "--loglevel=WARNING",
-                "--scheduler=django_celery_beat.schedulers:DatabaseScheduler", "--pidfile=",
-            ]  # fmt: skip
-            self.spawn("beat", "beat", beat)
+            self.spawn("beat", "beat", procfile["beat"], {})
         if deployment.flower:
-            flower = [
-                PYTHON, "-m", "celery", "-A", "workers", "flower",
-                "--address=127.0.0.1", f"--port={free_port()}",
-            ]  # fmt: skip
-            self.spawn("flower", "flower", flower)
+            flower = {"FLOWER_ADDRESS": "127.0.0.1", "FLOWER_PORT": str(free_port())}
+            self.spawn("flower", "flower", procfile["flower"], flower)
 
     @property
     def base_url(self) -> str:

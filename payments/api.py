@@ -1,17 +1,14 @@
 """Destination booking API: each view parses its input, calls one service or
-selector and serializes the result. Business rules live in payments/services.py."""
+selector and serializes the result. Business rules live in payments/services.py;
+errors become statuses in project/api_errors.py."""
 
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments import selectors, services
-from payments.errors import BookingRejected
 from payments.models import Booking
 from payments.serializers import (
     BookingCreateSerializer,
@@ -19,22 +16,8 @@ from payments.serializers import (
     BookingStatusSerializer,
     DestinationSerializer,
 )
-from project.openapi import NOT_FOUND, invalid
+from project.openapi import NOT_FOUND, error, invalid
 from project.polling import polling_response, state_etag
-
-STATUS_FIELDS = (
-    "id",
-    "status",
-    "payment__status",
-    "failure_reason",
-    "updated_at",
-    "payment__updated_at",
-)
-
-
-def _booking_detail(booking_id) -> Booking:
-    queryset = Booking.objects.select_related("destination", "payment")
-    return get_object_or_404(queryset, pk=booking_id)
 
 
 def _status_url(request, booking_id) -> str:
@@ -59,12 +42,9 @@ class BookingCreateApi(APIView):
     def post(self, request):
         serializer = BookingCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            booking = services.booking_create(**serializer.validated_data)
-        except BookingRejected as exc:
-            raise ValidationError({exc.field: [exc.detail]}) from exc
+        booking = services.booking_create(**serializer.validated_data)
         return Response(
-            BookingDetailSerializer(_booking_detail(booking.id)).data,
+            BookingDetailSerializer(selectors.booking_detail(booking_id=booking.id)).data,
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": _status_url(request, booking.id)},
         )
@@ -81,33 +61,39 @@ class BookingStatusApi(APIView):
         }
     )
     def get(self, request, booking_id):
-        row = Booking.objects.filter(pk=booking_id).values(*STATUS_FIELDS).first()
-        if row is None:
-            raise Http404
-        payload = self._payload(row)
+        payload = selectors.booking_status(booking_id=booking_id)
         return polling_response(
             request,
             BookingStatusSerializer(payload).data,
             etag=state_etag(
                 payload["status"], payload["payment_status"], payload["updated_at"].isoformat()
             ),
-            final=row["status"] in Booking.FINAL_STATUSES,
+            final=payload["status"] in Booking.FINAL_STATUSES,
         )
 
-    @staticmethod
-    def _payload(row: dict) -> dict:
-        # The booking and its payment change apart (pending -> processing touches
-        # only the payment): the later of the two is when the status last changed.
-        return {
-            "booking_id": row["id"],
-            "status": row["status"],
-            "payment_status": row["payment__status"],
-            "failure_reason": row["failure_reason"],
-            "updated_at": max(row["updated_at"], row["payment__updated_at"]),
-        }
+
+class BookingCancelApi(APIView):
+    @extend_schema(
+        description=(
+            "Cancels a pending booking whose payment has not started; its payment fails with"
+            " it. Cancelling a cancelled booking answers it again."
+        ),
+        request=None,
+        responses={
+            200: BookingStatusSerializer,
+            404: NOT_FOUND,
+            409: error("No longer pending, or a payment is in progress"),
+        },
+    )
+    def post(self, request, booking_id):
+        booking = services.booking_cancel(booking_id=booking_id)
+        # The booking and its payment together make the status: one read of both.
+        payload = selectors.booking_status(booking_id=booking.id)
+        return Response(BookingStatusSerializer(payload).data)
 
 
 @extend_schema_view(get=extend_schema(responses={200: BookingDetailSerializer, 404: NOT_FOUND}))
 class BookingDetailApi(APIView):
     def get(self, request, booking_id):
-        return Response(BookingDetailSerializer(_booking_detail(booking_id)).data)
+        booking = selectors.booking_detail(booking_id=booking_id)
+        return Response(BookingDetailSerializer(booking).data)

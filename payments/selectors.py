@@ -1,15 +1,48 @@
-"""Reads of bookings and payments shared by the API, the sweep and the commands."""
+"""Reads of bookings and payments for the API, the sweep and the commands.
+
+A read of one object raises the model's `DoesNotExist` when there is none; the
+API answers that with 404.
+"""
 
 from datetime import timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from payments.models import Destination, Payment
+from payments.models import Booking, Destination, Payment
 
 
 def destinations_active() -> QuerySet[Destination]:
     return Destination.objects.filter(is_active=True).order_by("name")
+
+
+def booking_detail(*, booking_id) -> Booking:
+    """The booking with its destination and payment."""
+    return Booking.objects.select_related("destination", "payment").get(pk=booking_id)
+
+
+_STATUS_FIELDS = (
+    "id",
+    "status",
+    "payment__status",
+    "failure_reason",
+    "updated_at",
+    "payment__updated_at",
+)
+
+
+def booking_status(*, booking_id) -> dict:
+    """What a poller needs, from one small row (no model instance): it is asked often."""
+    row = Booking.objects.values(*_STATUS_FIELDS).get(pk=booking_id)
+    return {
+        "booking_id": row["id"],
+        "status": row["status"],
+        "payment_status": row["payment__status"],
+        "failure_reason": row["failure_reason"],
+        # The booking and its payment change apart (pending -> processing touches
+        # only the payment): the later of the two is when the status last changed.
+        "updated_at": max(row["updated_at"], row["payment__updated_at"]),
+    }
 
 
 def payments_stuck(*, older_than_minutes: int) -> QuerySet[Payment]:

@@ -10,15 +10,15 @@ Nothing here reads or writes ticket inventory or ticket purchases.
 """
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from gateways import GatewayResult, Outcome, attempt
+from gateways.attempt import Action, PaymentView, Plan
 from payments import selectors
 from payments.errors import (
     BookingNotPending,
@@ -29,14 +29,22 @@ from payments.errors import (
     RefundRefused,
     TravelDateInvalid,
 )
-from payments.gateways import GatewayResult, Outcome, get_gateway
 from payments.models import Booking, Destination, Payment
+from project.queue import enqueue_on_commit
+from project.sweeps import claim_batch, sweep
 
 logger = logging.getLogger(__name__)
 
 BookingStatus = Booking.Status
 PaymentStatus = Payment.Status
 OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+# Statuses in which the payment kept (or already gave back) its capture.
+HONOURED_STATUSES = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
+
+# The workers' task names: the whole contract between these services and the
+# workers (workers/payment_tasks.py registers its tasks under these names).
+PROCESS_TASK = "payments.process_payment"
+RECONCILE_TASK = "payments.reconcile_payment"
 
 
 # --- Helpers -----------------------------------------------------------------------
@@ -51,18 +59,6 @@ def _locked(payment_id: UUID | str) -> Payment:
 
 def _payment_id_of(booking_id: UUID | str) -> UUID:
     return Payment.objects.values_list("pk", flat=True).get(booking_id=booking_id)
-
-
-def _enqueue_processing(payment_id: UUID) -> None:
-    from workers.payment_tasks import process_payment
-
-    transaction.on_commit(lambda: process_payment.delay(str(payment_id)))
-
-
-def _enqueue_reconcile(payment_id: UUID) -> None:
-    from workers.payment_tasks import reconcile_payment
-
-    transaction.on_commit(lambda: reconcile_payment.delay(str(payment_id)))
 
 
 # --- Create and process ------------------------------------------------------------
@@ -111,7 +107,7 @@ def booking_create(
             payment_token=payment_token,
         )
         if payment_token:
-            _enqueue_processing(payment.id)
+            enqueue_on_commit(PROCESS_TASK, str(payment.id))
     return booking
 
 
@@ -137,34 +133,19 @@ def payment_process(*, payment_id: UUID | str) -> Payment:
     payment = _payment_begin(payment_id)
     if payment is None:
         return Payment.objects.select_related("booking").get(pk=payment_id)
-    result = get_gateway().charge(
-        idempotency_key=str(payment.id),
+    plan = attempt.charge(
+        key=str(payment.id),
         amount=payment.amount,
         currency=payment.currency,
         token=payment.payment_token,
     )
-    return _apply_gateway_result(payment_id=payment.id, result=result)
-
-
-def _apply_gateway_result(*, payment_id: UUID | str, result: GatewayResult) -> Payment:
-    if result.outcome == Outcome.CAPTURED:
-        return payment_complete(payment_id=payment_id, gateway_reference=result.reference)
-    if result.outcome == Outcome.DECLINED:
-        return payment_fail(
-            payment_id=payment_id, reason="payment_declined", gateway_reference=result.reference
-        )
-    logger.info("payment %s: gateway outcome %s, left as it is", payment_id, result.outcome)
-    return Payment.objects.select_related("booking").get(pk=payment_id)
+    return _apply(payment.id, plan)
 
 
 def payment_give_up(*, payment_id: UUID | str) -> Payment:
-    """After the last retry of a transient error. The gateway may have taken the
-    charge all the same, so ask it first: a payment it still has no answer for
-    stays processing for the sweep; one it never saw fails cleanly."""
-    result = get_gateway().lookup(idempotency_key=str(payment_id))
-    if result.outcome in (Outcome.CAPTURED, Outcome.DECLINED, Outcome.PENDING):
-        return _apply_gateway_result(payment_id=payment_id, result=result)
-    return payment_fail(payment_id=payment_id, reason="payment_error")
+    """After the last retry of a transient error: the one give-up rule
+    (gateways/attempt.py); a charge still pending is left for the stuck sweep."""
+    return _apply(payment_id, attempt.give_up(key=str(payment_id)))
 
 
 # --- Final transitions -------------------------------------------------------------
@@ -241,7 +222,7 @@ def payment_refund(*, payment_id: UUID | str) -> Payment:
     if payment.status == PaymentStatus.REFUNDED:
         return payment
     _check_refundable(payment)
-    result = get_gateway().refund(idempotency_key=str(payment.id), amount=payment.amount)
+    result = attempt.refund(key=str(payment.id), amount=payment.amount)
     if result.outcome != Outcome.REFUNDED:
         raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
     with transaction.atomic():
@@ -266,92 +247,95 @@ def _check_refundable(payment: Payment) -> None:
 # --- Reconciliation ------------------------------------------------------------------
 
 
-class ReconcileAction(StrEnum):
-    COMPLETE = "complete"
-    FAIL = "fail"
-    CHARGE_AGAIN = "charge again (never reached the gateway)"
-    WAIT = "leave (gateway has no answer yet)"
-    REFUND = "refund (captured after the payment failed)"
-    NOTHING = "nothing (already settled)"
-
-
 @dataclass(frozen=True)
 class Reconciliation:
     payment: Payment
     result: GatewayResult
-    action: ReconcileAction
+    action: Action
 
     @property
     def outcome(self) -> Outcome:
         return self.result.outcome
 
 
-def _reconcile_action(payment: Payment, outcome: Outcome) -> ReconcileAction:
-    """What the gateway's real outcome means for a payment in our books."""
-    if payment.status in OPEN_PAYMENT_STATUSES:
-        if outcome == Outcome.CAPTURED:
-            return ReconcileAction.COMPLETE
-        if outcome == Outcome.DECLINED:
-            return ReconcileAction.FAIL
-        if outcome == Outcome.NOT_FOUND and payment.payment_token:
-            return ReconcileAction.CHARGE_AGAIN
-        return ReconcileAction.WAIT
-    if payment.status == PaymentStatus.FAILED and outcome == Outcome.CAPTURED:
-        return ReconcileAction.REFUND
-    return ReconcileAction.NOTHING
+def _payment_view(payment: Payment) -> PaymentView:
+    return PaymentView(
+        key=str(payment.id),
+        awaiting_outcome=payment.status in OPEN_PAYMENT_STATUSES
+        and payment.booking.status == BookingStatus.PENDING,
+        has_token=bool(payment.payment_token),
+        honoured=payment.status in HONOURED_STATUSES,
+    )
+
+
+def _apply(payment_id: UUID | str, plan: Plan) -> Payment:
+    """Carries out what the gateway's answer means for the payment, each step a
+    locked, idempotent transition."""
+    match plan.action:
+        case Action.CONFIRM:
+            return _complete_or_refund(payment_id, plan)
+        case Action.FAIL:
+            reason = "payment_declined" if plan.outcome == Outcome.DECLINED else "payment_error"
+            return payment_fail(
+                payment_id=payment_id, reason=reason, gateway_reference=plan.result.reference
+            )
+        case Action.CHARGE_AGAIN:
+            return payment_process(payment_id=payment_id)
+        case Action.REFUND:
+            payment = Payment.objects.select_related("booking").get(pk=payment_id)
+            attempt.refund_unhonoured(key=str(payment.id), amount=payment.amount)
+            return payment
+    payment = Payment.objects.select_related("booking").get(pk=payment_id)
+    logger.info("payment %s: gateway says %s, left %s", payment_id, plan.outcome, payment.status)
+    return payment
+
+
+def _complete_or_refund(payment_id: UUID | str, plan: Plan) -> Payment:
+    """A capture completes the payment; if its booking ended meanwhile
+    (cancelled, failed), the money goes back instead of being kept."""
+    try:
+        return payment_complete(payment_id=payment_id, gateway_reference=plan.result.reference)
+    except IllegalTransition:
+        return _apply(
+            payment_id, _plan(Payment.objects.select_related("booking").get(pk=payment_id))
+        )
+
+
+def _plan(payment: Payment) -> Plan:
+    return attempt.reconcile_plan(_payment_view(payment))
 
 
 def payment_reconcile_plan(*, payment_id: UUID | str) -> Reconciliation:
     """Asks the gateway for a payment's real outcome and says what reconciling
     would do, changing nothing (operators' dry runs)."""
     payment = Payment.objects.select_related("booking").get(pk=payment_id)
-    result = get_gateway().lookup(idempotency_key=str(payment.id))
-    return Reconciliation(payment, result, _reconcile_action(payment, result.outcome))
+    plan = _plan(payment)
+    return Reconciliation(payment, plan.result, plan.action)
 
 
 def payment_reconcile(*, payment_id: UUID | str) -> Reconciliation:
-    """Applies the gateway's real outcome to a payment (stuck sweep, operators'
-    commands). Every step it takes is itself a locked, idempotent transition."""
+    """Applies the gateway's real outcome to a payment (stuck sweep, callbacks,
+    operators' commands). Every step it takes is itself a locked, idempotent
+    transition."""
     plan = payment_reconcile_plan(payment_id=payment_id)
-    payment = plan.payment
-    match plan.action:
-        case ReconcileAction.COMPLETE | ReconcileAction.FAIL:
-            payment = _apply_gateway_result(payment_id=payment.id, result=plan.result)
-        case ReconcileAction.CHARGE_AGAIN:
-            payment = payment_process(payment_id=payment.id)
-        case ReconcileAction.REFUND:
-            get_gateway().refund(idempotency_key=str(payment.id), amount=payment.amount)
-            logger.warning("payment %s: captured after it failed, refunded", payment.id)
-        case ReconcileAction.WAIT:
-            logger.info(
-                "payment %s: gateway says %s, left %s", payment.id, plan.outcome, payment.status
-            )
-    return replace(plan, payment=payment)
+    payment = _apply(payment_id, Plan(plan.result, plan.action))
+    return Reconciliation(payment, plan.result, plan.action)
 
 
 # --- Stuck-payment sweep -------------------------------------------------------------
 
 
 def payments_claim_stuck(*, older_than_minutes: int, batch_size: int = 100) -> list[UUID]:
-    """Claims one bounded batch of payments stuck in processing.
-
-    SKIP LOCKED keeps two sweeps running at once off each other's rows, and the
-    claim stamp keeps a row claimed for `older_than_minutes` after they commit.
-    """
+    """Claims one bounded batch of payments stuck in processing (the one claim
+    rule, project/sweeps.py): operators' commands reconcile what they claim."""
     if older_than_minutes < 1:
         raise ValueError("older_than_minutes must be at least 1")
-    now = timezone.now()
-    claimed_recently = Q(sweep_claimed_at__gt=now - timedelta(minutes=older_than_minutes))
-    with transaction.atomic():
-        claimed = list(
-            selectors.payments_stuck(older_than_minutes=older_than_minutes)
-            .exclude(claimed_recently)
-            .select_for_update(skip_locked=True)
-            .order_by("processing_started_at")
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        Payment.objects.filter(pk__in=claimed).update(sweep_claimed_at=now)
-    return claimed
+    return claim_batch(
+        selectors.payments_stuck(older_than_minutes=older_than_minutes),
+        order_by="processing_started_at",
+        hold=timedelta(minutes=older_than_minutes),
+        batch_size=batch_size,
+    )
 
 
 def payments_sweep_stuck(
@@ -359,14 +343,14 @@ def payments_sweep_stuck(
 ) -> int:
     """The beat's sweep: claims stuck payments batch by batch and hands each to a
     reconcile task, so one slow gateway answer does not hold up the rest."""
-    claimed = 0
-    for _ in range(max_batches):
-        batch = payments_claim_stuck(older_than_minutes=older_than_minutes, batch_size=batch_size)
-        for payment_id in batch:
-            _enqueue_reconcile(payment_id)
-        claimed += len(batch)
-        if len(batch) < batch_size:
-            break
-    if claimed:
-        logger.info("sweep: %d stuck destination payment(s) sent to reconcile", claimed)
-    return claimed
+    if older_than_minutes < 1:
+        raise ValueError("older_than_minutes must be at least 1")
+    return sweep(
+        selectors.payments_stuck(older_than_minutes=older_than_minutes),
+        label="stuck destination payments",
+        order_by="processing_started_at",
+        hold=timedelta(minutes=older_than_minutes),
+        handle=lambda pk: enqueue_on_commit(RECONCILE_TASK, str(pk)),
+        batch_size=batch_size,
+        max_batches=max_batches,
+    )

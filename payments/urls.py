@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import api, api_webhooks
+from payments import api
 
 urlpatterns = [
     path("destinations/", api.DestinationListApi.as_view(), name="destination-list"),
@@ -12,8 +12,8 @@ urlpatterns = [
         name="booking-status",
     ),
     path(
-        "webhooks/<str:gateway>/",
-        api_webhooks.GatewayWebhookApi.as_view(),
-        name="payment-webhook",
+        "bookings/<uuid:booking_id>/cancel/",
+        api.BookingCancelApi.as_view(),
+        name="booking-cancel",
     ),
 ]

@@ -4,8 +4,7 @@ from collections.abc import Callable
 
 from django.contrib import messages
 
-from payments.gateways import TransientGatewayError
-from project.errors import DomainError
+from project.errors import DependencyUnavailable, DomainError
 
 
 def run_service_on_each(
@@ -20,10 +19,8 @@ def run_service_on_each(
             succeeded += 1
         except DomainError as exc:
             modeladmin.message_user(request, f"{obj.pk}: {exc.detail}", messages.WARNING)
-        except TransientGatewayError as exc:
-            modeladmin.message_user(
-                request, f"{obj.pk}: gateway unavailable, try again: {exc}", messages.ERROR
-            )
+        except DependencyUnavailable as exc:
+            modeladmin.message_user(request, f"{obj.pk}: {exc.detail} Try again.", messages.ERROR)
     if succeeded:
         noun = queryset.model._meta.verbose_name
         modeladmin.message_user(request, f"{succeeded} {noun}(s) {done}.", messages.SUCCESS)

@@ -1,22 +1,53 @@
-"""One error shape for the API.
+"""One error shape for the API, and the one place an exception becomes a status.
 
-Validation errors keep DRF's `{"field": ["message"]}` shape (400). Every other
-error answers `{"detail": "...", "code": "..."}`, including domain errors
-raised by services.
+Validation errors keep DRF's `{"field": ["message"]}` shape (400), and so does a
+400 domain error that names the input at fault in its `field`. Every other error
+answers `{"detail": "...", "code": "..."}`:
+
+- a domain error raised by a service: its own status and code;
+- an object that does not exist (`DoesNotExist` from a service or selector): 404;
+- a dependency that could not be reached (the payment gateway, the database,
+  the broker): 503 with `Retry-After`, so a client knows to try again.
+
+Views therefore catch none of these themselves.
 """
 
+import logging
+
+import kombu.exceptions
+import redis.exceptions
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
-from project.errors import DomainError
+from project.errors import DependencyUnavailable, DomainError
+
+logger = logging.getLogger(__name__)
+
+# How long a client should wait before trying again after a 503.
+RETRY_AFTER_SECONDS = 5
+
+# The database or the broker could not be reached (or dropped the connection).
+INFRASTRUCTURE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+OUTAGE_DETAIL = "The service is temporarily unavailable. Try again later."
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, DomainError):
-        return Response({"detail": exc.detail, "code": exc.code}, status=exc.http_status)
-    if isinstance(exc, Http404):
+    response = _own_response(exc, context)
+    if response is not None:
+        set_rollback()
+        return response
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
     if response is None or isinstance(exc, exceptions.ValidationError):
@@ -28,3 +59,39 @@ def exception_handler(exc, context):
             "code": codes if isinstance(codes, str) else "error",
         }
     return response
+
+
+def _own_response(exc, context) -> Response | None:
+    """The errors DRF does not know: domain errors and outages; None for the rest."""
+    if isinstance(exc, DomainError):
+        return _domain_error(exc)
+    if isinstance(exc, DependencyUnavailable):
+        # The specific reason (which gateway, what it said) is for the log only.
+        logger.warning("%s: %s unavailable: %s", _where(context), exc.code, exc.detail)
+        return _unavailable(type(exc).default_detail, exc.code)
+    if isinstance(exc, INFRASTRUCTURE_ERRORS):
+        logger.exception("%s: database or broker unavailable", _where(context))
+        return _unavailable(OUTAGE_DETAIL, "service_unavailable")
+    return None
+
+
+def _domain_error(exc: DomainError) -> Response:
+    field = getattr(exc, "field", None)
+    if field and exc.http_status == status.HTTP_400_BAD_REQUEST:
+        return Response({field: [exc.detail]}, status=exc.http_status)
+    return Response({"detail": exc.detail, "code": exc.code}, status=exc.http_status)
+
+
+def _unavailable(detail: str, code: str) -> Response:
+    return Response(
+        {"detail": detail, "code": code},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _where(context) -> str:
+    request = (context or {}).get("request")
+    if request is None:
+        return "API"
+    return f"{request.method} {request.path}"

@@ -13,3 +13,17 @@ class DomainError(Exception):
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.default_detail
         super().__init__(self.detail)
+
+
+class DependencyUnavailable(Exception):
+    """Something outside this service (the payment gateway, the database, the
+    broker) could not be reached: nothing was changed, and trying again later
+    may succeed. The API answers 503 with Retry-After; tasks retry."""
+
+    code = "service_unavailable"
+    http_status = 503
+    default_detail = "A service this request depends on is unavailable; nothing was changed."
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)

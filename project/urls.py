@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
@@ -7,10 +8,17 @@ from project.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Webhook events moved from the payments app to gateways: old bookmarks still work.
+    re_path(
+        r"^admin/payments/webhookevent/(?P<rest>.*)$",
+        RedirectView.as_view(url="/admin/gateways/webhookevent/%(rest)s", query_string=True),
+    ),
     path("admin/", admin.site.urls),
     path("api/auth/token/", obtain_auth_token, name="auth-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/tickets/", include("tickets.urls")),
+    # Gateway callbacks keep the address they were first published under.
+    path("api/payments/webhooks/", include("gateways.urls")),
     path("api/payments/", include("payments.urls")),
 ]

@@ -14,6 +14,23 @@ def _fresh_redis_state():
             client.delete(key)
 
 
+class Published(list):
+    """Task messages as (task name, args), in the order they were published."""
+
+    def ids(self, task_name: str) -> list:
+        return [args[0] for name, args in self if name == task_name]
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Catches what services publish for the workers instead of sending it."""
+    from project import queue
+
+    sent = Published()
+    monkeypatch.setattr(queue, "publish", lambda name, args: sent.append((name, args)))
+    return sent
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -112,7 +112,7 @@ class WebServer:
     """The API under gunicorn, as production runs it, on a free loopback port."""
 
     def __init__(self, workers: int = 2, threads: int = 8) -> None:
-        from workers.embedded_redis import free_port
+        from devtools.embedded_redis import free_port
 
         self.port = free_port()
         self.workers = workers
@@ -127,7 +127,7 @@ class WebServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "WebServer":
-        from workers.embedded_redis import wait_for_port
+        from devtools.embedded_redis import wait_for_port
 
         connection.close()
         self.process = subprocess.Popen(

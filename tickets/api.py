@@ -1,18 +1,16 @@
 """Ticket API: each view parses its input, calls one service or selector and
-serializes the result. Business rules live in tickets/services.py."""
+serializes the result. Business rules live in tickets/services.py; errors become
+statuses in project/api_errors.py."""
 
 from django.conf import settings
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
@@ -21,30 +19,20 @@ from rest_framework.views import APIView
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
 from project.polling import polling_response, state_etag
 from tickets import selectors, services
-from tickets.errors import TicketUnavailable
-from tickets.idempotency import (
-    idempotency_claim,
-    idempotency_release,
-    idempotency_store,
-    request_fingerprint,
-)
+from tickets.idempotency import purchase_create_idempotent
 from tickets.models import TicketPurchase
 from tickets.permissions import SimulationEnabled
 from tickets.serializers import (
     PaymentSubmitSerializer,
     PurchaseCreateSerializer,
     PurchaseDetailSerializer,
+    PurchasesDebugSerializer,
     PurchaseStatusSerializer,
     SimulatePaymentSerializer,
     TicketSerializer,
 )
 
-STATUS_FIELDS = ("id", "status", "payment_status", "failure_reason", "updated_at")
-
-
-def _purchase_detail(purchase_id) -> TicketPurchase:
-    queryset = TicketPurchase.objects.select_related("ticket").prefetch_related("codes")
-    return get_object_or_404(queryset, pk=purchase_id)
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
 def _status_url(request, purchase_id) -> str:
@@ -84,45 +72,19 @@ class PurchaseCreateApi(APIView):
         serializer = PurchaseCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key")
-        if not key:
-            return self._respond(request, self._create(request, serializer.validated_data))
-        if len(key) > 255:
-            raise ValidationError({"Idempotency-Key": ["At most 255 characters."]})
-        claim = idempotency_claim(
-            scope=f"purchase_create:{request.user.pk or 'anonymous'}",
+        if key and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+            raise ValidationError(
+                {"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
+            )
+        code, body = purchase_create_idempotent(
             key=key,
-            fingerprint=request_fingerprint(serializer.validated_data),
+            data=serializer.validated_data,
+            user=request.user,
+            status=status.HTTP_202_ACCEPTED,
+            render=lambda purchase: PurchaseDetailSerializer(purchase).data,
         )
-        if claim.replay:
-            return self._respond(request, claim.record.response_body, claim.record.response_status)
-        try:
-            body = self._create(request, serializer.validated_data, claim.record)
-        except Exception:
-            idempotency_release(record=claim.record)
-            raise
-        return self._respond(request, body)
-
-    def _create(self, request, data: dict, record=None) -> dict:
-        rendered: dict = {}
-
-        def remember(purchase: TicketPurchase) -> None:
-            rendered.update(PurchaseDetailSerializer(purchase).data)
-            if record is not None:
-                idempotency_store(
-                    record=record, purchase=purchase, status=status.HTTP_202_ACCEPTED, body=rendered
-                )
-
-        try:
-            services.purchase_create(**data, user=request.user, on_created=remember)
-        except TicketUnavailable as exc:
-            raise ValidationError({"ticket_id": [exc.detail]}) from exc
-        return rendered
-
-    def _respond(self, request, body: dict, code: int = status.HTTP_202_ACCEPTED) -> Response:
         return Response(
-            body,
-            status=code,
-            headers={"Location": _status_url(request, body["purchase_id"])},
+            body, status=code, headers={"Location": _status_url(request, body["purchase_id"])}
         )
 
 
@@ -137,9 +99,7 @@ class PurchaseStatusApi(APIView):
         }
     )
     def get(self, request, purchase_id):
-        row = TicketPurchase.objects.filter(pk=purchase_id).values(*STATUS_FIELDS).first()
-        if row is None:
-            raise Http404
+        row = selectors.purchase_status(purchase_id=purchase_id)
         return polling_response(
             request,
             PurchaseStatusSerializer(row).data,
@@ -151,7 +111,8 @@ class PurchaseStatusApi(APIView):
 class PurchaseDetailApi(APIView):
     @extend_schema(responses={200: PurchaseDetailSerializer, 404: NOT_FOUND})
     def get(self, request, purchase_id):
-        return Response(PurchaseDetailSerializer(_purchase_detail(purchase_id)).data)
+        purchase = selectors.purchase_detail(purchase_id=purchase_id)
+        return Response(PurchaseDetailSerializer(purchase).data)
 
 
 class PurchaseCompleteApi(APIView):
@@ -165,7 +126,7 @@ class PurchaseCompleteApi(APIView):
         },
     )
     def post(self, request, purchase_id):
-        get_object_or_404(TicketPurchase, pk=purchase_id)
+        selectors.purchase_status(purchase_id=purchase_id)  # 404 before looking at the body
         serializer = PaymentSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         purchase = services.purchase_submit_payment(
@@ -191,7 +152,7 @@ class PurchaseSimulatePaymentApi(APIView):
         },
     )
     def post(self, request, purchase_id):
-        get_object_or_404(TicketPurchase, pk=purchase_id)
+        selectors.purchase_status(purchase_id=purchase_id)  # 404 before looking at the body
         serializer = SimulatePaymentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         purchase = services.purchase_simulate_callback(
@@ -202,6 +163,24 @@ class PurchaseSimulatePaymentApi(APIView):
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": _status_url(request, purchase.id)},
         )
+
+
+class PurchaseCancelApi(APIView):
+    @extend_schema(
+        description=(
+            "Cancels a pending purchase whose payment has not started; its seats come back"
+            " at once. Cancelling a cancelled purchase answers it again."
+        ),
+        request=None,
+        responses={
+            200: PurchaseStatusSerializer,
+            404: NOT_FOUND,
+            409: error("No longer pending, or a payment is in progress"),
+        },
+    )
+    def post(self, request, purchase_id):
+        purchase = services.purchase_cancel(purchase_id=purchase_id)
+        return Response(PurchaseStatusSerializer(purchase).data)
 
 
 @extend_schema_view(
@@ -218,32 +197,9 @@ class UserPurchasesApi(generics.ListAPIView):
 class PurchasesDebugApi(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                name="PurchasesDebug",
-                fields={
-                    "counts": serializers.DictField(child=serializers.IntegerField()),
-                    "stuck_in_payment": serializers.ListField(child=serializers.UUIDField()),
-                    "never_started": serializers.ListField(child=serializers.UUIDField()),
-                    "recent": PurchaseDetailSerializer(many=True),
-                },
-            ),
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-        }
-    )
+    @extend_schema(responses={200: PurchasesDebugSerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN})
     def get(self, request):
-        stuck = selectors.purchases_stuck_in_payment(
-            older_than_minutes=settings.STUCK_PAYMENT_MINUTES
+        overview = selectors.purchases_overview(
+            stuck_older_than_minutes=settings.STUCK_PAYMENT_MINUTES
         )
-        unstarted = selectors.purchases_unstarted()
-        recent = TicketPurchase.objects.select_related("ticket").prefetch_related("codes")[:20]
-        return Response(
-            {
-                "counts": selectors.purchase_status_counts(),
-                "stuck_in_payment": [str(pk) for pk in stuck.values_list("id", flat=True)[:50]],
-                "never_started": [str(pk) for pk in unstarted.values_list("id", flat=True)[:50]],
-                "recent": PurchaseDetailSerializer(recent, many=True).data,
-            }
-        )
+        return Response(PurchasesDebugSerializer(overview).data)

@@ -1,7 +1,6 @@
 """Ticket codes over HTTP: the holder's QR images and the staff check-in."""
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -11,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error
-from tickets.models import TicketCode
+from tickets import selectors
 from tickets.qr import qr_png, qr_svg
-from tickets.redemption import CodeAlreadyUsed, code_normalize, code_redeem
+from tickets.redemption import CodeAlreadyUsed, code_redeem
 from tickets.serializers_codes import RedemptionSerializer
 
 
@@ -36,9 +35,7 @@ class _CodeQrApi(APIView):
         raise NotImplementedError
 
     def get(self, request, purchase_id, code):
-        ticket_code = get_object_or_404(
-            TicketCode, purchase_id=purchase_id, code=code_normalize(code)
-        )
+        ticket_code = selectors.purchase_code(purchase_id=purchase_id, code=code)
         response = HttpResponse(self.render(ticket_code.code), content_type=self.media_type)
         # The image of a code never changes; only the holder of the purchase id has its URL.
         response["Cache-Control"] = "private, max-age=86400"

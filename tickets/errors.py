@@ -4,6 +4,7 @@ from project.errors import DomainError
 class TicketUnavailable(DomainError):
     code = "ticket_unavailable"
     http_status = 400
+    field = "ticket_id"  # answered in DRF's validation shape, under this field
     default_detail = "This ticket does not exist or is not on sale."
 
 
@@ -31,3 +32,10 @@ class InventoryInvariantBroken(DomainError):
 class RefundRefused(DomainError):
     code = "refund_refused"
     default_detail = "This purchase cannot be refunded."
+
+
+class QuantityInvalid(DomainError):
+    code = "quantity_invalid"
+    http_status = 400
+    field = "quantity"
+    default_detail = "The quantity is out of range."

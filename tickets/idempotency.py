@@ -7,6 +7,7 @@ in the same transaction that creates the purchase.
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,7 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from project.errors import DomainError
-from tickets.models import IdempotencyKey
+from tickets import services
+from tickets.models import IdempotencyKey, TicketPurchase
 
 
 class IdempotencyKeyReused(DomainError):
@@ -79,3 +81,44 @@ def idempotency_store(*, record: IdempotencyKey, purchase, status: int, body: di
 def idempotency_release(*, record: IdempotencyKey) -> None:
     """The request failed and created nothing: the key may be used again."""
     IdempotencyKey.objects.filter(pk=record.pk, response_status__isnull=True).delete()
+
+
+def purchase_create_idempotent(
+    *,
+    key: str | None,
+    data: dict,
+    user,
+    status: int,
+    render: Callable[[TicketPurchase], dict],
+) -> tuple[int, dict]:
+    """Creates a purchase from validated `data` at most once per key and client.
+
+    Answers `(status, render(purchase))`. The same key with the same data answers
+    the stored reply again and creates nothing; with other data it raises
+    IdempotencyKeyReused, and while the first request is still running,
+    IdempotencyKeyInFlight. The reply is stored in the transaction that creates
+    the purchase; a create that fails frees the key. Without a key, every call
+    creates a purchase.
+    """
+    reply: dict = {}
+    if not key:
+        services.purchase_create(**data, user=user, on_created=lambda p: reply.update(render(p)))
+        return status, reply
+    claim = idempotency_claim(
+        scope=f"purchase_create:{getattr(user, 'pk', None) or 'anonymous'}",
+        key=key,
+        fingerprint=request_fingerprint(data),
+    )
+    if claim.replay:
+        return claim.record.response_status, claim.record.response_body
+
+    def remember(purchase: TicketPurchase) -> None:
+        reply.update(render(purchase))
+        idempotency_store(record=claim.record, purchase=purchase, status=status, body=reply)
+
+    try:
+        services.purchase_create(**data, user=user, on_created=remember)
+    except Exception:
+        idempotency_release(record=claim.record)
+        raise
+    return status, reply

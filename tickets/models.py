@@ -69,8 +69,6 @@ class TicketPurchase(models.Model):
         Status.CANCELLED,
         Status.REFUNDED,
     )
-    # Purchases whose seats are counted out of the ticket's inventory.
-    HOLDING_STATUSES = (Status.PENDING, Status.CONFIRMED, Status.COMPLETED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="purchases")

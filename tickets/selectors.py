@@ -1,11 +1,16 @@
-"""Reads of ticket purchases shared by the API, the sweeps and the commands."""
+"""Reads of tickets, purchases and codes for the API, the sweeps and the commands.
+
+A read of one object raises the model's `DoesNotExist` when there is none; the
+API answers that with 404.
+"""
 
 from datetime import timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from tickets.models import Ticket, TicketPurchase
+from tickets.models import Ticket, TicketCode, TicketPurchase
+from tickets.redemption import code_normalize
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
@@ -18,6 +23,28 @@ def tickets_on_sale() -> QuerySet[Ticket]:
     return Ticket.objects.filter(is_on_sale=True, starts_at__gt=now).exclude(
         Q(sale_starts_at__gt=now) | Q(sale_ends_at__lte=now)
     )
+
+
+def purchase_detail(*, purchase_id) -> TicketPurchase:
+    """The full purchase, with its ticket and codes."""
+    return (
+        TicketPurchase.objects.select_related("ticket")
+        .prefetch_related("codes")
+        .get(pk=purchase_id)
+    )
+
+
+STATUS_FIELDS = ("id", "status", "payment_status", "failure_reason", "updated_at")
+
+
+def purchase_status(*, purchase_id) -> dict:
+    """What a poller needs, as one small row (no model instance): it is asked often."""
+    return TicketPurchase.objects.values(*STATUS_FIELDS).get(pk=purchase_id)
+
+
+def purchase_code(*, purchase_id, code: str) -> TicketCode:
+    """One code of a purchase, as typed (case does not matter)."""
+    return TicketCode.objects.get(purchase_id=purchase_id, code=code_normalize(code))
 
 
 def purchases_for_user(user) -> QuerySet[TicketPurchase]:
@@ -52,3 +79,16 @@ def purchase_status_counts() -> dict[str, int]:
     counts = {status: 0 for status in Status.values}
     counts.update({row["status"]: row["n"] for row in rows})
     return counts
+
+
+def purchases_overview(*, stuck_older_than_minutes: int) -> dict:
+    """Staff's view of the pipeline: counts by status, the ids of (at most 50)
+    purchases stuck in payment or never started, and the 20 most recent purchases."""
+    stuck = purchases_stuck_in_payment(older_than_minutes=stuck_older_than_minutes)
+    recent = TicketPurchase.objects.select_related("ticket").prefetch_related("codes")
+    return {
+        "counts": purchase_status_counts(),
+        "stuck_in_payment": list(stuck.values_list("id", flat=True)[:50]),
+        "never_started": list(purchases_unstarted().values_list("id", flat=True)[:50]),
+        "recent": recent.order_by("-created_at")[:20],
+    }

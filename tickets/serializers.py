@@ -103,3 +103,10 @@ class PurchaseDetailSerializer(serializers.ModelSerializer):
         if purchase.confirmed_at is None:
             return []
         return [code.code for code in purchase.codes.all()]
+
+
+class PurchasesDebugSerializer(serializers.Serializer):
+    counts = serializers.DictField(child=serializers.IntegerField())
+    stuck_in_payment = serializers.ListField(child=serializers.UUIDField())
+    never_started = serializers.ListField(child=serializers.UUIDField())
+    recent = PurchaseDetailSerializer(many=True)

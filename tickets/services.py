@@ -17,13 +17,19 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from payments.gateways import GatewayResult, Outcome, get_gateway
+from gateways import Outcome, attempt
+from gateways.attempt import Action, PaymentView, Plan
+from gateways.simulated import SimulatedGateway
+from project.queue import enqueue_on_commit
+from project.sweeps import sweep
 from tickets.codes import codes_issue
+from tickets.emails import send_purchase_confirmation
 from tickets.errors import (
     IllegalTransition,
     InventoryInvariantBroken,
     PaymentAlreadySubmitted,
     PurchaseNotPending,
+    QuantityInvalid,
     RefundRefused,
     TicketUnavailable,
 )
@@ -34,6 +40,15 @@ logger = logging.getLogger(__name__)
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
+
+# The workers' task names: the whole contract between these services and the
+# workers (workers/tasks.py registers its tasks under these names).
+PROCESS_TASK = "tickets.process_purchase"
+RECONCILE_TASK = "tickets.reconcile_purchase_payment"
+DELIVER_TASK = "tickets.deliver_purchase"
+
+# Statuses in which the purchase kept (or already gave back) what was paid for.
+HONOURED_STATUSES = (Status.CONFIRMED, Status.COMPLETED, Status.REFUNDED)
 
 
 # --- Inventory ---------------------------------------------------------------------
@@ -62,18 +77,6 @@ def _locked(purchase_id: UUID | str) -> TicketPurchase:
     return TicketPurchase.objects.select_for_update().get(pk=purchase_id)
 
 
-def _enqueue_processing(purchase_id: UUID) -> None:
-    from workers.tasks import process_purchase
-
-    transaction.on_commit(lambda: process_purchase.delay(str(purchase_id)))
-
-
-def _enqueue_reconcile(purchase_id: UUID) -> None:
-    from workers.tasks import reconcile_purchase_payment
-
-    transaction.on_commit(lambda: reconcile_purchase_payment.delay(str(purchase_id)))
-
-
 def _release_if_reserved(purchase: TicketPurchase) -> None:
     if purchase.inventory_reserved:
         inventory_release(ticket_id=purchase.ticket_id, quantity=purchase.quantity)
@@ -100,6 +103,8 @@ def purchase_create(
     Price and total come from the ticket, never from the client. `on_created`
     runs inside the creating transaction (the API stores its idempotent reply).
     """
+    if not 1 <= quantity <= settings.MAX_TICKETS_PER_PURCHASE:
+        raise QuantityInvalid(f"Between 1 and {settings.MAX_TICKETS_PER_PURCHASE} tickets.")
     ticket = tickets_on_sale().filter(pk=ticket_id).first()
     if ticket is None:
         raise TicketUnavailable()
@@ -120,7 +125,7 @@ def purchase_create(
         )
         if on_created is not None:
             on_created(purchase)
-        _enqueue_processing(purchase.id)
+        enqueue_on_commit(PROCESS_TASK, str(purchase.id))
     return purchase
 
 
@@ -173,7 +178,7 @@ def purchase_submit_payment(*, purchase_id: UUID | str, payment_token: str) -> T
             raise PaymentAlreadySubmitted()
         purchase.payment_token = payment_token
         purchase.save(update_fields=["payment_token", "updated_at"])
-        _enqueue_processing(purchase.id)
+        enqueue_on_commit(PROCESS_TASK, str(purchase.id))
     return purchase
 
 
@@ -214,58 +219,82 @@ def purchase_charge(*, purchase_id: UUID | str) -> TicketPurchase:
 def _charge(purchase: TicketPurchase) -> TicketPurchase:
     """The gateway call itself, with no transaction open; `purchase` is pending,
     reserved and its payment processing, which nothing else may change."""
-    result = get_gateway().charge(
-        idempotency_key=str(purchase.id),
+    plan = attempt.charge(
+        key=str(purchase.id),
         amount=purchase.total_amount,
         currency=purchase.currency,
         token=purchase.payment_token,
     )
-    return purchase_apply_gateway_result(purchase_id=purchase.id, result=result)
+    return _apply(purchase.id, plan)
 
 
-def purchase_apply_gateway_result(
-    *, purchase_id: UUID | str, result: GatewayResult
-) -> TicketPurchase:
-    if result.outcome == Outcome.CAPTURED:
-        return purchase_confirm(purchase_id=purchase_id, gateway_reference=result.reference)
-    if result.outcome == Outcome.DECLINED:
-        return purchase_fail(purchase_id=purchase_id, reason="payment_declined")
-    logger.info("purchase %s: gateway outcome %s, left processing", purchase_id, result.outcome)
-    return TicketPurchase.objects.get(pk=purchase_id)
+def _payment_view(purchase: TicketPurchase) -> PaymentView:
+    return PaymentView(
+        key=str(purchase.id),
+        awaiting_outcome=purchase.status == Status.PENDING,
+        has_token=bool(purchase.payment_token),
+        honoured=purchase.status in HONOURED_STATUSES,
+    )
+
+
+def _apply(purchase_id: UUID | str, plan: Plan) -> TicketPurchase:
+    """Carries out what the gateway's answer means for the purchase, each step
+    a locked, idempotent transition."""
+    match plan.action:
+        case Action.CONFIRM:
+            return _confirm_or_refund(purchase_id, plan)
+        case Action.FAIL:
+            reason = "payment_declined" if plan.outcome == Outcome.DECLINED else "payment_error"
+            return purchase_fail(purchase_id=purchase_id, reason=reason)
+        case Action.CHARGE_AGAIN:
+            return purchase_charge(purchase_id=purchase_id)
+        case Action.REFUND:
+            purchase = TicketPurchase.objects.get(pk=purchase_id)
+            attempt.refund_unhonoured(key=str(purchase.id), amount=purchase.total_amount)
+            return purchase
+    purchase = TicketPurchase.objects.get(pk=purchase_id)
+    logger.info("purchase %s: gateway says %s, left %s", purchase_id, plan.outcome, purchase.status)
+    return purchase
+
+
+def _confirm_or_refund(purchase_id: UUID | str, plan: Plan) -> TicketPurchase:
+    """A capture confirms the purchase; if it ended meanwhile (expired, cancelled,
+    failed), the money goes back instead of being kept without a ticket."""
+    try:
+        return purchase_confirm(purchase_id=purchase_id, gateway_reference=plan.result.reference)
+    except IllegalTransition:
+        purchase = TicketPurchase.objects.get(pk=purchase_id)
+        return _apply(purchase_id, attempt.reconcile_plan(_payment_view(purchase)))
+
+
+def purchase_reconcile_plan(*, purchase_id: UUID | str) -> Plan:
+    """What reconciling the purchase with the gateway would do, changing nothing."""
+    return attempt.reconcile_plan(_payment_view(TicketPurchase.objects.get(pk=purchase_id)))
+
+
+def purchase_reconcile(*, purchase_id: UUID | str) -> tuple[Plan, TicketPurchase]:
+    """Asks the gateway for the real outcome of a payment (stuck sweep, gateway
+    callbacks, operators) and applies it; returns the plan and the purchase
+    after. A pending purchase takes its seats first: a capture can only
+    confirm a purchase that holds them."""
+    purchase = purchase_reserve(purchase_id=purchase_id)
+    plan = attempt.reconcile_plan(_payment_view(purchase))
+    return plan, _apply(purchase.id, plan)
 
 
 def purchase_reconcile_payment(*, purchase_id: UUID | str) -> TicketPurchase:
-    """Asks the gateway for the real outcome of a payment (stuck sweep, gateway
-    callbacks) and applies it."""
-    purchase = purchase_reserve(purchase_id=purchase_id)
-    gateway = get_gateway()
-    result = gateway.lookup(idempotency_key=str(purchase.id))
-    if purchase.status != Status.PENDING:
-        if result.outcome == Outcome.CAPTURED and purchase.status == Status.FAILED:
-            # Money arrived for a purchase that could not hold seats: give it back.
-            gateway.refund(idempotency_key=str(purchase.id), amount=purchase.total_amount)
-            logger.warning("purchase %s: captured after failing, refunded", purchase.id)
-        return purchase
-    if result.outcome == Outcome.NOT_FOUND and purchase.payment_token:
-        # The charge never reached the gateway (lost task): take it again.
-        return purchase_charge(purchase_id=purchase.id)
-    return purchase_apply_gateway_result(purchase_id=purchase.id, result=result)
+    return purchase_reconcile(purchase_id=purchase_id)[1]
 
 
 def purchase_give_up_payment(*, purchase_id: UUID | str) -> TicketPurchase:
-    """After the last retry of a transient error: fail the purchase cleanly unless
-    the gateway says the money was in fact captured."""
-    result = get_gateway().lookup(idempotency_key=str(purchase_id))
-    if result.outcome in (Outcome.CAPTURED, Outcome.DECLINED):
-        return purchase_apply_gateway_result(purchase_id=purchase_id, result=result)
-    return purchase_fail(purchase_id=purchase_id, reason="payment_error")
+    """After the last retry of a transient error: the one give-up rule
+    (gateways/attempt.py); a charge still pending is left for the stuck sweep."""
+    return _apply(purchase_id, attempt.give_up(key=str(purchase_id)))
 
 
 def purchase_simulate_callback(*, purchase_id: UUID | str, succeed: bool) -> TicketPurchase:
     """Plays the simulated gateway's callback: the gateway records the outcome,
     then a worker reconciles the purchase with it as it would for a real one."""
-    from payments.gateways.simulated import SimulatedGateway
-
     purchase = TicketPurchase.objects.get(pk=purchase_id)
     if purchase.status != Status.PENDING:
         raise PurchaseNotPending()
@@ -275,8 +304,7 @@ def purchase_simulate_callback(*, purchase_id: UUID | str, succeed: bool) -> Tic
         currency=purchase.currency,
         succeed=succeed,
     )
-    with transaction.atomic():
-        _enqueue_reconcile(purchase.id)
+    enqueue_on_commit(RECONCILE_TASK, str(purchase.id))  # no transaction: sent at once
     return purchase
 
 
@@ -308,14 +336,8 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
             ]
         )
         codes_issue(purchase=purchase)
-        _enqueue_delivery(purchase.id)
+        enqueue_on_commit(DELIVER_TASK, str(purchase.id))
     return purchase
-
-
-def _enqueue_delivery(purchase_id: UUID) -> None:
-    from workers.tasks import deliver_purchase
-
-    transaction.on_commit(lambda: deliver_purchase.delay(str(purchase_id)))
 
 
 def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
@@ -363,26 +385,21 @@ def purchase_cancel(*, purchase_id: UUID | str) -> TicketPurchase:
 
 
 def purchases_expire_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
-    """Expires unpaid purchases past their hold, one bounded batch per call.
-
-    SKIP LOCKED lets two sweeps run at once without touching the same rows.
-    """
+    """The beat's expiry sweep: every unpaid purchase past its hold expires, each
+    in its own transaction, so one that cannot is logged and skipped, never
+    holding up the rest."""
     now = now or timezone.now()
-    with transaction.atomic():
-        due = list(
-            TicketPurchase.objects.select_for_update(skip_locked=True)
-            .filter(
-                status=Status.PENDING,
-                payment_status=PaymentStatus.PENDING,
-                hold_expires_at__lte=now,
-            )
-            .order_by("hold_expires_at")[:batch_size]
-        )
-        for purchase in due:
-            _end_unpaid(purchase, Status.EXPIRED)
-    if due:
-        logger.info("expired %d purchases", len(due))
-    return len(due)
+    due = TicketPurchase.objects.filter(
+        status=Status.PENDING, payment_status=PaymentStatus.PENDING, hold_expires_at__lte=now
+    )
+    return sweep(
+        due,
+        label="expire unpaid purchases",
+        order_by="hold_expires_at",
+        hold=timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS),
+        handle=lambda pk: purchase_expire(purchase_id=pk, now=now),
+        batch_size=batch_size,
+    )
 
 
 def purchase_deliver(*, purchase_id: UUID | str) -> TicketPurchase:
@@ -391,8 +408,6 @@ def purchase_deliver(*, purchase_id: UUID | str) -> TicketPurchase:
     The mail goes out before the lock is taken; a redelivered task may send it
     twice (at-least-once), never leaves a confirmed purchase undelivered.
     """
-    from tickets.emails import send_purchase_confirmation
-
     purchase = TicketPurchase.objects.select_related("ticket").get(pk=purchase_id)
     if purchase.status != Status.CONFIRMED:
         return purchase
@@ -408,8 +423,6 @@ def purchase_deliver(*, purchase_id: UUID | str) -> TicketPurchase:
 
 def purchase_resend_tickets(*, purchase_id: UUID | str) -> TicketPurchase:
     """Admin: send the confirmation e-mail again for a delivered purchase."""
-    from tickets.emails import send_purchase_confirmation
-
     purchase = TicketPurchase.objects.select_related("ticket").get(pk=purchase_id)
     if purchase.status not in (Status.CONFIRMED, Status.COMPLETED):
         raise IllegalTransition("only confirmed or completed purchases have tickets to send")
@@ -439,9 +452,7 @@ def purchase_refund(*, purchase_id: UUID | str, allow_used: bool = False) -> Tic
         if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
             raise RefundRefused("a code of this purchase was already used at the door")
     try:
-        result = get_gateway().refund(
-            idempotency_key=str(purchase.id), amount=purchase.total_amount
-        )
+        result = attempt.refund(key=str(purchase.id), amount=purchase.total_amount)
     except Exception:
         _codes_restore(purchase)
         raise
@@ -487,11 +498,11 @@ def purchase_retry_processing(*, purchase_id: UUID | str) -> TicketPurchase:
             purchase.status == Status.PENDING
             and purchase.payment_status == PaymentStatus.PROCESSING
         ):
-            _enqueue_reconcile(purchase.id)
+            enqueue_on_commit(RECONCILE_TASK, str(purchase.id))
         elif purchase.status == Status.PENDING:
-            _enqueue_processing(purchase.id)
+            enqueue_on_commit(PROCESS_TASK, str(purchase.id))
         elif purchase.status == Status.CONFIRMED:
-            _enqueue_delivery(purchase.id)
+            enqueue_on_commit(DELIVER_TASK, str(purchase.id))
         else:
             raise IllegalTransition(f"a {purchase.status} purchase has nothing to re-run")
     return purchase
@@ -500,49 +511,32 @@ def purchase_retry_processing(*, purchase_id: UUID | str) -> TicketPurchase:
 # --- Sweeps ------------------------------------------------------------------------
 
 
-def _claim_for_sweep(queryset, *, order_by: str, hold: timedelta, batch_size: int) -> list[UUID]:
-    """Claims a bounded batch: SKIP LOCKED keeps two sweeps running at once off
-    each other's rows, and the stamp keeps a row claimed for `hold` after commit."""
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = list(
-            queryset.exclude(sweep_claimed_at__gt=now - hold)
-            .select_for_update(skip_locked=True)
-            .order_by(order_by)
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        TicketPurchase.objects.filter(pk__in=claimed).update(sweep_claimed_at=now)
-    return claimed
-
-
 def purchases_requeue_unstarted(*, older_than_seconds: int = 60, batch_size: int = 200) -> int:
     """Re-enqueues pending purchases no worker ever started (a task lost between
     commit and publish, or by the broker)."""
-    claimed = _claim_for_sweep(
+
+    def requeue(purchase_id: UUID) -> None:
+        logger.warning("purchase %s: processing never started, re-enqueued", purchase_id)
+        enqueue_on_commit(PROCESS_TASK, str(purchase_id))
+
+    return sweep(
         purchases_unstarted(older_than_seconds=older_than_seconds),
+        label="requeue unstarted purchases",
         order_by="created_at",
         hold=timedelta(seconds=older_than_seconds),
+        handle=requeue,
         batch_size=batch_size,
     )
-    with transaction.atomic():
-        for purchase_id in claimed:
-            logger.warning("purchase %s: processing never started, re-enqueued", purchase_id)
-            _enqueue_processing(purchase_id)
-    return len(claimed)
 
 
 def purchases_sweep_stuck_payments(*, older_than_minutes: int, batch_size: int = 200) -> int:
     """Hands payments stuck in processing to reconcile tasks, which ask the
     gateway for the real outcome."""
-    claimed = _claim_for_sweep(
+    return sweep(
         purchases_stuck_in_payment(older_than_minutes=older_than_minutes),
+        label="stuck ticket payments",
         order_by="payment_started_at",
         hold=timedelta(minutes=older_than_minutes),
+        handle=lambda pk: enqueue_on_commit(RECONCILE_TASK, str(pk)),
         batch_size=batch_size,
     )
-    with transaction.atomic():
-        for purchase_id in claimed:
-            _enqueue_reconcile(purchase_id)
-    if claimed:
-        logger.info("sweep: %d stuck ticket payment(s) sent to reconcile", len(claimed))
-    return len(claimed)

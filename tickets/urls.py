@@ -17,6 +17,11 @@ urlpatterns = [
         name="purchase-complete",
     ),
     path(
+        "purchase/<uuid:purchase_id>/cancel/",
+        api.PurchaseCancelApi.as_view(),
+        name="purchase-cancel",
+    ),
+    path(
         "purchase/<uuid:purchase_id>/details/",
         api.PurchaseDetailApi.as_view(),
         name="purchase-details",

@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
 
@@ -7,9 +7,11 @@ class WorkersConfig(AppConfig):
     verbose_name = "Workers"
 
     def ready(self) -> None:
-        # Importing the app here makes `.delay()` from web processes use the
-        # project's configured app, not Celery's default one.
+        # Importing the app makes it Celery's current app in every Django process,
+        # so project/queue.py publishes through the project's configuration.
         from workers.celery import app  # noqa: F401
         from workers.schedule import schedule_install
 
-        post_migrate.connect(schedule_install, sender=self, dispatch_uid="workers.schedule")
+        # Installed once per `migrate`, after the beat's own tables are in place.
+        beat = apps.get_app_config("django_celery_beat")
+        post_migrate.connect(schedule_install, sender=beat, dispatch_uid="workers.schedule")

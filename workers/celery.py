@@ -1,7 +1,8 @@
 """The Celery app. `celery -A workers worker` finds it here.
 
-It is configured from Django settings (the CELERY_ namespace) and autodiscovers
-`tasks` modules of the installed apps, so workers/tasks.py is picked up.
+It is configured from Django settings (the CELERY_ namespace). Its task modules
+are listed in `include`: they import the services they call, and no service
+imports them (a service enqueues by task name, project/queue.py).
 """
 
 import os
@@ -10,6 +11,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-app = Celery("workers")
+TASK_MODULES = ["workers.tasks", "workers.payment_tasks", "workers.webhook_tasks"]
+
+app = Celery("workers", include=TASK_MODULES)
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()

@@ -1,10 +1,6 @@
 """Celery tasks for destination bookings: thin, safe to run twice. Each takes a
 payment id, calls one service of payments/services.py and owns only its retry
-policy. Registered by the import at the end of workers/tasks.py.
-
-This module must not import workers.tasks: the web process imports it first
-(to enqueue), and workers.tasks imports it back.
-"""
+policy. Listed in the Celery app's `include` (workers/celery.py)."""
 
 from django.conf import settings
 
@@ -12,11 +8,9 @@ from payments import services
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
-__all__ = ["process_payment", "reconcile_payment", "sweep_stuck_payments"]
-
 
 @app.task(
-    name="payments.process_payment",
+    name=services.PROCESS_TASK,
     bind=True,
     max_retries=settings.PAYMENT_MAX_RETRIES,
     **PIPELINE_TASK,
@@ -31,7 +25,7 @@ def process_payment(self, payment_id: str) -> str | None:
     )
 
 
-@app.task(name="payments.reconcile_payment", bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=services.RECONCILE_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def reconcile_payment(self, payment_id: str) -> str | None:
     # After the last retry the payment stays processing; the next sweep asks again.
     return run_service(

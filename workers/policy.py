@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 
-from payments.gateways import TransientGatewayError
+from gateways import TransientGatewayError
 from project.errors import DomainError
 
 logger = logging.getLogger("workers.tasks")

@@ -8,6 +8,7 @@ Entries for this project's tasks that the schedule no longer defines are removed
 
 from django.conf import settings
 from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 MANAGED_TASK_PREFIXES = ("tickets.", "payments.")
 
@@ -34,8 +35,6 @@ def project_schedule() -> dict[str, dict]:
 
 
 def schedule_install(**kwargs) -> None:
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     schedule = project_schedule()
     with transaction.atomic():
         for name, entry in schedule.items():

@@ -1,5 +1,6 @@
-"""Celery tasks: thin, safe to run twice. Each takes ids, calls one service and
-owns only its retry policy. Enqueued after the creating transaction commits."""
+"""Celery tasks for ticket purchases: thin, safe to run twice. Each takes ids,
+calls one service and owns only its retry policy. Services enqueue them by the
+names they declare (tickets/services.py), after their transaction commits."""
 
 import smtplib
 
@@ -11,7 +12,7 @@ from workers.policy import PIPELINE_TASK, run_service
 
 
 @app.task(
-    name="tickets.process_purchase",
+    name=services.PROCESS_TASK,
     bind=True,
     max_retries=settings.PAYMENT_MAX_RETRIES,
     **PIPELINE_TASK,
@@ -26,7 +27,7 @@ def process_purchase(self, purchase_id: str) -> str | None:
     )
 
 
-@app.task(name="tickets.reconcile_purchase_payment", bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=services.RECONCILE_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
     # After the last retry the payment stays processing; the next sweep asks again.
     return run_service(
@@ -37,7 +38,7 @@ def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
     )
 
 
-@app.task(name="tickets.deliver_purchase", bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=services.DELIVER_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def deliver_purchase(self, purchase_id: str) -> str | None:
     """Bounded retries on mail errors, then a clean logged error: the purchase
     stays confirmed, and the admin's "resend tickets" or "re-run" sends it later."""
@@ -52,10 +53,7 @@ def deliver_purchase(self, purchase_id: str) -> str | None:
 
 @app.task(name="tickets.expire_purchases")
 def expire_purchases() -> int:
-    expired = 0
-    while count := services.purchases_expire_due():
-        expired += count
-    return expired
+    return services.purchases_expire_due()
 
 
 @app.task(name="tickets.requeue_unstarted_purchases")
@@ -74,7 +72,3 @@ def sweep_stuck_purchase_payments() -> int:
 def ping() -> str:
     """Answers "pong": proves a worker is consuming from the broker."""
     return "pong"
-
-
-from workers.payment_tasks import *  # noqa: E402,F403  (registers the booking tasks)
-from workers.webhook_tasks import *  # noqa: E402,F403  (registers the webhook task)

@@ -6,7 +6,7 @@ import pytest
 
 @pytest.fixture
 def gateway():
-    from payments.gateways.simulated import SimulatedGateway
+    from gateways.simulated import SimulatedGateway
 
     return SimulatedGateway()
 

@@ -192,5 +192,6 @@ def test_the_schema_describes_the_booking_endpoints(client):
         "/api/payments/destinations/",
         "/api/payments/bookings/{booking_id}/",
         "/api/payments/bookings/{booking_id}/status/",
+        "/api/payments/bookings/{booking_id}/cancel/",
     ):
         assert path in paths, path

@@ -60,7 +60,7 @@ def test_dry_run_says_what_it_would_do_and_changes_nothing(stuck_mix, gateway):
     assert "dry run: nothing changed" in out
     assert out.splitlines()[1].split()[5] == "would"
     for name, action in [
-        ("captured", "complete"),
+        ("captured", "confirm"),
         ("declined", "fail"),
         ("pending", "leave"),
         ("lost", "charge again"),

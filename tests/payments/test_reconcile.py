@@ -10,10 +10,10 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
+from gateways import Outcome, TransientGatewayError
+from gateways.attempt import Action
 from payments import selectors, services
-from payments.gateways import Outcome, TransientGatewayError
 from payments.models import Payment
-from payments.services import ReconcileAction
 from tests.payments.factories import gateway_calls, payment_of
 from workers import payment_tasks
 
@@ -32,13 +32,13 @@ def test_captured_at_the_gateway_completes_and_confirms(stuck_payment, gateway):
     done = reconcile(payment)
     assert (done.outcome, done.action, done.payment.status) == (
         Outcome.CAPTURED,
-        ReconcileAction.COMPLETE,
+        Action.CONFIRM,
         "completed",
     )
     assert done.payment.booking.status == "confirmed"
     assert done.payment.gateway_reference.startswith("sim_")
     again = reconcile(payment)
-    assert again.payment.status == "completed" and again.action == ReconcileAction.NOTHING
+    assert again.payment.status == "completed" and again.action == Action.NOTHING
     assert gateway.captures(str(payment.pk)) == 1
 
 
@@ -48,7 +48,7 @@ def test_declined_at_the_gateway_fails_the_booking(stuck_payment):
     assert (done.outcome, done.payment.status) == (Outcome.DECLINED, "failed")
     booking = Payment.objects.get(pk=payment.pk).booking
     assert (booking.status, booking.failure_reason) == ("failed", "payment_declined")
-    assert reconcile(payment).action == ReconcileAction.NOTHING
+    assert reconcile(payment).action == Action.NOTHING
 
 
 def test_no_answer_yet_is_left_processing_and_logged(stuck_payment, caplog):
@@ -57,7 +57,7 @@ def test_no_answer_yet_is_left_processing_and_logged(stuck_payment, caplog):
         done = reconcile(payment)
     assert (done.outcome, done.action, done.payment.status) == (
         Outcome.PENDING,
-        ReconcileAction.WAIT,
+        Action.WAIT,
         "processing",
     )
     assert str(payment.pk) in caplog.text and "left processing" in caplog.text
@@ -83,7 +83,7 @@ def test_a_charge_that_never_reached_the_gateway_is_taken_again_once(stuck_payme
     done = reconcile(payment)
     assert (done.outcome, done.action, done.payment.status) == (
         Outcome.NOT_FOUND,
-        ReconcileAction.CHARGE_AGAIN,
+        Action.CHARGE_AGAIN,
         "completed",
     )
     reconcile(payment)
@@ -93,7 +93,7 @@ def test_a_charge_that_never_reached_the_gateway_is_taken_again_once(stuck_payme
 def test_not_found_without_a_token_waits(stuck_payment, gateway):
     payment = stuck_payment(token="", charged_with=None)
     done = reconcile(payment)
-    assert (done.action, done.payment.status) == (ReconcileAction.WAIT, "processing")
+    assert (done.action, done.payment.status) == (Action.WAIT, "processing")
     assert gateway_calls(gateway, payment) == 0
 
 
@@ -108,15 +108,15 @@ def test_money_captured_after_the_payment_failed_is_given_back(stuck_payment, ga
     payment = stuck_payment(charged_with="tok_success")
     services.payment_fail(payment_id=payment.pk, reason="payment_error")
     done = reconcile(payment)
-    assert (done.action, done.payment.status) == (ReconcileAction.REFUND, "failed")
+    assert (done.action, done.payment.status) == (Action.REFUND, "failed")
     assert gateway.lookup(idempotency_key=str(payment.pk)).outcome == Outcome.REFUNDED
-    assert reconcile(payment).action == ReconcileAction.NOTHING
+    assert reconcile(payment).action == Action.NOTHING
 
 
 def test_the_plan_changes_nothing(stuck_payment, gateway):
     payment = stuck_payment(token="tok_success", charged_with=None)
     plan = services.payment_reconcile_plan(payment_id=payment.pk)
-    assert plan.action == ReconcileAction.CHARGE_AGAIN
+    assert plan.action == Action.CHARGE_AGAIN
     assert Payment.objects.get(pk=payment.pk).status == "processing"
     assert gateway_calls(gateway, payment) == 0
 
@@ -152,25 +152,25 @@ def test_a_claim_needs_a_positive_age():
 
 
 def test_sweep_task_hands_each_stuck_payment_to_reconciliation_once(
-    monkeypatch, stuck_payment, django_capture_on_commit_callbacks
+    published, stuck_payment, django_capture_on_commit_callbacks
 ):
-    sent = []
-    monkeypatch.setattr(payment_tasks.reconcile_payment, "delay", sent.append)
     stuck = [stuck_payment(minutes_ago=11 + n) for n in range(3)]
     stuck_payment(minutes_ago=2)
     with django_capture_on_commit_callbacks(execute=True):
         assert payment_tasks.sweep_stuck_payments() == 3
-    assert sent == [str(p.pk) for p in reversed(stuck)]  # oldest first
+    # oldest first
+    assert published.ids(services.RECONCILE_TASK) == [str(p.pk) for p in reversed(stuck)]
     assert payment_tasks.sweep_stuck_payments() == 0
 
 
-def test_sweep_goes_through_every_batch(monkeypatch, stuck_payment):
-    sent = []
-    monkeypatch.setattr(services, "_enqueue_reconcile", sent.append)
+def test_sweep_goes_through_every_batch(
+    published, stuck_payment, django_capture_on_commit_callbacks
+):
     for _ in range(7):
         stuck_payment()
-    assert services.payments_sweep_stuck(older_than_minutes=10, batch_size=3) == 7
-    assert len(set(sent)) == 7
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.payments_sweep_stuck(older_than_minutes=10, batch_size=3) == 7
+    assert len(set(published.ids(services.RECONCILE_TASK))) == 7
 
 
 def test_reconcile_task_applies_the_outcome(stuck_payment):
@@ -180,10 +180,8 @@ def test_reconcile_task_applies_the_outcome(stuck_payment):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_sweeps_at_once_never_take_the_same_payment(monkeypatch, stuck_payment):
+def test_two_sweeps_at_once_never_take_the_same_payment(published, stuck_payment):
     stuck = {stuck_payment().pk for _ in range(30)}
-    taken: list = []
-    monkeypatch.setattr(services, "_enqueue_reconcile", taken.append)
     start = threading.Barrier(2)
     errors = []
 
@@ -202,12 +200,13 @@ def test_two_sweeps_at_once_never_take_the_same_payment(monkeypatch, stuck_payme
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sorted(taken) == sorted(stuck)  # every one taken, none twice
+    taken = published.ids(services.RECONCILE_TASK)
+    assert sorted(taken) == sorted(str(pk) for pk in stuck)  # every one taken, none twice
 
 
 def test_a_payment_without_a_token_settled_at_the_gateway_completes(gateway):
     payment = payment_of(payment__payment_token="", payment__method="bank_transfer")
-    assert reconcile(payment).action == ReconcileAction.WAIT
+    assert reconcile(payment).action == Action.WAIT
     gateway.record(
         idempotency_key=str(payment.pk), amount=payment.amount, currency="USD", succeed=True
     )

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from gateways import Outcome, TransientGatewayError, attempt
 from payments import services
 from payments.errors import (
     BookingNotPending,
@@ -18,10 +19,8 @@ from payments.errors import (
     RefundRefused,
     TravelDateInvalid,
 )
-from payments.gateways import Outcome, TransientGatewayError
 from payments.models import Booking, Payment
 from tests.payments.factories import DestinationFactory, gateway_calls, payment_of
-from workers import payment_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +47,12 @@ def reread(payment: Payment) -> Payment:
 
 
 def test_create_prices_the_booking_on_the_server_and_enqueues_after_commit(
-    monkeypatch, django_capture_on_commit_callbacks
+    published, django_capture_on_commit_callbacks
 ):
-    sent = []
-    monkeypatch.setattr(payment_tasks.process_payment, "delay", sent.append)
     destination = DestinationFactory(price_per_guest=Decimal("480.00"), currency="EUR")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         booking = create(destination, guests=3)
-    assert sent == []  # nothing is published before the booking is committed
+    assert published == []  # nothing is published before the booking is committed
     for callback in callbacks:
         callback()
     payment = booking.payment
@@ -69,15 +66,13 @@ def test_create_prices_the_booking_on_the_server_and_enqueues_after_commit(
         Decimal("1440.00"),
         "EUR",
     )
-    assert sent == [str(payment.pk)]
+    assert published.ids(services.PROCESS_TASK) == [str(payment.pk)]
 
 
-def test_create_without_a_token_enqueues_nothing(monkeypatch, django_capture_on_commit_callbacks):
-    sent = []
-    monkeypatch.setattr(payment_tasks.process_payment, "delay", sent.append)
+def test_create_without_a_token_enqueues_nothing(published, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         booking = create(DestinationFactory(), payment_token="", payment_method="bank_transfer")
-    assert booking.payment.status == "pending" and sent == []
+    assert booking.payment.status == "pending" and published == []
 
 
 @pytest.mark.parametrize(
@@ -177,7 +172,7 @@ def test_no_database_transaction_is_open_while_the_gateway_charges(monkeypatch, 
         return real_charge(**kwargs)
 
     monkeypatch.setattr(gateway, "charge", charge)
-    monkeypatch.setattr(services, "get_gateway", lambda: gateway)
+    monkeypatch.setattr(attempt, "get_gateway", lambda: gateway)
     payment = payment_of()
     assert services.payment_process(payment_id=payment.pk).status == "completed"
     assert seen == [False]

@@ -10,7 +10,7 @@ def test_healthz_reports_each_dependency_ok(client):
 
 @pytest.mark.django_db
 def test_healthz_names_the_broker_when_it_does_not_answer(client, settings):
-    from workers.embedded_redis import free_port
+    from devtools.embedded_redis import free_port
 
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     response = client.get("/healthz")

@@ -24,6 +24,7 @@ def test_schema_lists_every_ticket_endpoint_with_its_errors(client):
         "/api/tickets/{id}/",
         "/api/tickets/purchase/{purchase_id}/status/",
         "/api/tickets/purchase/{purchase_id}/complete/",
+        "/api/tickets/purchase/{purchase_id}/cancel/",
         "/api/tickets/purchase/{purchase_id}/details/",
         "/api/tickets/purchase/{purchase_id}/simulate-payment/",
         "/api/tickets/purchases/user/",

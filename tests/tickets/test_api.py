@@ -161,12 +161,21 @@ def test_a_key_still_in_flight_is_409(api_client, ticket):
     assert not TicketPurchase.objects.exists()
 
 
+def test_a_key_longer_than_255_characters_is_a_validation_error(api_client, ticket):
+    response = api_client.post(
+        CREATE_URL, valid_body(ticket), format="json", HTTP_IDEMPOTENCY_KEY="k" * 256
+    )
+    assert response.status_code == 400
+    assert response.json() == {"Idempotency-Key": ["At most 255 characters."]}
+    assert not TicketPurchase.objects.exists() and not IdempotencyKey.objects.exists()
+
+
 def test_a_rejected_request_frees_its_key(api_client):
     closed = TicketFactory(is_on_sale=False)
     response = api_client.post(
         CREATE_URL, valid_body(closed), format="json", HTTP_IDEMPOTENCY_KEY="k4"
     )
-    assert response.status_code == 400
+    assert response.status_code == 400 and "ticket_id" in response.json()
     assert not IdempotencyKey.objects.exists()
 
 

@@ -12,13 +12,13 @@ import pytest
 import zxingcpp
 from aiosmtpd.controller import Controller
 
+from devtools.embedded_redis import free_port
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.waiting import wait_for, wait_until_final
 from tests.worker_process import WorkerProcess
 from tickets import services
 from tickets.models import TicketPurchase
 from workers import tasks
-from workers.embedded_redis import free_port
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from payments.gateways import Outcome
-from payments.gateways.simulated import SimulatedGateway
+from gateways import Outcome, TransientGatewayError
+from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
 from tickets import services
 from tickets.models import Ticket, TicketCode, TicketPurchase
@@ -139,3 +139,23 @@ def test_only_staff_can_refund(api_client):
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=customer).key}")
     assert refund(api_client, purchase.pk).status_code == 403
     assert TicketPurchase.objects.get(pk=purchase.pk).status == TicketPurchase.Status.COMPLETED
+
+
+def test_a_gateway_outage_is_503_with_retry_after_and_changes_nothing(staff, monkeypatch):
+    purchase = paid_purchase(quantity=2, total=10)
+
+    def down(self, **kwargs):
+        raise TransientGatewayError("gateway down")
+
+    monkeypatch.setattr(SimulatedGateway, "refund", down)
+
+    response = refund(staff, purchase.pk)
+
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
+    assert response.json() == {
+        "detail": TransientGatewayError.default_detail,
+        "code": "gateway_unavailable",
+    }
+    assert TicketPurchase.objects.get(pk=purchase.pk).status == TicketPurchase.Status.COMPLETED
+    assert code_statuses(purchase) == ["valid", "valid"]
+    assert seats_left(purchase) == 8

@@ -4,8 +4,8 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from payments.gateways import TransientGatewayError
-from payments.gateways.simulated import SimulatedGateway
+from gateways import TransientGatewayError
+from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory
 from tickets import services
 from tickets.errors import (
@@ -336,7 +336,7 @@ def test_refund_keeps_a_used_code_used_when_overridden():
 
 
 def test_a_refund_the_gateway_refuses_leaves_the_codes_valid(monkeypatch):
-    from payments.gateways import GatewayResult, Outcome
+    from gateways import GatewayResult, Outcome
 
     purchase = reserved_purchase(quantity=2)
     services.purchase_charge(purchase_id=purchase.pk)

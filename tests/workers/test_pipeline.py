@@ -1,12 +1,17 @@
 """The pipeline end to end: HTTP API -> Redis broker -> a real Celery worker process."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
+from gateways.simulated import SimulatedGateway
 from tests.factories import TicketFactory
 from tests.waiting import wait_for, wait_until_final
 from tickets.models import TicketPurchase
+from workers.tasks import sweep_stuck_purchase_payments
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -69,8 +74,6 @@ def test_transient_gateway_error_is_retried_until_it_succeeds(worker, api_client
     response = buy(api_client, ticket, quantity=1, payment_token="tok_error_once")
     [purchase] = wait_until_final([response.json()["purchase_id"]])
     assert purchase.status == "completed" and purchase.codes.count() == 1
-    from payments.gateways.simulated import SimulatedGateway
-
     gateway = SimulatedGateway()
     assert int(gateway.redis.get(f"simgw:calls:{purchase.pk}")) == 2  # failed once, retried once
     assert gateway.captures(str(purchase.pk)) == 1
@@ -82,8 +85,6 @@ def test_a_gateway_that_keeps_failing_ends_in_a_clean_failure(worker, api_client
     [purchase] = wait_until_final([response.json()["purchase_id"]])
     assert (purchase.status, purchase.failure_reason) == ("failed", "payment_error")
     assert seats_left(ticket) == 10
-    from payments.gateways.simulated import SimulatedGateway
-
     calls = int(SimulatedGateway().redis.get(f"simgw:calls:{purchase.pk}"))
     assert calls == 3  # the first try and PAYMENT_MAX_RETRIES=2 retries (set in conftest.py)
 
@@ -134,3 +135,27 @@ def test_details_after_completion_list_the_codes(worker, api_client):
     details = api_client.get(f"/api/tickets/purchase/{purchase_id}/details/").json()
     assert details["status"] == "completed" and details["payment_status"] == "completed"
     assert len(details["ticket_codes"]) == 2 and details["confirmed_at"]
+
+
+def test_a_charge_pending_at_give_up_is_asked_again_by_the_stuck_sweep(worker, api_client):
+    """Every charge call times out, but the processor took the charge: after the
+    last retry the worker must leave the purchase processing (not fail it while
+    the money may arrive), and the stuck sweep confirms it once the gateway
+    answers."""
+    ticket = TicketFactory(total_quantity=10)
+    purchase_id = buy(api_client, ticket, quantity=2, payment_token="tok_timeout").json()[
+        "purchase_id"
+    ]
+    wait_for(lambda: f"purchase {purchase_id}: gateway says pending" in worker.output())
+    purchase = TicketPurchase.objects.get(pk=purchase_id)
+    assert (purchase.status, purchase.payment_status) == ("pending", "processing")
+    assert seats_left(ticket) == 8  # the seats stay held while the money may come
+
+    SimulatedGateway().settle(purchase_id)
+    stuck_since = timezone.now() - timedelta(minutes=settings.STUCK_PAYMENT_MINUTES + 1)
+    TicketPurchase.objects.filter(pk=purchase_id).update(payment_started_at=stuck_since)
+    assert sweep_stuck_purchase_payments.delay().get(timeout=20) == 1
+
+    [purchase] = wait_until_final([purchase_id])
+    assert purchase.status == "completed" and purchase.codes.count() == 2
+    assert SimulatedGateway().captures(purchase_id) == 1

@@ -76,27 +76,23 @@ def test_two_sweeps_at_once_release_each_hold_exactly_once():
 
 @pytest.mark.django_db
 def test_requeue_finds_purchases_whose_processing_never_started(
-    monkeypatch, django_capture_on_commit_callbacks
+    published, django_capture_on_commit_callbacks
 ):
-    sent = []
-    monkeypatch.setattr(tasks.process_purchase, "delay", lambda pk: sent.append(str(pk)))
     lost = PurchaseFactory()
-    started = reserved(TicketFactory())
+    reserved(TicketFactory())  # started by a worker: not requeued
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         with django_capture_on_commit_callbacks(execute=True):
             assert tasks.requeue_unstarted_purchases() == 1
         # A second sweep right after finds it claimed and leaves it to the first.
         with django_capture_on_commit_callbacks(execute=True):
             assert tasks.requeue_unstarted_purchases() == 0
-    assert sent == [str(lost.pk)] and str(started.pk) not in sent
+    assert published.ids(services.PROCESS_TASK) == [str(lost.pk)]
 
 
 @pytest.mark.django_db
 def test_stuck_payment_sweep_hands_old_processing_payments_to_reconciliation(
-    monkeypatch, django_capture_on_commit_callbacks
+    published, django_capture_on_commit_callbacks
 ):
-    sent = []
-    monkeypatch.setattr(tasks.reconcile_purchase_payment, "delay", lambda pk: sent.append(str(pk)))
     stuck = reserved(TicketFactory())
     TicketPurchase.objects.filter(pk=stuck.pk).update(payment_token="tok_pending")
     services.purchase_charge(purchase_id=stuck.pk)
@@ -109,4 +105,4 @@ def test_stuck_payment_sweep_hands_old_processing_payments_to_reconciliation(
     later = time_machine.travel(timezone.now() + timedelta(minutes=30))
     with later, django_capture_on_commit_callbacks(execute=True):
         assert tasks.sweep_stuck_purchase_payments() == 1  # still stuck: asked again
-    assert sent == [str(stuck.pk)] * 2
+    assert published.ids(services.RECONCILE_TASK) == [str(stuck.pk)] * 2

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from payments.gateways.simulated import SimulatedGateway
+from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory
 from tickets.models import Ticket, TicketPurchase
 from workers import tasks

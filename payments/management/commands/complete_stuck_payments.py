@@ -6,33 +6,21 @@ payment) and each is reconciled with the gateway's real outcome. `--dry-run`
 asks the gateway and prints what would happen, changing nothing.
 """
 
-import argparse
-
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from payments import selectors, services
-from payments.gateways import TransientGatewayError
 from payments.models import Payment
-from project.errors import DomainError
+from project.command_args import positive_int
+from project.errors import DependencyUnavailable, DomainError
 
 COLUMNS = ("payment", "booking", "amount", "age", "gateway")
-
-
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {value!r}")
-    return number
 
 
 def stuck_payment_rows(*, minutes: int, apply: bool) -> list[dict]:
     """One row per destination payment stuck for longer than `minutes`: what the
     gateway says, what reconciling does (or would do) and the status after.
-    Shared with `fix_payment_flow`, which lists tickets and destinations together."""
+    """
     if not apply:
         stuck = selectors.payments_stuck(older_than_minutes=minutes)
         ids = list(stuck.order_by("processing_started_at").values_list("pk", flat=True))
@@ -54,7 +42,7 @@ def _row(service, payment_id, *, planned: bool) -> dict:
     }
     try:
         reconciliation = service(payment_id=payment_id)
-    except (DomainError, TransientGatewayError) as exc:
+    except (DomainError, DependencyUnavailable) as exc:
         # One payment the gateway cannot answer for must not stop the others.
         payment.refresh_from_db()
         return {**row, "gateway": "", "action": f"error: {exc}", "result": payment.status}

@@ -1,3 +1,11 @@
+"""`manage.py test_ticket_purchase`: an operator's command, not a test.
+
+It buys tickets through the real pipeline (the API's service, then a Celery
+worker reserving, charging and delivering) and prints the purchase as JSON, so
+an operator can check a deployment end to end. Its name is the one operators
+know; the test suite lives in tests/.
+"""
+
 import json
 import time
 

@@ -1,0 +1,166 @@
+"""A gateway that behaves like a card processor's test mode.
+
+Tokens: `tok_success` captures, `tok_decline` is declined, `tok_error` raises a
+transient error every time, `tok_error_once` fails once then captures,
+`tok_pending` gives no answer until SIMULATED_PENDING_SETTLE_SECONDS have passed
+(then a lookup finds it captured), `tok_timeout` is a processor that took the
+charge but whose answer never arrives: the charge is pending at the gateway (and
+settles like `tok_pending`) while every charge call raises a transient error.
+Any other token is declined as invalid.
+
+Its state lives in Redis, like a real processor's lives outside our database,
+so every process (web, workers, beat, tests) sees the same charges.
+"""
+
+import functools
+import json
+import secrets
+import time
+from decimal import Decimal
+
+import redis
+from django.conf import settings
+
+from gateways.base import GatewayResult, Outcome, TransientGatewayError
+from gateways.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
+
+KEY_PREFIX = "simgw"
+
+
+def _client() -> redis.Redis:
+    return _client_for(settings.REDIS_URL)
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(url: str) -> redis.Redis:
+    # One client (and connection pool) per process, not a new connection per charge;
+    # redis-py's pool notices a fork and reconnects in the child.
+    return redis.Redis.from_url(url, socket_timeout=5)
+
+
+class SimulatedGateway:
+    name = "simulated"
+
+    def __init__(self, client: redis.Redis | None = None) -> None:
+        self.redis = client or _client()
+
+    def charge(
+        self, *, idempotency_key: str, amount: Decimal, currency: str, token: str
+    ) -> GatewayResult:
+        self.redis.incr(f"{KEY_PREFIX}:calls:{idempotency_key}")
+        if settings.SIMULATED_GATEWAY_LATENCY_MS:
+            time.sleep(settings.SIMULATED_GATEWAY_LATENCY_MS / 1000)
+        if token == "tok_timeout":
+            self.redis.set(
+                self._key(idempotency_key),
+                json.dumps(self._new_record(token, amount, currency)),
+                nx=True,
+            )
+            raise TransientGatewayError("simulated gateway: timed out waiting for the processor")
+        existing = self._load(idempotency_key)
+        if existing is not None:
+            return self._result(idempotency_key, existing)
+        if token == "tok_error" or (token == "tok_error_once" and self._first_try(idempotency_key)):
+            raise TransientGatewayError("simulated gateway: temporary processing error")
+        record = self._new_record(token, amount, currency)
+        # NX: of two concurrent charges under one key, only the first is recorded.
+        if not self.redis.set(self._key(idempotency_key), json.dumps(record), nx=True):
+            record = self._load(idempotency_key)
+        return self._result(idempotency_key, record)
+
+    def lookup(self, *, idempotency_key: str) -> GatewayResult:
+        record = self._load(idempotency_key)
+        if record is None:
+            return GatewayResult(Outcome.NOT_FOUND)
+        return self._result(idempotency_key, record)
+
+    def refund(self, *, idempotency_key: str, amount: Decimal) -> GatewayResult:
+        record = self._load(idempotency_key)
+        if record is None or record["outcome"] not in (Outcome.CAPTURED, Outcome.REFUNDED):
+            return GatewayResult(Outcome.NOT_FOUND, reason="nothing_to_refund")
+        record["outcome"] = Outcome.REFUNDED
+        self.redis.set(self._key(idempotency_key), json.dumps(record))
+        return GatewayResult(Outcome.REFUNDED, reference=record["reference"])
+
+    def record(
+        self, *, idempotency_key: str, amount: Decimal, currency: str, succeed: bool
+    ) -> GatewayResult:
+        """What the simulated callback does: the gateway settles the payment its
+        own way. An outcome already recorded under the key is kept."""
+        token = "tok_success" if succeed else "tok_decline"
+        record = self._new_record(token, amount, currency)
+        self.redis.set(self._key(idempotency_key), json.dumps(record), nx=True)
+        return self._result(idempotency_key, self._load(idempotency_key))
+
+    def callback_event(
+        self, *, kind: str, object_id: str, event_type: str = "charge.updated"
+    ) -> dict:
+        """A callback's payload as this gateway sends it: a fresh event id and the
+        object (our idempotency key) whose payment changed."""
+        return {
+            "id": f"evt_{secrets.token_hex(12)}",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"kind": kind, "id": str(object_id)},
+        }
+
+    def sign_callback(
+        self, payload: dict, *, timestamp: int | None = None, secret: str | None = None
+    ) -> tuple[dict, bytes]:
+        """Signs a callback the way the webhook endpoint verifies it: returns the
+        headers to send and the exact body they sign."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = webhook_signature(
+            secret=settings.PAYMENT_WEBHOOK_SECRET if secret is None else secret,
+            timestamp=stamp,
+            body=body,
+        )
+        return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: signature}, body
+
+    def settle(self, idempotency_key: str) -> None:
+        """Settles a pending charge now, as the processor eventually does on its
+        own after SIMULATED_PENDING_SETTLE_SECONDS (demos and tests)."""
+        record = self._load(idempotency_key)
+        if record is not None:
+            record["settles_at"] = time.time()
+            self.redis.set(self._key(idempotency_key), json.dumps(record))
+
+    def captures(self, idempotency_key: str) -> int:
+        """How many captures exist under a key (0 or 1): for audits and tests."""
+        record = self._load(idempotency_key)
+        return int(record is not None and record["outcome"] in (Outcome.CAPTURED, Outcome.REFUNDED))
+
+    def _first_try(self, idempotency_key: str) -> bool:
+        return self.redis.incr(f"{KEY_PREFIX}:errors:{idempotency_key}") == 1
+
+    def _new_record(self, token: str, amount: Decimal, currency: str) -> dict:
+        outcome, reason = {
+            "tok_success": (Outcome.CAPTURED, ""),
+            "tok_error_once": (Outcome.CAPTURED, ""),
+            "tok_decline": (Outcome.DECLINED, "card_declined"),
+            "tok_pending": (Outcome.PENDING, ""),
+            "tok_timeout": (Outcome.PENDING, ""),
+        }.get(token, (Outcome.DECLINED, "invalid_token"))
+        return {
+            "outcome": outcome,
+            "reason": reason,
+            "reference": f"sim_{secrets.token_hex(8)}",
+            "amount": str(amount),
+            "currency": currency,
+            "settles_at": time.time() + settings.SIMULATED_PENDING_SETTLE_SECONDS,
+        }
+
+    def _result(self, idempotency_key: str, record: dict) -> GatewayResult:
+        if record["outcome"] == Outcome.PENDING and time.time() >= record["settles_at"]:
+            record["outcome"] = Outcome.CAPTURED
+            self.redis.set(self._key(idempotency_key), json.dumps(record))
+        return GatewayResult(Outcome(record["outcome"]), record["reference"], record["reason"])
+
+    def _load(self, idempotency_key: str) -> dict | None:
+        raw = self.redis.get(self._key(idempotency_key))
+        return json.loads(raw) if raw else None
+
+    @staticmethod
+    def _key(idempotency_key: str) -> str:
+        return f"{KEY_PREFIX}:charge:{idempotency_key}"

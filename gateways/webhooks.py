@@ -1,0 +1,78 @@
+"""Gateway webhooks: store each verified event once, and let a worker ask the
+gateway what really happened.
+
+The event's own claims about the outcome are never applied: the worker looks
+the payment up at the gateway, through the reconciler the owning product
+registered for the event's kind (gateways/registry.py).
+"""
+
+import logging
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.utils import timezone
+
+from gateways.models import WebhookEvent
+from gateways.registry import owner_of
+from project.errors import DomainError
+from project.queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+PROCESS_EVENT_TASK = "payments.process_webhook_event"
+
+
+# --- Receiving --------------------------------------------------------------------
+
+
+def webhook_receive(
+    *, gateway: str, event_id: str, event_type: str, kind: str, object_id: str, payload: dict
+) -> tuple[WebhookEvent, bool]:
+    """Stores a verified event once and enqueues its processing after commit.
+
+    Returns (event, created); created is False for an event id already known,
+    which is then left alone: its first delivery is the one processed.
+    """
+    with transaction.atomic():
+        event, created = WebhookEvent.objects.get_or_create(
+            gateway=gateway,
+            event_id=event_id,
+            defaults={
+                "event_type": event_type,
+                "kind": kind,
+                "object_id": object_id,
+                "payload": payload,
+            },
+        )
+        if created:
+            enqueue_on_commit(PROCESS_EVENT_TASK, event.pk)
+    if not created:
+        logger.info("webhook %s:%s: duplicate, ignored", gateway, event_id)
+    return event, created
+
+
+def webhook_event_process(*, event_pk: int) -> WebhookEvent:
+    """Reconciles the object an event is about, once. Safe to run twice: the
+    reconcile services are idempotent, and a processed event is skipped.
+
+    TransientGatewayError propagates for the task to retry.
+    """
+    event = WebhookEvent.objects.get(pk=event_pk)
+    if event.processed_at is not None:
+        return event
+    owner = owner_of(event.kind)
+    if owner is None:
+        result = f"ignored: no handler for kind {event.kind!r}"
+    else:
+        try:
+            result = owner.reconcile(event.object_id)
+        except ObjectDoesNotExist:
+            result = f"ignored: no {event.kind} {event.object_id}"
+        except DomainError as exc:
+            result = f"refused: {exc.detail}"
+    logger.info("webhook %s: %s", event, result)
+    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+        processed_at=timezone.now(), result=result[:200]
+    )
+    event.refresh_from_db()
+    return event
