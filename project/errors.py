@@ -1,21 +1,30 @@
-"""The base of every business-rule error raised by a service.
+"""The errors services raise on purpose, each with its API code and status.
 
 Services raise these; the API turns them into `{"detail": ..., "code": ...}` with
-the error's status, and workers and admin actions catch them by type.
+the error's status (project/api_errors.py), and workers and admin actions catch
+them by type.
 """
 
 
-class DomainError(Exception):
-    code = "domain_error"
-    http_status = 409
-    default_detail = "The request conflicts with the current state."
+class ServiceError(Exception):
+    code = "error"
+    http_status = 500
+    default_detail = "The request failed."
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.default_detail
         super().__init__(self.detail)
 
 
-class DependencyUnavailable(Exception):
+class DomainError(ServiceError):
+    """A business rule refused the request: retrying the same thing cannot help."""
+
+    code = "domain_error"
+    http_status = 409
+    default_detail = "The request conflicts with the current state."
+
+
+class DependencyUnavailable(ServiceError):
     """Something outside this service (the payment gateway, the database, the
     broker) could not be reached: nothing was changed, and trying again later
     may succeed. The API answers 503 with Retry-After; tasks retry."""
@@ -23,7 +32,3 @@ class DependencyUnavailable(Exception):
     code = "service_unavailable"
     http_status = 503
     default_detail = "A service this request depends on is unavailable; nothing was changed."
-
-    def __init__(self, detail: str | None = None) -> None:
-        self.detail = detail or self.default_detail
-        super().__init__(self.detail)
