@@ -161,6 +161,8 @@ class Stack:
                 "WORKER_CONCURRENCY": str(deployment.worker_concurrency),
                 "CELERY_WORKER_POOL": deployment.worker_pool,
                 "CELERY_WORKER_HOSTNAME": f"bench{node}@%h",
+                # The bench runs no separate mailer: its workers deliver too.
+                "WORKER_QUEUES": "celery,sweeps,delivery",
             }
             if not deployment.worker_gossip:
                 worker |= {"CELERY_WORKER_WITHOUT_GOSSIP": "1", "CELERY_WORKER_WITHOUT_MINGLE": "1"}

@@ -15,6 +15,8 @@ class WebhookEvent(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Stamped when the sweep re-enqueues an event whose processing task was lost.
+    sweep_claimed_at = models.DateTimeField(null=True, blank=True)
     result = models.CharField(max_length=200, blank=True)
 
     class Meta:

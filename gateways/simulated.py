@@ -28,14 +28,18 @@ KEY_PREFIX = "simgw"
 
 
 def _client() -> redis.Redis:
-    return _client_for(settings.REDIS_URL)
+    return _client_for(settings.SIMULATED_GATEWAY_REDIS_URL)
 
 
 @functools.lru_cache(maxsize=4)
 def _client_for(url: str) -> redis.Redis:
     # One client (and connection pool) per process, not a new connection per charge;
     # redis-py's pool notices a fork and reconnects in the child.
-    return redis.Redis.from_url(url, socket_timeout=5)
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+    )
 
 
 class SimulatedGateway:
@@ -48,8 +52,7 @@ class SimulatedGateway:
         self, *, idempotency_key: str, amount: Decimal, currency: str, token: str
     ) -> GatewayResult:
         self.redis.incr(f"{KEY_PREFIX}:calls:{idempotency_key}")
-        if settings.SIMULATED_GATEWAY_LATENCY_MS:
-            time.sleep(settings.SIMULATED_GATEWAY_LATENCY_MS / 1000)
+        self._wait_like_a_processor()
         if token == "tok_timeout":
             self.redis.set(
                 self._key(idempotency_key),
@@ -75,6 +78,7 @@ class SimulatedGateway:
         return self._result(idempotency_key, record)
 
     def refund(self, *, idempotency_key: str, amount: Decimal) -> GatewayResult:
+        self._wait_like_a_processor()
         record = self._load(idempotency_key)
         if record is None or record["outcome"] not in (Outcome.CAPTURED, Outcome.REFUNDED):
             return GatewayResult(Outcome.NOT_FOUND, reason="nothing_to_refund")
@@ -130,6 +134,11 @@ class SimulatedGateway:
         """How many captures exist under a key (0 or 1): for audits and tests."""
         record = self._load(idempotency_key)
         return int(record is not None and record["outcome"] in (Outcome.CAPTURED, Outcome.REFUNDED))
+
+    @staticmethod
+    def _wait_like_a_processor() -> None:
+        if settings.SIMULATED_GATEWAY_LATENCY_MS:
+            time.sleep(settings.SIMULATED_GATEWAY_LATENCY_MS / 1000)
 
     def _first_try(self, idempotency_key: str) -> bool:
         return self.redis.incr(f"{KEY_PREFIX}:errors:{idempotency_key}") == 1

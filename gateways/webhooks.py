@@ -7,7 +7,9 @@ registered for the event's kind (gateways/registry.py).
 """
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +18,7 @@ from gateways.models import WebhookEvent
 from gateways.registry import owner_of
 from project.errors import DomainError
 from project.queue import enqueue_on_commit
+from project.sweeps import sweep
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +79,16 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
     )
     event.refresh_from_db()
     return event
+
+
+def webhook_events_requeue_unprocessed() -> int:
+    """Stored events whose processing task was lost (a later delivery of the
+    same event is ignored as a duplicate, so nothing else would look at them)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
+    return sweep(
+        WebhookEvent.objects.filter(processed_at__isnull=True, received_at__lte=cutoff),
+        label="webhook events not processed",
+        order_by="received_at",
+        hold=timedelta(seconds=settings.REQUEUE_AFTER_SECONDS),
+        handle=lambda pk: enqueue_on_commit(PROCESS_EVENT_TASK, pk),
+    )

@@ -51,3 +51,14 @@ def payments_stuck(*, older_than_minutes: int) -> QuerySet[Payment]:
     return Payment.objects.filter(
         status=Payment.Status.PROCESSING, processing_started_at__lte=cutoff
     )
+
+
+def payments_awaiting_charge(*, older_than_seconds: int) -> QuerySet[Payment]:
+    """Pending payments with a token whose charge never began: the task that
+    should have taken it was lost."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return Payment.objects.filter(
+        status=Payment.Status.PENDING,
+        booking__status=Booking.Status.PENDING,
+        updated_at__lte=cutoff,
+    ).exclude(payment_token="")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -335,6 +336,23 @@ def payments_claim_stuck(*, older_than_minutes: int, batch_size: int = 100) -> l
         order_by="processing_started_at",
         hold=timedelta(minutes=older_than_minutes),
         batch_size=batch_size,
+    )
+
+
+def payments_requeue_waiting() -> int:
+    """Bookings whose tokened payment was never charged: the task is sent again."""
+    waited = timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
+
+    def requeue(payment_id: UUID) -> None:
+        logger.warning("payment %s: charge never began, re-enqueued", payment_id)
+        enqueue_on_commit(PROCESS_TASK, str(payment_id))
+
+    return sweep(
+        selectors.payments_awaiting_charge(older_than_seconds=settings.REQUEUE_AFTER_SECONDS),
+        label="bookings waiting for their charge",
+        order_by="updated_at",
+        hold=waited,
+        handle=requeue,
     )
 
 

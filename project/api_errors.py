@@ -14,10 +14,7 @@ Views therefore catch none of these themselves.
 
 import logging
 
-import kombu.exceptions
-import redis.exceptions
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -25,21 +22,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from project.errors import DependencyUnavailable, DomainError
+from project.outages import INFRASTRUCTURE_ERRORS, OUTAGE_CODE, OUTAGE_DETAIL, RETRY_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
-
-# How long a client should wait before trying again after a 503.
-RETRY_AFTER_SECONDS = 5
-
-# The database or the broker could not be reached (or dropped the connection).
-INFRASTRUCTURE_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    kombu.exceptions.OperationalError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
-OUTAGE_DETAIL = "The service is temporarily unavailable. Try again later."
 
 
 def exception_handler(exc, context):
@@ -71,7 +56,7 @@ def _own_response(exc, context) -> Response | None:
         return _unavailable(type(exc).default_detail, exc.code)
     if isinstance(exc, INFRASTRUCTURE_ERRORS):
         logger.exception("%s: database or broker unavailable", _where(context))
-        return _unavailable(OUTAGE_DETAIL, "service_unavailable")
+        return _unavailable(OUTAGE_DETAIL, OUTAGE_CODE)
     return None
 
 

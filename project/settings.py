@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "project.outages.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -98,16 +99,36 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A dead database host fails a request in seconds instead of hanging it:
+    # connecting gives up after DATABASE_CONNECT_TIMEOUT, and TCP keepalives
+    # notice a server that vanished under an open connection.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=3),
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery ---------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Every Redis client (cache and throttles, broker, results) gives up on a dead
+# host within these, so no request or task hangs on it.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=2.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "tickets",
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
     }
 }
 
@@ -138,6 +159,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_CONNECT_TIMEOUT
+CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT
+# A publish that cannot reach the broker gives up after about a second: the row
+# it was for is already committed, and a sweep re-enqueues it (project/queue.py).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Celery's Django fixup closes the database connection around every task unless
@@ -148,6 +182,10 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=200)
 PURCHASE_HOLD_SECONDS = env.int("PURCHASE_HOLD_SECONDS", default=900)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
 STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=10)
+# How long work may wait for its task (not started, charge not taken, not
+# delivered, refund unfinished, webhook unprocessed) before a sweep re-enqueues
+# it: a message lost by the broker costs this much latency, never the purchase.
+REQUEUE_AFTER_SECONDS = env.int("REQUEUE_AFTER_SECONDS", default=60)
 MAX_TICKETS_PER_PURCHASE = env.int("MAX_TICKETS_PER_PURCHASE", default=10)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
 PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=True)
@@ -162,6 +200,10 @@ PAYMENT_RETRY_BACKOFF_SECONDS = env.float("PAYMENT_RETRY_BACKOFF_SECONDS", defau
 SIMULATED_PENDING_SETTLE_SECONDS = env.int("SIMULATED_PENDING_SETTLE_SECONDS", default=120)
 # Time the simulated gateway takes to answer a charge, like a real processor's round trip.
 SIMULATED_GATEWAY_LATENCY_MS = env.int("SIMULATED_GATEWAY_LATENCY_MS", default=0)
+# Where the simulated gateway keeps its charges. A real processor's records live
+# outside our infrastructure; pointing this away from the broker lets a broker
+# restart be tested without the "gateway" forgetting what it captured.
+SIMULATED_GATEWAY_REDIS_URL = env.str("SIMULATED_GATEWAY_REDIS_URL", default=REDIS_URL)
 
 # --- E-mail ------------------------------------------------------------------------
 _email = dj_email_url.parse(env.str("EMAIL_URL", default="console://"))

@@ -58,6 +58,7 @@ class WorkerProcess:
                 sys.executable, "-m", "celery", "-A", "workers", "worker",
                 "--loglevel=INFO", f"--concurrency={self.concurrency}",
                 "--prefetch-multiplier=1", f"--hostname={self.hostname}",
+                "--queues=celery,sweeps,delivery",
                 "--without-gossip", "--without-mingle",
             ],
             cwd=ROOT,

@@ -55,6 +55,9 @@ class TicketPurchase(models.Model):
         PROCESSING = "processing"
         COMPLETED = "completed"
         FAILED = "failed"
+        # The refund was decided and the codes voided; the gateway call may not
+        # have happened yet. The refund sweep finishes what a crash interrupted.
+        REFUND_PENDING = "refund_pending"
         REFUNDED = "refunded"
 
     class PaymentMethod(models.TextChoices):
@@ -105,11 +108,15 @@ class TicketPurchase(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # Why the money went back: a staff refund, or a capture that arrived for a
+    # purchase that could no longer be confirmed (e.g. "captured_after_expired").
+    refund_reason = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "hold_expires_at"], name="purchase_status_hold_idx"),
+            models.Index(fields=["status", "updated_at"], name="purchase_status_updated_idx"),
             models.Index(
                 fields=["payment_status", "payment_started_at"], name="purchase_payment_stuck_idx"
             ),

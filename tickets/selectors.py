@@ -65,6 +65,34 @@ def purchases_unstarted(*, older_than_seconds: int = 60) -> QuerySet[TicketPurch
     )
 
 
+def purchases_awaiting_processing(*, older_than_seconds: int) -> QuerySet[TicketPurchase]:
+    """Pending purchases waiting for a worker longer than they should: never
+    started (the task was lost between commit and publish, or by the broker),
+    or given a payment token (`complete/`) whose charge never began."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return TicketPurchase.objects.filter(
+        Q(processing_started_at__isnull=True) | ~Q(payment_token=""),
+        status=Status.PENDING,
+        payment_status=PaymentStatus.PENDING,
+        updated_at__lte=cutoff,
+    )
+
+
+def purchases_undelivered(*, older_than_seconds: int) -> QuerySet[TicketPurchase]:
+    """Confirmed purchases whose tickets were never sent (the delivery task was
+    lost, or gave up on the mail server)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return TicketPurchase.objects.filter(status=Status.CONFIRMED, updated_at__lte=cutoff)
+
+
+def purchases_refund_unfinished(*, older_than_seconds: int) -> QuerySet[TicketPurchase]:
+    """Refunds decided but not recorded as done (a crash between the steps)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return TicketPurchase.objects.filter(
+        payment_status=PaymentStatus.REFUND_PENDING, updated_at__lte=cutoff
+    )
+
+
 def purchases_stuck_in_payment(*, older_than_minutes: int) -> QuerySet[TicketPurchase]:
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
     return TicketPurchase.objects.filter(

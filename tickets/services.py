@@ -20,8 +20,10 @@ from django.utils import timezone
 from gateways import Outcome, attempt
 from gateways.attempt import Action, PaymentView, Plan
 from gateways.simulated import SimulatedGateway
+from project.errors import DependencyUnavailable
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
+from tickets import selectors
 from tickets.codes import codes_issue
 from tickets.emails import send_purchase_confirmation
 from tickets.errors import (
@@ -34,7 +36,7 @@ from tickets.errors import (
     TicketUnavailable,
 )
 from tickets.models import Ticket, TicketCode, TicketPurchase
-from tickets.selectors import purchases_stuck_in_payment, purchases_unstarted, tickets_on_sale
+from tickets.selectors import tickets_on_sale
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ PaymentStatus = TicketPurchase.PaymentStatus
 PROCESS_TASK = "tickets.process_purchase"
 RECONCILE_TASK = "tickets.reconcile_purchase_payment"
 DELIVER_TASK = "tickets.deliver_purchase"
+REFUND_TASK = "tickets.finish_refund"
 
 # Statuses in which the purchase kept (or already gave back) what was paid for.
 HONOURED_STATUSES = (Status.CONFIRMED, Status.COMPLETED, Status.REFUNDED)
@@ -249,9 +252,7 @@ def _apply(purchase_id: UUID | str, plan: Plan) -> TicketPurchase:
         case Action.CHARGE_AGAIN:
             return purchase_charge(purchase_id=purchase_id)
         case Action.REFUND:
-            purchase = TicketPurchase.objects.get(pk=purchase_id)
-            attempt.refund_unhonoured(key=str(purchase.id), amount=purchase.total_amount)
-            return purchase
+            return _refund_unhonoured(purchase_id)
     purchase = TicketPurchase.objects.get(pk=purchase_id)
     logger.info("purchase %s: gateway says %s, left %s", purchase_id, plan.outcome, purchase.status)
     return purchase
@@ -431,61 +432,114 @@ def purchase_resend_tickets(*, purchase_id: UUID | str) -> TicketPurchase:
 
 
 # --- Refund ------------------------------------------------------------------------
+#
+# A refund is two steps with the gateway call between them, and survives a crash
+# at any point: `refund_pending` is recorded first (for a staff refund, in the
+# same transaction that voids the codes, so none is scanned at the door while
+# the money goes back), then the gateway refunds under the purchase's key, then
+# the refund is recorded as done. A purchase left in `refund_pending` by a crash
+# is finished by the refund sweep; asking the gateway twice refunds once.
 
 
 def purchase_refund(*, purchase_id: UUID | str, allow_used: bool = False) -> TicketPurchase:
-    """Refunds through the gateway, voids the codes and returns the seats (unless
-    the event has passed). Idempotent: a refunded purchase is returned as is.
-
-    The codes are voided first, in their own transaction, so none can be scanned
-    at the door while the money goes back; if the gateway refuses, they are valid
-    again. A code already used blocks the refund unless `allow_used`.
-    """
+    """Staff refund of a paid purchase: the money goes back, the codes are void
+    and the seats return to sale. Idempotent: a refunded purchase is returned as
+    is. A code already used blocks the refund unless `allow_used`; if the
+    gateway refuses or cannot be reached, the codes are valid again."""
     with transaction.atomic():
         purchase = _locked(purchase_id)
         if purchase.status == Status.REFUNDED:
             return purchase
         if purchase.status not in (Status.CONFIRMED, Status.COMPLETED):
             raise RefundRefused(f"a {purchase.status} purchase cannot be refunded")
-        purchase.codes.filter(status=TicketCode.Status.VALID).update(status=TicketCode.Status.VOID)
-        # Checked after voiding: a scan that raced us has committed by now (or is blocked).
-        if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
-            raise RefundRefused("a code of this purchase was already used at the door")
+        if purchase.payment_status != PaymentStatus.REFUND_PENDING:
+            purchase.codes.filter(status=TicketCode.Status.VALID).update(
+                status=TicketCode.Status.VOID
+            )
+            # Checked after voiding: a scan that raced us has committed by now (or is blocked).
+            if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
+                raise RefundRefused("a code of this purchase was already used at the door")
+            _mark_refund_pending(purchase, reason="staff_refund")
     try:
-        result = attempt.refund(key=str(purchase.id), amount=purchase.total_amount)
-    except Exception:
-        _codes_restore(purchase)
+        return purchase_refund_finish(purchase_id=purchase_id)
+    except DependencyUnavailable:
+        _refund_undo(purchase_id)  # the gateway was not reached: nothing to finish
         raise
+
+
+def _mark_refund_pending(purchase: TicketPurchase, *, reason: str) -> None:
+    purchase.payment_status = PaymentStatus.REFUND_PENDING
+    purchase.refund_reason = reason
+    purchase.save(update_fields=["payment_status", "refund_reason", "updated_at"])
+
+
+def _refund_unhonoured(purchase_id: UUID | str) -> TicketPurchase:
+    """Money was captured for a purchase that can no longer be confirmed (it
+    expired, was cancelled or failed meanwhile): it goes back, and the purchase
+    says so (`payment_status` refunded, `refund_reason`)."""
+    with transaction.atomic():
+        purchase = _locked(purchase_id)
+        if purchase.status in HONOURED_STATUSES:
+            return purchase  # confirmed after all: the capture is kept
+        if purchase.payment_status not in (PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED):
+            _mark_refund_pending(purchase, reason=f"captured_after_{purchase.status}")
+            logger.warning(
+                "purchase %s: captured while %s, refunding", purchase.id, purchase.status
+            )
+    return purchase_refund_finish(purchase_id=purchase_id)
+
+
+def purchase_refund_finish(*, purchase_id: UUID | str) -> TicketPurchase:
+    """Takes a `refund_pending` purchase's money back at the gateway and records
+    it. No lock is held across the call; safe to run twice (keyed refund)."""
+    purchase = TicketPurchase.objects.get(pk=purchase_id)
+    if purchase.payment_status != PaymentStatus.REFUND_PENDING:
+        return purchase
+    result = attempt.refund(key=str(purchase.id), amount=purchase.total_amount)
     if result.outcome != Outcome.REFUNDED:
-        _codes_restore(purchase)
+        _refund_undo(purchase_id)
         raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
     return _refund_record(purchase_id)
 
 
-def _codes_restore(purchase: TicketPurchase) -> None:
-    """Undoes the voiding of a refund that did not happen: a confirmed purchase's
-    void codes can only have been voided by it."""
+def _refund_undo(purchase_id: UUID | str) -> None:
+    """The gateway refunded nothing: a paid purchase is paid again (its void
+    codes can only have been voided by this refund); a purchase whose late
+    capture the gateway no longer holds has no money to give back."""
     with transaction.atomic():
-        purchase = _locked(purchase.id)
+        purchase = _locked(purchase_id)
+        if purchase.payment_status != PaymentStatus.REFUND_PENDING:
+            return
         if purchase.status in (Status.CONFIRMED, Status.COMPLETED):
             purchase.codes.filter(status=TicketCode.Status.VOID).update(
                 status=TicketCode.Status.VALID
             )
+            purchase.payment_status = PaymentStatus.COMPLETED
+        else:
+            logger.error("purchase %s: the gateway holds no capture to refund", purchase.id)
+            purchase.payment_status = PaymentStatus.FAILED
+        purchase.refund_reason = ""
+        purchase.save(update_fields=["payment_status", "refund_reason", "updated_at"])
 
 
 def _refund_record(purchase_id: UUID | str) -> TicketPurchase:
+    """The gateway refunded: a paid purchase becomes refunded, its codes void
+    and its seats back on sale (also after the event: the inventory always adds
+    up); an unhonoured capture is recorded as refunded on the ended purchase."""
     with transaction.atomic():
         purchase = _locked(purchase_id)
-        if purchase.status == Status.REFUNDED:
+        if purchase.payment_status != PaymentStatus.REFUND_PENDING:
             return purchase
-        # After the event the seats are worthless; they stay counted as sold.
-        if purchase.ticket.starts_at > timezone.now():
+        if purchase.status in (Status.CONFIRMED, Status.COMPLETED):
+            purchase.codes.exclude(status=TicketCode.Status.USED).update(
+                status=TicketCode.Status.VOID
+            )
             _release_if_reserved(purchase)
-        purchase.status = Status.REFUNDED
+            purchase.status = Status.REFUNDED
         purchase.payment_status = PaymentStatus.REFUNDED
         purchase.refunded_at = timezone.now()
         purchase.save()
-    logger.info("purchase %s refunded", purchase.id)
+    logger.info("purchase %s: refund recorded (%s)", purchase.id, purchase.refund_reason)
     return purchase
 
 
@@ -511,21 +565,45 @@ def purchase_retry_processing(*, purchase_id: UUID | str) -> TicketPurchase:
 # --- Sweeps ------------------------------------------------------------------------
 
 
-def purchases_requeue_unstarted(*, older_than_seconds: int = 60, batch_size: int = 200) -> int:
-    """Re-enqueues pending purchases no worker ever started (a task lost between
-    commit and publish, or by the broker)."""
+def _requeue_sweep(queryset, *, label: str, order_by: str, task_name: str) -> int:
+    """Re-enqueues each row that waited past REQUEUE_AFTER_SECONDS for `task_name`."""
+    waited = timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
 
     def requeue(purchase_id: UUID) -> None:
-        logger.warning("purchase %s: processing never started, re-enqueued", purchase_id)
-        enqueue_on_commit(PROCESS_TASK, str(purchase_id))
+        logger.warning("purchase %s: %s, re-enqueued", purchase_id, label)
+        enqueue_on_commit(task_name, str(purchase_id))
 
-    return sweep(
-        purchases_unstarted(older_than_seconds=older_than_seconds),
-        label="requeue unstarted purchases",
-        order_by="created_at",
-        hold=timedelta(seconds=older_than_seconds),
-        handle=requeue,
-        batch_size=batch_size,
+    return sweep(queryset, label=label, order_by=order_by, hold=waited, handle=requeue)
+
+
+def purchases_requeue_waiting() -> int:
+    """Pending purchases whose processing never started, or whose submitted
+    payment was never charged: their task was lost; it is sent again."""
+    return _requeue_sweep(
+        selectors.purchases_awaiting_processing(older_than_seconds=settings.REQUEUE_AFTER_SECONDS),
+        label="waiting for processing",
+        order_by="updated_at",
+        task_name=PROCESS_TASK,
+    )
+
+
+def purchases_requeue_undelivered() -> int:
+    """Confirmed purchases whose tickets were never sent."""
+    return _requeue_sweep(
+        selectors.purchases_undelivered(older_than_seconds=settings.REQUEUE_AFTER_SECONDS),
+        label="confirmed but not delivered",
+        order_by="updated_at",
+        task_name=DELIVER_TASK,
+    )
+
+
+def purchases_finish_refunds() -> int:
+    """Refunds a crash left halfway are finished."""
+    return _requeue_sweep(
+        selectors.purchases_refund_unfinished(older_than_seconds=settings.REQUEUE_AFTER_SECONDS),
+        label="refund unfinished",
+        order_by="updated_at",
+        task_name=REFUND_TASK,
     )
 
 
@@ -533,7 +611,7 @@ def purchases_sweep_stuck_payments(*, older_than_minutes: int, batch_size: int =
     """Hands payments stuck in processing to reconcile tasks, which ask the
     gateway for the real outcome."""
     return sweep(
-        purchases_stuck_in_payment(older_than_minutes=older_than_minutes),
+        selectors.purchases_stuck_in_payment(older_than_minutes=older_than_minutes),
         label="stuck ticket payments",
         order_by="payment_started_at",
         hold=timedelta(minutes=older_than_minutes),

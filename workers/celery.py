@@ -9,9 +9,14 @@ import os
 
 from celery import Celery
 
+from workers.queues import TASK_ROUTES
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 TASK_MODULES = ["workers.tasks", "workers.payment_tasks", "workers.webhook_tasks"]
 
 app = Celery("workers", include=TASK_MODULES)
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Routes by task name, so they apply to what services publish by name too. The
+# beat's sweeps carry their queue in their schedule entry (workers/schedule.py).
+app.conf.task_routes = TASK_ROUTES

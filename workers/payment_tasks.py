@@ -39,3 +39,8 @@ def reconcile_payment(self, payment_id: str) -> str | None:
 @app.task(name="payments.sweep_stuck_payments")
 def sweep_stuck_payments() -> int:
     return services.payments_sweep_stuck(older_than_minutes=settings.STUCK_PAYMENT_MINUTES)
+
+
+@app.task(name="payments.requeue_waiting_payments")
+def requeue_waiting_payments() -> int:
+    return services.payments_requeue_waiting()

@@ -4,32 +4,50 @@
 Intervals follow the settings (SWEEP_INTERVAL_SECONDS, ...) on every install;
 whatever else an admin changes (enabling, disabling, arguments) is kept.
 Entries for this project's tasks that the schedule no longer defines are removed.
+
+Every sweep goes to the `sweeps` queue and expires after its own interval: a
+sweep that could not run in time is dropped rather than piling up behind
+purchases (the next one does the same work).
 """
 
 from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from workers.queues import SWEEPS_QUEUE
+
 MANAGED_TASK_PREFIXES = ("tickets.", "payments.")
+STUCK_PAYMENT_SWEEP_SECONDS = 300
 
 
 def project_schedule() -> dict[str, dict]:
+    often = settings.SWEEP_INTERVAL_SECONDS
     return {
-        "expire-unpaid-purchases": {
-            "task": "tickets.expire_purchases",
-            "every": settings.SWEEP_INTERVAL_SECONDS,
-        },
+        "expire-unpaid-purchases": {"task": "tickets.expire_purchases", "every": often},
         "requeue-unstarted-purchases": {
             "task": "tickets.requeue_unstarted_purchases",
-            "every": settings.SWEEP_INTERVAL_SECONDS,
+            "every": often,
+        },
+        "requeue-undelivered-purchases": {
+            "task": "tickets.requeue_undelivered_purchases",
+            "every": often,
+        },
+        "finish-interrupted-refunds": {"task": "tickets.finish_refunds", "every": often},
+        "requeue-waiting-destination-payments": {
+            "task": "payments.requeue_waiting_payments",
+            "every": often,
+        },
+        "requeue-unprocessed-webhooks": {
+            "task": "payments.requeue_unprocessed_webhooks",
+            "every": often,
         },
         "sweep-stuck-purchase-payments": {
             "task": "tickets.sweep_stuck_purchase_payments",
-            "every": 300,
+            "every": STUCK_PAYMENT_SWEEP_SECONDS,
         },
         "sweep-stuck-destination-payments": {
             "task": "payments.sweep_stuck_payments",
-            "every": 300,
+            "every": STUCK_PAYMENT_SWEEP_SECONDS,
         },
     }
 
@@ -38,16 +56,26 @@ def schedule_install(**kwargs) -> None:
     schedule = project_schedule()
     with transaction.atomic():
         for name, entry in schedule.items():
-            interval, _ = IntervalSchedule.objects.get_or_create(
-                every=entry["every"], period=IntervalSchedule.SECONDS
-            )
-            task = PeriodicTask.objects.filter(name=name).first()
-            if task is None:
-                PeriodicTask.objects.create(name=name, task=entry["task"], interval=interval)
-            elif task.task != entry["task"] or task.interval_id != interval.id:
-                task.task = entry["task"]
-                task.interval = interval
-                task.save()
+            _install(name, entry)
         for task in PeriodicTask.objects.exclude(name__in=schedule):
             if task.task.startswith(MANAGED_TASK_PREFIXES):
                 task.delete()
+
+
+def _install(name: str, entry: dict) -> None:
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=entry["every"], period=IntervalSchedule.SECONDS
+    )
+    wanted = {
+        "task": entry["task"],
+        "interval": interval,
+        "queue": SWEEPS_QUEUE,
+        "expire_seconds": entry["every"],
+    }
+    task = PeriodicTask.objects.filter(name=name).first()
+    if task is None:
+        PeriodicTask.objects.create(name=name, **wanted)
+    elif any(getattr(task, field) != value for field, value in wanted.items()):
+        for field, value in wanted.items():
+            setattr(task, field, value)
+        task.save()

@@ -51,6 +51,20 @@ def deliver_purchase(self, purchase_id: str) -> str | None:
     )
 
 
+@app.task(name=services.REFUND_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+def finish_refund(self, purchase_id: str) -> str | None:
+    # After the last retry the purchase stays refund_pending; the sweep asks again.
+    return run_service(
+        self,
+        label="purchase",
+        object_id=purchase_id,
+        work=lambda: services.purchase_refund_finish(purchase_id=purchase_id).payment_status,
+    )
+
+
+# --- Sweeps (beat) ------------------------------------------------------------------
+
+
 @app.task(name="tickets.expire_purchases")
 def expire_purchases() -> int:
     return services.purchases_expire_due()
@@ -58,7 +72,17 @@ def expire_purchases() -> int:
 
 @app.task(name="tickets.requeue_unstarted_purchases")
 def requeue_unstarted_purchases() -> int:
-    return services.purchases_requeue_unstarted()
+    return services.purchases_requeue_waiting()
+
+
+@app.task(name="tickets.requeue_undelivered_purchases")
+def requeue_undelivered_purchases() -> int:
+    return services.purchases_requeue_undelivered()
+
+
+@app.task(name="tickets.finish_refunds")
+def finish_refunds() -> int:
+    return services.purchases_finish_refunds()
 
 
 @app.task(name="tickets.sweep_stuck_purchase_payments")

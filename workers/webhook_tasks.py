@@ -16,3 +16,8 @@ def process_webhook_event(self, event_pk: int) -> str | None:
         object_id=event_pk,
         work=lambda: webhooks.webhook_event_process(event_pk=event_pk).result,
     )
+
+
+@app.task(name="payments.requeue_unprocessed_webhooks")
+def requeue_unprocessed_webhooks() -> int:
+    return webhooks.webhook_events_requeue_unprocessed()

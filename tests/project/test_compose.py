@@ -40,3 +40,17 @@ def test_beat_uses_the_database_scheduler_and_flower_has_basic_auth():
     services = compose()["services"]
     assert "django_celery_beat.schedulers:DatabaseScheduler" in services["beat"]["command"]
     assert "FLOWER_BASIC_AUTH" in services["flower"]["environment"]
+
+
+def test_every_queue_has_a_consumer_like_the_procfile():
+    services = compose()["services"]
+    procfile = (ROOT / "Procfile").read_text()
+    assert services["worker"]["command"][-2:] == ["-Q", "celery,sweeps"]
+    assert "-Q ${WORKER_QUEUES:-celery,sweeps}" in procfile
+    assert services["mailer"]["command"][-3:-1] == ["-Q", "delivery"]
+    assert "-Q delivery" in procfile
+
+
+def test_the_broker_keeps_its_queue_on_a_volume():
+    redis = compose()["services"]["redis"]
+    assert "--appendonly" in redis["command"] and "redisdata:/data" in redis["volumes"]
