@@ -46,7 +46,7 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
         "currency",
         "created_at",
     )
-    list_filter = ("status", "payment_status", "payment_method", "ticket")
+    list_filter = ("status", "payment_status", "payment_method", "refund_reason", "ticket")
     search_fields = ("id", "customer_name", "customer_email", "codes__code")
     list_select_related = ("ticket",)
     date_hierarchy = "created_at"

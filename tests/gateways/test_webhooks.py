@@ -377,3 +377,31 @@ def test_the_whole_path_through_a_real_worker(worker, api_client, gateway):
     assert ticket.available_quantity == 3
     event = WebhookEvent.objects.get()
     assert event.processed_at is not None
+
+
+@pytest.mark.django_db
+def test_a_stored_event_whose_task_was_lost_is_processed_again(
+    published, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from gateways import webhooks
+
+    event = WebhookEvent.objects.create(
+        gateway="simulated", event_id="evt_lost", kind="ticket_purchase", payload={}
+    )
+    WebhookEvent.objects.create(
+        gateway="simulated",
+        event_id="evt_done",
+        kind="ticket_purchase",
+        payload={},
+        processed_at=timezone.now(),
+    )
+    assert webhooks.webhook_events_requeue_unprocessed() == 0
+    later = timezone.now() + timedelta(seconds=settings.REQUEUE_AFTER_SECONDS + 1)
+    with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
+        assert webhooks.webhook_events_requeue_unprocessed() == 1
+    assert published.ids(webhooks.PROCESS_EVENT_TASK) == [event.pk]

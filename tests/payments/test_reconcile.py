@@ -212,3 +212,15 @@ def test_a_payment_without_a_token_settled_at_the_gateway_completes(gateway):
     )
     done = reconcile(payment)
     assert (done.payment.status, done.payment.booking.status) == ("completed", "confirmed")
+
+
+def test_a_tokened_booking_whose_charge_never_began_is_sent_again(
+    published, django_capture_on_commit_callbacks, settings
+):
+    payment = payment_of(payment__payment_token="tok_success")
+    assert services.payments_requeue_waiting() == 0  # its task may still be queued
+    later = timezone.now() + timedelta(seconds=settings.REQUEUE_AFTER_SECONDS + 1)
+    with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
+        assert services.payments_requeue_waiting() == 1
+        assert services.payments_requeue_waiting() == 0
+    assert published.ids(services.PROCESS_TASK) == [str(payment.pk)]

@@ -1,6 +1,7 @@
 """project/api_errors.py is the one place an exception becomes a status: domain
 errors, missing objects and outages of the gateway, the database or the broker."""
 
+import json
 import logging
 
 import kombu.exceptions
@@ -13,6 +14,7 @@ from gateways import TransientGatewayError
 from payments.errors import DestinationUnavailable, GuestsInvalid
 from project.api_errors import RETRY_AFTER_SECONDS, exception_handler
 from project.errors import DependencyUnavailable, DomainError
+from project.outages import OutageMiddleware
 from tests.factories import PurchaseFactory
 from tickets import selectors, services
 from tickets.errors import PurchaseNotPending, QuantityInvalid, TicketUnavailable
@@ -159,3 +161,12 @@ def test_a_broker_outage_on_a_write_is_503(api_client, monkeypatch):
 
 def test_other_errors_are_left_to_django():
     assert handle(ValueError("a bug")) is None
+
+
+def test_an_outage_outside_drf_is_a_503_in_the_api_error_shape(rf):
+    middleware = OutageMiddleware(lambda request: None)
+    request = rf.get("/admin/")
+    response = middleware.process_exception(request, OperationalError("server closed"))
+    assert response.status_code == 503 and response["Retry-After"]
+    assert json.loads(response.content)["code"] == "service_unavailable"
+    assert middleware.process_exception(request, ValueError("a bug")) is None

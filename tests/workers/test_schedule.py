@@ -15,7 +15,9 @@ from tests.factories import PurchaseFactory, TicketFactory
 from tests.waiting import wait_until_final
 from tests.worker_process import ROOT, service_env
 from tickets import services
-from workers.schedule import schedule_install
+from workers.celery import app
+from workers.queues import DELIVERY_QUEUE, PIPELINE_QUEUE, SWEEPS_QUEUE
+from workers.schedule import project_schedule, schedule_install
 
 EXPECTED = {
     "expire-unpaid-purchases": "tickets.expire_purchases",
@@ -92,3 +94,32 @@ def test_a_real_beat_triggers_an_expiry_that_a_real_worker_carries_out(worker, s
     assert expired.status == "expired"
     ticket.refresh_from_db()
     assert ticket.available_quantity == 5
+
+
+@pytest.mark.django_db
+def test_every_waiting_state_has_a_sweep_on_its_own_queue_that_expires_in_time(settings):
+    app.loader.import_default_modules()  # the task modules a worker loads (`include`)
+    sweeps = PeriodicTask.objects.filter(name__in=project_schedule())
+    assert set(sweeps.values_list("task", flat=True)) >= {
+        "tickets.expire_purchases",
+        "tickets.requeue_unstarted_purchases",
+        "tickets.requeue_undelivered_purchases",
+        "tickets.finish_refunds",
+        "tickets.sweep_stuck_purchase_payments",
+        "payments.requeue_waiting_payments",
+        "payments.sweep_stuck_payments",
+        "payments.requeue_unprocessed_webhooks",
+    }
+    for sweep in sweeps:
+        assert sweep.queue == SWEEPS_QUEUE
+        assert 0 < sweep.expire_seconds <= sweep.interval.every
+        assert sweep.task in app.tasks  # a worker knows every task the beat sends
+
+
+def test_delivery_goes_to_its_own_queue_and_the_pipeline_to_the_default_one():
+    def queue_of(task_name: str) -> str:
+        return app.amqp.router.route({}, task_name)["queue"].name
+
+    assert queue_of(services.DELIVER_TASK) == DELIVERY_QUEUE
+    assert queue_of(services.PROCESS_TASK) == PIPELINE_QUEUE
+    assert queue_of(services.REFUND_TASK) == PIPELINE_QUEUE
