@@ -2,10 +2,11 @@
 
 A task looks its object up by id and calls one service through `run_service`:
 a row that vanished or a domain error is logged and dropped (retrying cannot
-help); a transient error is retried with exponential backoff up to the task's
-`max_retries`,
-then `give_up` settles the object (or it is left for the sweeps); anything else
-is logged with the object's id and raised, the transaction having rolled back.
+help); a database or broker outage is waited out with short retries, then left
+to the sweeps; a transient gateway error is retried with exponential backoff up
+to the task's `max_retries`, then `give_up` settles the object (or it is left
+for the sweeps); anything else is logged with the object's id and raised, the
+transaction having rolled back.
 """
 
 import logging
@@ -17,6 +18,7 @@ from django.db import connections
 
 from gateways import TransientGatewayError
 from project.errors import DomainError
+from project.outages import INFRASTRUCTURE_ERRORS
 
 logger = logging.getLogger("workers.tasks")
 
@@ -24,6 +26,13 @@ logger = logging.getLogger("workers.tasks")
 # killed worker loses nothing, and the redelivered task finds the work done.
 # Their results live in the database, so none is stored in the result backend.
 PIPELINE_TASK = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+
+
+# The database or the broker is away: the task waits it out, retrying every few
+# seconds for a few minutes, then leaves the object to its sweep. Its work is
+# safe to run again (a charge is keyed, a transition returns early when done).
+OUTAGE_MAX_RETRIES = 40
+OUTAGE_MAX_COUNTDOWN_SECONDS = 5.0
 
 
 def backoff_seconds(retries: int) -> float:
@@ -46,6 +55,23 @@ def run_service(
         logger.warning("%s %s: not found, task dropped", label, object_id)
     except DomainError as exc:
         logger.warning("%s %s: %s", label, object_id, exc.detail)
+    except INFRASTRUCTURE_ERRORS as exc:
+        _drop_broken_connections()
+        retries = task.request.retries
+        if retries >= OUTAGE_MAX_RETRIES:
+            logger.error(
+                "%s %s: %s: outage outlasted its retries, left to the sweeps: %s",
+                label,
+                object_id,
+                task.name,
+                exc,
+            )
+            return None
+        logger.warning(
+            "%s %s: database or broker unavailable (%s); retrying", label, object_id, exc
+        )
+        countdown = min(backoff_seconds(retries), OUTAGE_MAX_COUNTDOWN_SECONDS)
+        raise task.retry(exc=exc, countdown=countdown, max_retries=OUTAGE_MAX_RETRIES) from exc
     except retry_on as exc:
         retries = task.request.retries
         if retries >= task.max_retries:

@@ -4,9 +4,11 @@ proof with a real worker is in test_pipeline.py."""
 import logging
 
 import pytest
+from django.db import OperationalError
 
 from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory
+from tickets import services
 from tickets.models import Ticket, TicketPurchase
 from workers import tasks
 
@@ -56,3 +58,25 @@ def test_running_the_processing_task_twice_changes_nothing_the_second_time():
 def test_purchase_tasks_are_acknowledged_late_and_rejected_when_their_worker_dies():
     for task in (tasks.process_purchase, tasks.reconcile_purchase_payment, tasks.deliver_purchase):
         assert task.acks_late and task.reject_on_worker_lost, task.name
+
+
+def test_a_database_outage_is_waited_out_with_retries_not_dropped(monkeypatch, caplog):
+    """The database went away mid-task (e.g. after the gateway captured): the task
+    retries until it is back, and the purchase is confirmed, not left processing."""
+    purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=5), quantity=1)
+    real_confirm = services.purchase_confirm
+    outage = iter([True, True, False])
+
+    def confirm_after_outage(**kwargs):
+        if next(outage):
+            raise OperationalError("connection to server was lost")
+        return real_confirm(**kwargs)
+
+    monkeypatch.setattr(services, "purchase_confirm", confirm_after_outage)
+    with caplog.at_level(logging.WARNING, logger="workers.tasks"):
+        result = tasks.process_purchase.apply(args=[str(purchase.pk)])
+    assert result.successful()
+    assert "database or broker unavailable" in caplog.text
+    purchase.refresh_from_db()
+    assert (purchase.status, purchase.codes.count()) == ("confirmed", 1)
+    assert SimulatedGateway().captures(str(purchase.pk)) == 1
