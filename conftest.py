@@ -15,6 +15,14 @@ os.environ.setdefault("PAYMENT_MAX_RETRIES", "2")
 # Many test buyers share one address; the throttling tests set their own rates.
 os.environ.setdefault("THROTTLE_PURCHASE_CREATE", "100000/minute")
 os.environ.setdefault("THROTTLE_CODE_REDEEM", "100000/minute")
+os.environ.setdefault("THROTTLE_WRITES", "100000/minute")
+# Tests hold most of a small ticket without paying on purpose; the anti-hoarding
+# tests set their own caps.
+os.environ.setdefault("UNPAID_HOLDS_MAX_PERCENT", "100")
+# The suite pays through the simulated gateway on purpose, whatever DEBUG says
+# (settings refuse it outside DEBUG unless allowed), and drives its callback.
+os.environ.setdefault("SIMULATED_GATEWAY_ALLOWED", "true")
+os.environ.setdefault("PAYMENT_SIMULATION_ENABLED", "true")
 
 if not os.environ.get("REDIS_URL"):
     from devtools.embedded_redis import EmbeddedRedis

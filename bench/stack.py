@@ -96,6 +96,8 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "DEBUG": "false",
+            # Production settings, but the bench pays through the simulated gateway.
+            "SIMULATED_GATEWAY_ALLOWED": "true",
             "SECRET_KEY": os.environ.get("SECRET_KEY") or BENCH_SECRET_KEY,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CONN_MAX_AGE": str(deployment.conn_max_age),

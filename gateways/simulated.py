@@ -9,7 +9,9 @@ settles like `tok_pending`) while every charge call raises a transient error.
 Any other token is declined as invalid.
 
 Its state lives in Redis, like a real processor's lives outside our database,
-so every process (web, workers, beat, tests) sees the same charges.
+so every process (web, workers, beat, tests) sees the same charges. Every key
+it writes expires SIMULATED_GATEWAY_RETENTION_DAYS after its last write: Redis
+is also the broker and runs noeviction, so nothing may grow there for ever.
 """
 
 import functools
@@ -51,14 +53,10 @@ class SimulatedGateway:
     def charge(
         self, *, idempotency_key: str, amount: Decimal, currency: str, token: str
     ) -> GatewayResult:
-        self.redis.incr(f"{KEY_PREFIX}:calls:{idempotency_key}")
+        self._incr(f"{KEY_PREFIX}:calls:{idempotency_key}")
         self._wait_like_a_processor()
         if token == "tok_timeout":
-            self.redis.set(
-                self._key(idempotency_key),
-                json.dumps(self._new_record(token, amount, currency)),
-                nx=True,
-            )
+            self._store(idempotency_key, self._new_record(token, amount, currency), nx=True)
             raise TransientGatewayError("simulated gateway: timed out waiting for the processor")
         existing = self._load(idempotency_key)
         if existing is not None:
@@ -67,7 +65,7 @@ class SimulatedGateway:
             raise TransientGatewayError("simulated gateway: temporary processing error")
         record = self._new_record(token, amount, currency)
         # NX: of two concurrent charges under one key, only the first is recorded.
-        if not self.redis.set(self._key(idempotency_key), json.dumps(record), nx=True):
+        if not self._store(idempotency_key, record, nx=True):
             record = self._load(idempotency_key)
         return self._result(idempotency_key, record)
 
@@ -83,7 +81,7 @@ class SimulatedGateway:
         if record is None or record["outcome"] not in (Outcome.CAPTURED, Outcome.REFUNDED):
             return GatewayResult(Outcome.NOT_FOUND, reason="nothing_to_refund")
         record["outcome"] = Outcome.REFUNDED
-        self.redis.set(self._key(idempotency_key), json.dumps(record))
+        self._store(idempotency_key, record)
         return GatewayResult(Outcome.REFUNDED, reference=record["reference"])
 
     def record(
@@ -93,7 +91,7 @@ class SimulatedGateway:
         own way. An outcome already recorded under the key is kept."""
         token = "tok_success" if succeed else "tok_decline"
         record = self._new_record(token, amount, currency)
-        self.redis.set(self._key(idempotency_key), json.dumps(record), nx=True)
+        self._store(idempotency_key, record, nx=True)
         return self._result(idempotency_key, self._load(idempotency_key))
 
     def callback_event(
@@ -128,7 +126,7 @@ class SimulatedGateway:
         record = self._load(idempotency_key)
         if record is not None:
             record["settles_at"] = time.time()
-            self.redis.set(self._key(idempotency_key), json.dumps(record))
+            self._store(idempotency_key, record)
 
     def captures(self, idempotency_key: str) -> int:
         """How many captures exist under a key (0 or 1): for audits and tests."""
@@ -141,7 +139,7 @@ class SimulatedGateway:
             time.sleep(settings.SIMULATED_GATEWAY_LATENCY_MS / 1000)
 
     def _first_try(self, idempotency_key: str) -> bool:
-        return self.redis.incr(f"{KEY_PREFIX}:errors:{idempotency_key}") == 1
+        return self._incr(f"{KEY_PREFIX}:errors:{idempotency_key}") == 1
 
     def _new_record(self, token: str, amount: Decimal, currency: str) -> dict:
         outcome, reason = {
@@ -163,8 +161,30 @@ class SimulatedGateway:
     def _result(self, idempotency_key: str, record: dict) -> GatewayResult:
         if record["outcome"] == Outcome.PENDING and time.time() >= record["settles_at"]:
             record["outcome"] = Outcome.CAPTURED
-            self.redis.set(self._key(idempotency_key), json.dumps(record))
+            self._store(idempotency_key, record)
         return GatewayResult(Outcome(record["outcome"]), record["reference"], record["reason"])
+
+    @staticmethod
+    def _retention_seconds() -> int:
+        return settings.SIMULATED_GATEWAY_RETENTION_DAYS * 86400
+
+    def _store(self, idempotency_key: str, record: dict, *, nx: bool = False) -> bool:
+        """Writes a charge record with its expiry; with nx, only if none exists."""
+        return bool(
+            self.redis.set(
+                self._key(idempotency_key),
+                json.dumps(record),
+                nx=nx,
+                ex=self._retention_seconds(),
+            )
+        )
+
+    def _incr(self, key: str) -> int:
+        pipe = self.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, self._retention_seconds())
+        count, _ = pipe.execute()
+        return count
 
     def _load(self, idempotency_key: str) -> dict | None:
         raw = self.redis.get(self._key(idempotency_key))

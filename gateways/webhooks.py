@@ -92,3 +92,27 @@ def webhook_events_requeue_unprocessed() -> int:
         hold=timedelta(seconds=settings.REQUEUE_AFTER_SECONDS),
         handle=lambda pk: enqueue_on_commit(PROCESS_EVENT_TASK, pk),
     )
+
+
+# --- Retention ----------------------------------------------------------------------
+
+PURGE_BATCH_SIZE = 1000
+PURGE_MAX_BATCHES = 50  # one run stays well inside a task's time limit
+
+
+def webhook_events_purge() -> int:
+    """Deletes processed events older than WEBHOOK_EVENT_RETENTION_DAYS in bounded
+    batches; returns how many. Unprocessed ones stay for their sweep. A purged
+    event's id is forgotten, which is safe: a signature older than the timestamp
+    tolerance is refused anyway, and reconciling twice changes nothing."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS)
+    old = WebhookEvent.objects.filter(processed_at__isnull=False, received_at__lt=cutoff)
+    purged = 0
+    for _ in range(PURGE_MAX_BATCHES):  # what is left waits for the next run
+        batch = list(old.order_by("pk").values_list("pk", flat=True)[:PURGE_BATCH_SIZE])
+        if not batch:
+            break
+        purged += WebhookEvent.objects.filter(pk__in=batch).delete()[0]
+    if purged:
+        logger.info("purged %d processed webhook events", purged)
+    return purged

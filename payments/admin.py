@@ -1,8 +1,9 @@
 from django.contrib import admin
 
 from payments import services
-from payments.models import Booking, Destination, Payment
+from payments.models import Booking, BookingEvent, Destination, Payment
 from project.admin_actions import run_service_on_each
+from project.admin_inlines import AuditTrailInline
 
 
 @admin.register(Destination)
@@ -23,6 +24,10 @@ class PaymentInline(admin.StackedInline):
         return False
 
 
+class BookingAuditTrailInline(AuditTrailInline):
+    model = BookingEvent
+
+
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
     list_display = (
@@ -41,7 +46,7 @@ class BookingAdmin(admin.ModelAdmin):
     search_fields = ("id", "customer_name", "customer_email")
     list_select_related = ("destination",)
     date_hierarchy = "created_at"
-    inlines = [PaymentInline]
+    inlines = [PaymentInline, BookingAuditTrailInline]
     readonly_fields = [field.name for field in Booking._meta.fields]
 
     def has_add_permission(self, request) -> bool:
@@ -74,6 +79,10 @@ class PaymentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_refund_permission(self, request) -> bool:
+        # Refunding is its own permission (Payment.Meta.permissions): is_staff grants none.
+        return request.user.has_perm("payments.refund_payment")
+
     @admin.display(description="customer", ordering="booking__customer_name")
     def customer(self, payment: Payment) -> str:
         return f"{payment.booking.customer_name} <{payment.booking.customer_email}>"
@@ -82,7 +91,10 @@ class PaymentAdmin(admin.ModelAdmin):
     def destination(self, payment: Payment) -> str:
         return payment.booking.destination.name
 
-    @admin.action(description="Reconcile selected payments with the gateway")
+    # Settling a payment with the gateway's answer changes it: for those who may change payments.
+    @admin.action(
+        description="Reconcile selected payments with the gateway", permissions=["change"]
+    )
     def reconcile(self, request, queryset):
         run_service_on_each(
             self,
@@ -93,7 +105,7 @@ class PaymentAdmin(admin.ModelAdmin):
             done="reconciled",
         )
 
-    @admin.action(description="Refund selected payments")
+    @admin.action(description="Refund selected payments", permissions=["refund"])
     def refund(self, request, queryset):
         run_service_on_each(
             self,

@@ -32,6 +32,8 @@ class DestinationListApi(generics.ListAPIView):
 
 
 class BookingCreateApi(APIView):
+    throttle_scope = "booking_create"
+
     @extend_schema(
         request=BookingCreateSerializer,
         responses={
@@ -73,6 +75,8 @@ class BookingStatusApi(APIView):
 
 
 class BookingCancelApi(APIView):
+    throttle_scope = "booking_cancel"
+
     @extend_schema(
         description=(
             "Cancels a pending booking whose payment has not started; its payment fails with"

@@ -116,6 +116,8 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Refunding is a staff capability of its own: is_staff alone grants none.
+        permissions = [("refund_payment", "Can refund destination payments")]
         indexes = [
             models.Index(
                 fields=["status", "processing_started_at"], name="payment_status_started_idx"
@@ -129,3 +131,24 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class BookingEvent(models.Model):
+    """The booking's audit trail: one append-only row per state change of the
+    booking or its payment, and per staff action."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=40, blank=True)
+    to_status = models.CharField(max_length=40, blank=True)
+    actor = models.CharField(max_length=150)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["booking", "at"], name="booking_event_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.booking_id} {self.action} {self.from_status}->{self.to_status}"

@@ -21,6 +21,7 @@ from django.utils import timezone
 from gateways import GatewayResult, Outcome, attempt
 from gateways.attempt import Action, PaymentView, Plan
 from payments import selectors
+from payments.audit import booking_log
 from payments.errors import (
     BookingNotPending,
     DestinationUnavailable,
@@ -107,6 +108,7 @@ def booking_create(
             method=payment_method,
             payment_token=payment_token,
         )
+        booking_log(booking, "created", note=f"{guests} guest(s), {payment_method}")
         if payment_token:
             enqueue_on_commit(PROCESS_TASK, str(payment.id))
     return booking
@@ -124,6 +126,7 @@ def _payment_begin(payment_id: UUID | str) -> Payment | None:
             payment.status = PaymentStatus.PROCESSING
             payment.processing_started_at = timezone.now()
             payment.save(update_fields=["status", "processing_started_at", "updated_at"])
+            booking_log(payment.booking, "payment started")
     return payment
 
 
@@ -173,6 +176,13 @@ def payment_complete(*, payment_id: UUID | str, gateway_reference: str) -> Payme
         payment.save()
         booking.status = BookingStatus.CONFIRMED
         booking.save(update_fields=["status", "updated_at"])
+        booking_log(
+            booking,
+            "confirmed",
+            from_status=BookingStatus.PENDING,
+            gateway_reference=gateway_reference,
+            note="payment captured",
+        )
     logger.info("payment %s completed; booking %s confirmed", payment.id, booking.id)
     return payment
 
@@ -193,6 +203,9 @@ def payment_fail(*, payment_id: UUID | str, reason: str, gateway_reference: str 
             booking.status = BookingStatus.FAILED
             booking.failure_reason = reason
             booking.save(update_fields=["status", "failure_reason", "updated_at"])
+        booking_log(
+            booking, "payment failed", gateway_reference=payment.gateway_reference, note=reason
+        )
     logger.info("payment %s failed: %s", payment.id, reason)
     return payment
 
@@ -213,6 +226,7 @@ def booking_cancel(*, booking_id: UUID | str) -> Booking:
         booking.save(update_fields=["status", "failure_reason", "updated_at"])
         payment.status = PaymentStatus.FAILED
         payment.save(update_fields=["status", "updated_at"])
+        booking_log(booking, "cancelled", from_status=BookingStatus.PENDING)
     return booking
 
 
@@ -236,6 +250,12 @@ def payment_refund(*, payment_id: UUID | str) -> Payment:
         payment.save()
         payment.booking.status = BookingStatus.REFUNDED
         payment.booking.save(update_fields=["status", "updated_at"])
+        booking_log(
+            payment.booking,
+            "refunded",
+            from_status=BookingStatus.CONFIRMED,
+            gateway_reference=payment.gateway_reference,
+        )
     logger.info("payment %s refunded", payment.id)
     return payment
 

@@ -52,10 +52,12 @@ MIDDLEWARE = [
     "project.outages.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "project.body_limit.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "project.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -180,6 +182,14 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=200)
 
 # --- Product settings --------------------------------------------------------------
 PURCHASE_HOLD_SECONDS = env.int("PURCHASE_HOLD_SECONDS", default=900)
+# Anti-hoarding. A purchase without a payment token is an unpaid hold: it lasts
+# UNPAID_HOLD_SECONDS, one client address and one e-mail may hold at most
+# HOLD_CAP_PER_CLIENT / HOLD_CAP_PER_EMAIL unpaid seats of a ticket, and all
+# unpaid holds together at most UNPAID_HOLDS_MAX_PERCENT of its seats.
+UNPAID_HOLD_SECONDS = env.int("UNPAID_HOLD_SECONDS", default=300)
+HOLD_CAP_PER_CLIENT = env.int("HOLD_CAP_PER_CLIENT", default=10)
+HOLD_CAP_PER_EMAIL = env.int("HOLD_CAP_PER_EMAIL", default=10)
+UNPAID_HOLDS_MAX_PERCENT = env.int("UNPAID_HOLDS_MAX_PERCENT", default=50)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
 STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=10)
 # How long work may wait for its task (not started, charge not taken, not
@@ -188,7 +198,16 @@ STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=10)
 REQUEUE_AFTER_SECONDS = env.int("REQUEUE_AFTER_SECONDS", default=60)
 MAX_TICKETS_PER_PURCHASE = env.int("MAX_TICKETS_PER_PURCHASE", default=10)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
-PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=True)
+# The simulated gateway captures whatever it is told to: outside DEBUG it runs
+# only when SIMULATED_GATEWAY_ALLOWED says so on purpose (a demo, a benchmark).
+SIMULATED_GATEWAY_ALLOWED = env.bool("SIMULATED_GATEWAY_ALLOWED", default=DEBUG)
+if PAYMENT_GATEWAY == "simulated" and not SIMULATED_GATEWAY_ALLOWED:
+    raise ImproperlyConfigured(
+        "PAYMENT_GATEWAY is 'simulated' with DEBUG off: no real payment would be taken. "
+        "Configure a real PAYMENT_GATEWAY, or set SIMULATED_GATEWAY_ALLOWED=true for a demo."
+    )
+# Whether anyone may mark a purchase paid through simulate-payment/ (404 when off).
+PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=DEBUG)
 # Shared with the gateway to sign its callbacks (HMAC-SHA256). No default outside DEBUG:
 # without it every webhook is refused.
 PAYMENT_WEBHOOK_SECRET = env.str(
@@ -204,6 +223,17 @@ SIMULATED_GATEWAY_LATENCY_MS = env.int("SIMULATED_GATEWAY_LATENCY_MS", default=0
 # outside our infrastructure; pointing this away from the broker lets a broker
 # restart be tested without the "gateway" forgetting what it captured.
 SIMULATED_GATEWAY_REDIS_URL = env.str("SIMULATED_GATEWAY_REDIS_URL", default=REDIS_URL)
+# Every key the simulated gateway writes expires after this (Redis runs noeviction).
+SIMULATED_GATEWAY_RETENTION_DAYS = env.int("SIMULATED_GATEWAY_RETENTION_DAYS", default=30)
+
+# --- Retention and size ------------------------------------------------------------
+# Beat purges idempotency keys (they hold buyers' details) older than their TTL, and
+# processed webhook events after WEBHOOK_EVENT_RETENTION_DAYS. An expired key is new.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
+# A larger request body is refused with 413 before it is read (project/body_limit.py).
+REQUEST_BODY_LIMIT_BYTES = env.int("REQUEST_BODY_LIMIT_BYTES", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_LIMIT_BYTES
 
 # --- E-mail ------------------------------------------------------------------------
 _email = dj_email_url.parse(env.str("EMAIL_URL", default="console://"))
@@ -218,9 +248,11 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@example.com")
 
 # --- HTTP API ----------------------------------------------------------------------
+THROTTLE_WRITES = env.str("THROTTLE_WRITES", default="60/minute")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's Token, refused once older than AUTH_TOKEN_TTL_HOURS (project/auth.py).
+        "project.auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -236,10 +268,29 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "purchase_create": env.str("THROTTLE_PURCHASE_CREATE", default="30/minute"),
         "code_redeem": env.str("THROTTLE_CODE_REDEEM", default="600/minute"),
+        # Failed logins on /api/auth/token/, per client address and per username.
+        "auth_address": env.str("THROTTLE_AUTH_ADDRESS", default="10/minute"),
+        "auth_username": env.str("THROTTLE_AUTH_USERNAME", default="10/minute"),
+        # Every other write, per client (THROTTLE_WRITES sets them all at once).
+        **{
+            scope: env.str(f"THROTTLE_{scope.upper()}", default=THROTTLE_WRITES)
+            for scope in (
+                "purchase_complete",
+                "purchase_simulate",
+                "purchase_cancel",
+                "purchase_refund",
+                "booking_create",
+                "booking_cancel",
+            )
+        },
     },
-    # Behind one reverse proxy, X-Forwarded-For's last hop is the client.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0) or None,
+    # How many trusted proxies append to X-Forwarded-For (project/clients.py): 0
+    # means none, and the client is REMOTE_ADDR. (DRF reads None as "trust the
+    # header as sent", which a client can forge: never None here.)
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# An API token is refused after this many hours; logging in again issues a new one.
+AUTH_TOKEN_TTL_HOURS = env.int("AUTH_TOKEN_TTL_HOURS", default=24)
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
         "rest_framework.renderers.BrowsableAPIRenderer"
@@ -252,8 +303,20 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+NUM_PROXIES = REST_FRAMEWORK["NUM_PROXIES"]
+
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "ETag"]
+
+# --- Behind a TLS-terminating proxy --------------------------------------------------
+# Believe X-Forwarded-Proto only when the proxy in front sets it (and strips the
+# client's own): then request.is_secure() and absolute URLs (Location) say https.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 
 # --- Auth, i18n, static ------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
+from project.api_auth import ObtainExpiringAuthToken
 from project.health import healthz
 
 urlpatterns = [
@@ -14,7 +14,7 @@ urlpatterns = [
         RedirectView.as_view(url="/admin/gateways/webhookevent/%(rest)s", query_string=True),
     ),
     path("admin/", admin.site.urls),
-    path("api/auth/token/", obtain_auth_token, name="auth-token"),
+    path("api/auth/token/", ObtainExpiringAuthToken.as_view(), name="auth-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/tickets/", include("tickets.urls")),

@@ -1,8 +1,49 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
 from project.admin_actions import run_service_on_each
-from tickets import services
-from tickets.models import Ticket, TicketCode, TicketPurchase
+from project.admin_inlines import AuditTrailInline
+from tickets import permissions, services
+from tickets.errors import CapacityRefused
+from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
+
+# The seat counts move only through services (conditional UPDATEs): a form that
+# wrote them back would undo every sale made since the page was opened.
+INVENTORY_FIELDS = ("total_quantity", "available_quantity", "unpaid_held_quantity")
+SEATS_LIMIT = 1_000_000
+
+
+class TicketCapacityForm(forms.ModelForm):
+    """The ticket's change form (the admin supplies the model and its fields)."""
+
+    seats_delta = forms.IntegerField(
+        label="Add or remove seats",
+        initial=0,
+        required=False,
+        min_value=-SEATS_LIMIT,
+        max_value=SEATS_LIMIT,
+        help_text=(
+            "Seats to add, or to remove with a minus sign. Applied on save to the numbers "
+            "as they are then, so sales made since this page opened stay sold; only free "
+            "seats can be removed."
+        ),
+    )
+
+
+class PurchaseAuditTrailInline(AuditTrailInline):
+    model = PurchaseEvent
+    fk_name = "purchase"
+
+
+class TicketAuditTrailInline(AuditTrailInline):
+    """A ticket's own changes (capacity); its purchases' rows are on each purchase."""
+
+    model = PurchaseEvent
+    fk_name = "ticket"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(purchase__isnull=True)
 
 
 @admin.register(Ticket)
@@ -19,6 +60,62 @@ class TicketAdmin(admin.ModelAdmin):
     )
     list_filter = ("is_on_sale", "currency")
     search_fields = ("name", "venue", "destination_name")
+    inlines = [TicketAuditTrailInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A new ticket sets its total once; afterwards capacity changes by a delta.
+        return () if obj is None else INVENTORY_FIELDS
+
+    def get_exclude(self, request, obj=None):
+        # A new ticket's seats are all free: available is its total, nothing held.
+        return ("available_quantity", "unpaid_held_quantity") if obj is None else ()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            kwargs["form"] = TicketCapacityForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        fields = [name for name in super().get_fields(request, obj) if name != "seats_delta"]
+        if obj is not None and self.has_change_permission(request, obj):
+            fields.append("seats_delta")  # below the numbers it changes
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.available_quantity = obj.total_quantity
+            super().save_model(request, obj, form, change)
+            return
+        delta = form.cleaned_data.get("seats_delta") or 0
+        if delta:
+            try:
+                ticket = services.ticket_change_capacity(ticket_id=obj.pk, delta=delta)
+            except CapacityRefused as exc:
+                # Nothing on the page is saved: the operator sees the numbers again.
+                request.capacity_refused = True
+                self.message_user(request, f"Nothing was saved: {exc.detail}", messages.ERROR)
+                return
+            self.message_user(
+                request,
+                f"{delta:+d} seats: {ticket.total_quantity} in all, "
+                f"{ticket.available_quantity} free.",
+                messages.SUCCESS,
+            )
+        # Only what the form edits: the seat counts on `obj` are already stale.
+        model_fields = {field.name for field in Ticket._meta.concrete_fields}
+        edited = [name for name in form.changed_data if name in model_fields]
+        obj.save(update_fields=[*edited, "updated_at"])
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "capacity_refused", False):
+            return None  # nothing changed
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        if getattr(request, "capacity_refused", False):
+            # Back to the page, with the error and today's numbers, not "changed successfully".
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
 
 
 class TicketCodeInline(admin.TabularInline):
@@ -50,14 +147,29 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
     search_fields = ("id", "customer_name", "customer_email", "codes__code")
     list_select_related = ("ticket",)
     date_hierarchy = "created_at"
-    inlines = [TicketCodeInline]
+    inlines = [TicketCodeInline, PurchaseAuditTrailInline]
     actions = ["rerun_processing", "mark_refunded", "resend_tickets"]
     readonly_fields = [field.name for field in TicketPurchase._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Re-run processing of selected purchases")
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A purchase holds seats and money: it ends through the services (cancel,
+        # refund, expiry), never by deleting its row behind the inventory's back.
+        return False
+
+    # Each action is its own permission (TicketPurchase.Meta.permissions).
+    def has_rerun_permission(self, request) -> bool:
+        return request.user.has_perm(permissions.RERUN)
+
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perm(permissions.REFUND)
+
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm(permissions.RESEND)
+
+    @admin.action(description="Re-run processing of selected purchases", permissions=["rerun"])
     def rerun_processing(self, request, queryset):
         run_service_on_each(
             self,
@@ -68,7 +180,7 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
             done="re-enqueued",
         )
 
-    @admin.action(description="Refund selected purchases")
+    @admin.action(description="Refund selected purchases", permissions=["refund"])
     def mark_refunded(self, request, queryset):
         run_service_on_each(
             self,
@@ -79,7 +191,7 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
             done="refunded",
         )
 
-    @admin.action(description="Resend tickets by e-mail")
+    @admin.action(description="Resend tickets by e-mail", permissions=["resend"])
     def resend_tickets(self, request, queryset):
         run_service_on_each(
             self,

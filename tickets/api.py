@@ -12,16 +12,17 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from project.clients import client_address
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
 from project.polling import polling_response, state_etag
 from tickets import selectors, services
 from tickets.idempotency import purchase_create_idempotent
 from tickets.models import TicketPurchase
-from tickets.permissions import SimulationEnabled
+from tickets.permissions import VIEW_DEBUG, HasPerm, SimulationEnabled
 from tickets.serializers import (
     PaymentSubmitSerializer,
     PurchaseCreateSerializer,
@@ -80,6 +81,7 @@ class PurchaseCreateApi(APIView):
             key=key,
             data=serializer.validated_data,
             user=request.user,
+            client_address=client_address(request),
             status=status.HTTP_202_ACCEPTED,
             render=lambda purchase: PurchaseDetailSerializer(purchase).data,
         )
@@ -116,6 +118,8 @@ class PurchaseDetailApi(APIView):
 
 
 class PurchaseCompleteApi(APIView):
+    throttle_scope = "purchase_complete"
+
     @extend_schema(
         request=PaymentSubmitSerializer,
         responses={
@@ -140,6 +144,7 @@ class PurchaseCompleteApi(APIView):
 
 
 class PurchaseSimulatePaymentApi(APIView):
+    throttle_scope = "purchase_simulate"
     permission_classes = [SimulationEnabled]
 
     @extend_schema(
@@ -166,6 +171,8 @@ class PurchaseSimulatePaymentApi(APIView):
 
 
 class PurchaseCancelApi(APIView):
+    throttle_scope = "purchase_cancel"
+
     @extend_schema(
         description=(
             "Cancels a pending purchase whose payment has not started; its seats come back"
@@ -195,7 +202,7 @@ class UserPurchasesApi(generics.ListAPIView):
 
 
 class PurchasesDebugApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [HasPerm(VIEW_DEBUG)]
 
     @extend_schema(responses={200: PurchasesDebugSerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN})
     def get(self, request):

@@ -5,12 +5,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error
 from tickets import selectors
+from tickets.permissions import REDEEM, HasPerm
 from tickets.qr import qr_png, qr_svg
 from tickets.redemption import CodeAlreadyUsed, code_redeem
 from tickets.serializers_codes import RedemptionSerializer
@@ -59,7 +59,7 @@ class CodeQrPngApi(_CodeQrApi):
 
 
 class CodeRedeemApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [HasPerm(REDEEM)]
     throttle_scope = "code_redeem"
 
     @extend_schema(

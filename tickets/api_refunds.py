@@ -1,18 +1,20 @@
-"""Staff-only refund of a ticket purchase: the same service as the admin action."""
+"""Refund of a ticket purchase by staff holding the refund permission: the same
+service as the admin action."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from project.openapi import FORBIDDEN, NOT_FOUND, UNAUTHENTICATED, error, invalid
+from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
 from tickets import selectors, services
+from tickets.permissions import REFUND, HasPerm
 from tickets.serializers import PurchaseDetailSerializer
 from tickets.serializers_codes import RefundRequestSerializer
 
 
 class PurchaseRefundApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [HasPerm(REFUND)]
+    throttle_scope = "purchase_refund"
 
     @extend_schema(
         request=RefundRequestSerializer,
@@ -23,6 +25,7 @@ class PurchaseRefundApi(APIView):
             403: FORBIDDEN,
             404: NOT_FOUND,
             409: error("Not refundable: not paid, a code was used, or the gateway refused"),
+            429: THROTTLED,
             503: error("The gateway could not be reached"),
         },
     )

@@ -39,3 +39,16 @@ class QuantityInvalid(DomainError):
     http_status = 400
     field = "quantity"
     default_detail = "The quantity is out of range."
+
+
+class CapacityRefused(DomainError):
+    code = "capacity_refused"
+    default_detail = "The capacity cannot go below the seats sold or held."
+
+
+class HoldLimitReached(DomainError):
+    """Too many unpaid seats held by one client or e-mail for this ticket."""
+
+    code = "hold_limit_reached"
+    http_status = 429
+    default_detail = "Too many unpaid seats are held for this ticket."

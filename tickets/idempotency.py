@@ -3,14 +3,22 @@
 The first request with a key inserts its row (committed at once, so a second
 copy arriving meanwhile sees it in flight); the response is stored on the row
 in the same transaction that creates the purchase.
+
+Keys are scoped per client (the user, or the client address for anonymous
+requests): one buyer's key never replays another's purchase. A key lives
+IDEMPOTENCY_KEY_TTL_HOURS: after that it is new again, and beat purges it (its
+stored reply holds the buyer's details).
 """
 
+import functools
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -31,8 +39,14 @@ class IdempotencyKeyInFlight(DomainError):
     default_detail = "A request with this Idempotency-Key is still being processed."
 
 
+logger = logging.getLogger(__name__)
+
 # A request holding a key longer than this is taken to have died.
 IN_FLIGHT_TIMEOUT_SECONDS = 60
+# Room IdempotencyKey.scope leaves for the client's identity.
+SCOPE_MAX_LENGTH = 64
+PURGE_BATCH_SIZE = 1000
+PURGE_MAX_BATCHES = 50  # one run stays well inside a task's time limit
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,10 @@ def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> Claim:
         return Claim(record=record, replay=False)
     except IntegrityError:
         record = IdempotencyKey.objects.get(scope=scope, key=key)
+    if _expired(record):
+        # Past its TTL a key is new: whatever it answered before is forgotten.
+        IdempotencyKey.objects.filter(pk=record.pk).delete()
+        return idempotency_claim(scope=scope, key=key, fingerprint=fingerprint)
     if record.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused()
     if record.response_status is None:
@@ -68,6 +86,41 @@ def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> Claim:
 
 def _abandoned(record: IdempotencyKey) -> bool:
     return record.created_at < timezone.now() - timedelta(seconds=IN_FLIGHT_TIMEOUT_SECONDS)
+
+
+def _expiry_cutoff() -> datetime:
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+def _expired(record: IdempotencyKey) -> bool:
+    return record.created_at < _expiry_cutoff()
+
+
+def idempotency_scope(*, user, client_address: str | None) -> str:
+    """Whose key it is: the user when authenticated, else the client address."""
+    if getattr(user, "is_authenticated", False):
+        return f"purchase_create:user:{user.pk}"
+    scope = f"purchase_create:ip:{client_address or 'unknown'}"
+    if len(scope) > SCOPE_MAX_LENGTH:  # an unusually long address (IPv6 with a zone)
+        digest = hashlib.sha256(client_address.encode()).hexdigest()
+        scope = f"purchase_create:ip#{digest[:40]}"
+    return scope
+
+
+def idempotency_keys_purge() -> int:
+    """Deletes keys past their TTL in bounded batches; returns how many."""
+    stale = IdempotencyKey.objects.filter(created_at__lt=_expiry_cutoff())
+    purged = 0
+    for _ in range(PURGE_MAX_BATCHES):  # what is left waits for the next run
+        batch = list(stale.order_by("pk").values_list("pk", flat=True)[:PURGE_BATCH_SIZE])
+        if not batch:
+            break
+        purged += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]
+    if purged:
+        logger.info(
+            "purged %d idempotency keys older than %dh", purged, settings.IDEMPOTENCY_KEY_TTL_HOURS
+        )
+    return purged
 
 
 def idempotency_store(*, record: IdempotencyKey, purchase, status: int, body: dict) -> None:
@@ -88,24 +141,29 @@ def purchase_create_idempotent(
     key: str | None,
     data: dict,
     user,
+    client_address: str | None = None,
     status: int,
     render: Callable[[TicketPurchase], dict],
 ) -> tuple[int, dict]:
     """Creates a purchase from validated `data` at most once per key and client.
 
-    Answers `(status, render(purchase))`. The same key with the same data answers
-    the stored reply again and creates nothing; with other data it raises
-    IdempotencyKeyReused, and while the first request is still running,
-    IdempotencyKeyInFlight. The reply is stored in the transaction that creates
-    the purchase; a create that fails frees the key. Without a key, every call
-    creates a purchase.
+    The client is the user when authenticated, else `client_address` (which the
+    service also uses for its per-client caps). Answers `(status, render(purchase))`.
+    The same key with the same data answers the stored reply again and creates
+    nothing; with other data it raises IdempotencyKeyReused, and while the first
+    request is still running, IdempotencyKeyInFlight. The reply is stored in the
+    transaction that creates the purchase; a create that fails frees the key.
+    Without a key, every call creates a purchase.
     """
     reply: dict = {}
+    create = functools.partial(
+        services.purchase_create, **data, user=user, client_address=client_address
+    )
     if not key:
-        services.purchase_create(**data, user=user, on_created=lambda p: reply.update(render(p)))
+        create(on_created=lambda p: reply.update(render(p)))
         return status, reply
     claim = idempotency_claim(
-        scope=f"purchase_create:{getattr(user, 'pk', None) or 'anonymous'}",
+        scope=idempotency_scope(user=user, client_address=client_address),
         key=key,
         fingerprint=request_fingerprint(data),
     )
@@ -117,7 +175,7 @@ def purchase_create_idempotent(
         idempotency_store(record=claim.record, purchase=purchase, status=status, body=reply)
 
     try:
-        services.purchase_create(**data, user=user, on_created=remember)
+        create(on_created=remember)
     except Exception:
         idempotency_release(record=claim.record)
         raise

@@ -17,6 +17,9 @@ class Ticket(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     total_quantity = models.PositiveIntegerField()
     available_quantity = models.PositiveIntegerField()
+    # Seats taken by reservations nobody has paid for yet (purchases without a
+    # payment token): capped so that unpaid holds can never take a whole sale.
+    unpaid_held_quantity = models.PositiveIntegerField(default=0)
     is_on_sale = models.BooleanField(default=True)
     sale_starts_at = models.DateTimeField(null=True, blank=True)
     sale_ends_at = models.DateTimeField(null=True, blank=True)
@@ -34,6 +37,12 @@ class Ticket(models.Model):
                 name="ticket_available_within_total",
             ),
             models.CheckConstraint(condition=Q(price__gte=0), name="ticket_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(
+                    unpaid_held_quantity__lte=F("total_quantity") - F("available_quantity")
+                ),
+                name="ticket_unpaid_holds_within_taken",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -97,6 +106,11 @@ class TicketPurchase(models.Model):
     )
     failure_reason = models.CharField(max_length=64, null=True, blank=True)
     inventory_reserved = models.BooleanField(default=False)
+    # Its reservation is counted in the ticket's `unpaid_held_quantity`.
+    holds_unpaid = models.BooleanField(default=False)
+    # Who asked, for the per-client cap on unpaid holds (REMOTE_ADDR, or the
+    # address NUM_PROXIES trusted proxies report).
+    client_address = models.GenericIPAddressField(null=True, blank=True)
     gateway_reference = models.CharField(max_length=100, blank=True)
     hold_expires_at = models.DateTimeField()
     processing_started_at = models.DateTimeField(null=True, blank=True)
@@ -114,6 +128,15 @@ class TicketPurchase(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Each staff capability is its own permission (is_staff alone grants none);
+        # the "Door staff" and "Support" groups are made of them (migration 0005).
+        permissions = [
+            ("redeem_ticketcode", "Can check in ticket codes at the door"),
+            ("refund_ticketpurchase", "Can refund ticket purchases"),
+            ("view_purchase_debug", "Can read the purchases debug listing"),
+            ("resend_tickets", "Can resend tickets by e-mail"),
+            ("rerun_processing", "Can re-run processing of purchases"),
+        ]
         indexes = [
             models.Index(fields=["status", "hold_expires_at"], name="purchase_status_hold_idx"),
             models.Index(fields=["status", "updated_at"], name="purchase_status_updated_idx"),
@@ -122,6 +145,12 @@ class TicketPurchase(models.Model):
             ),
             models.Index(fields=["user", "-created_at"], name="purchase_user_created_idx"),
             models.Index(fields=["customer_email"], name="purchase_email_idx"),
+            models.Index(
+                fields=["ticket", "client_address", "status"], name="purchase_client_holds_idx"
+            ),
+            models.Index(
+                fields=["ticket", "customer_email", "status"], name="purchase_email_holds_idx"
+            ),
             models.Index(fields=["-created_at"], name="purchase_created_idx"),
         ]
         constraints = [
@@ -179,3 +208,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class PurchaseEvent(models.Model):
+    """The audit trail: one append-only row per state change of a purchase and
+    per staff action, so support can tell what happened from it alone. A
+    ticket's own changes (capacity) have no purchase."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    purchase = models.ForeignKey(
+        TicketPurchase, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=40, blank=True)
+    to_status = models.CharField(max_length=40, blank=True)
+    actor = models.CharField(max_length=150)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["purchase", "at"], name="purchase_event_idx")]
+
+    def __str__(self) -> str:
+        subject = self.purchase_id or f"ticket {self.ticket_id}"
+        return f"{subject} {self.action} {self.from_status}->{self.to_status}"

@@ -1,6 +1,28 @@
+"""Who may do what over the API. Each staff capability is its own Django
+permission (declared on `TicketPurchase.Meta`); `is_staff` alone grants none."""
+
 from django.conf import settings
 from django.http import Http404
 from rest_framework.permissions import BasePermission
+
+REDEEM = "tickets.redeem_ticketcode"
+REFUND = "tickets.refund_ticketpurchase"
+VIEW_DEBUG = "tickets.view_purchase_debug"
+RESEND = "tickets.resend_tickets"
+RERUN = "tickets.rerun_processing"
+
+
+def HasPerm(perm: str) -> type[BasePermission]:
+    """A permission class: an authenticated (and active) user holding `perm`,
+    directly, through a group, or as a superuser. Anonymous is 401, others 403."""
+
+    class _HasPerm(BasePermission):
+        def has_permission(self, request, view) -> bool:
+            user = request.user
+            return bool(user and user.is_authenticated and user.has_perm(perm))
+
+    _HasPerm.__name__ = _HasPerm.__qualname__ = f"HasPerm({perm})"
+    return _HasPerm
 
 
 class SimulationEnabled(BasePermission):

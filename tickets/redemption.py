@@ -12,6 +12,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from project.errors import DomainError
+from tickets.audit import purchase_log
 from tickets.models import TicketCode, TicketPurchase
 
 
@@ -69,6 +70,7 @@ def code_redeem(*, code: str, staff_user) -> TicketCode:
     if ticket_code is None:
         raise CodeNotFound()
     if redeemed == 1:
+        purchase_log(ticket_code.purchase, "code redeemed", note=ticket_code.code)
         return ticket_code
     if ticket_code.status == TicketCode.Status.USED:
         raise CodeAlreadyUsed(ticket_code.used_at)

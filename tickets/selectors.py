@@ -6,7 +6,7 @@ API answers that with 404.
 
 from datetime import timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from tickets.models import Ticket, TicketCode, TicketPurchase
@@ -63,6 +63,17 @@ def purchases_unstarted(*, older_than_seconds: int = 60) -> QuerySet[TicketPurch
     return TicketPurchase.objects.filter(
         status=Status.PENDING, processing_started_at__isnull=True, created_at__lte=cutoff
     )
+
+
+def unpaid_holds_of(*, ticket_id: int) -> QuerySet[TicketPurchase]:
+    """Pending purchases of a ticket that nobody has given a payment token for."""
+    return TicketPurchase.objects.filter(
+        ticket_id=ticket_id, status=Status.PENDING, payment_token=""
+    )
+
+
+def seats_in(purchases: QuerySet[TicketPurchase]) -> int:
+    return purchases.aggregate(seats=Sum("quantity"))["seats"] or 0
 
 
 def purchases_awaiting_processing(*, older_than_seconds: int) -> QuerySet[TicketPurchase]:

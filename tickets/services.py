@@ -24,9 +24,12 @@ from project.errors import DependencyUnavailable
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
 from tickets import selectors
+from tickets.audit import purchase_log, ticket_log
 from tickets.codes import codes_issue
 from tickets.emails import send_purchase_confirmation
 from tickets.errors import (
+    CapacityRefused,
+    HoldLimitReached,
     IllegalTransition,
     InventoryInvariantBroken,
     PaymentAlreadySubmitted,
@@ -57,20 +60,57 @@ HONOURED_STATUSES = (Status.CONFIRMED, Status.COMPLETED, Status.REFUNDED)
 # --- Inventory ---------------------------------------------------------------------
 
 
-def inventory_reserve(*, ticket_id: int, quantity: int) -> bool:
-    """Takes `quantity` seats in one conditional UPDATE; False when too few are left."""
-    taken = Ticket.objects.filter(pk=ticket_id, available_quantity__gte=quantity).update(
-        available_quantity=F("available_quantity") - quantity
-    )
-    return taken == 1
+def inventory_reserve(*, ticket_id: int, quantity: int, unpaid: bool = False) -> bool:
+    """Takes `quantity` seats in one conditional UPDATE; False when too few are left.
+
+    An `unpaid` hold (no payment token yet) is also counted in the ticket's
+    `unpaid_held_quantity`, which may not pass UNPAID_HOLDS_MAX_PERCENT of its
+    seats: people who have not paid can never hold a whole sale."""
+    seats = Ticket.objects.filter(pk=ticket_id, available_quantity__gte=quantity)
+    change = {"available_quantity": F("available_quantity") - quantity}
+    if unpaid:
+        cap = F("total_quantity") * settings.UNPAID_HOLDS_MAX_PERCENT / 100
+        seats = seats.filter(unpaid_held_quantity__lte=cap - quantity)
+        change["unpaid_held_quantity"] = F("unpaid_held_quantity") + quantity
+    return seats.update(**change) == 1
 
 
-def inventory_release(*, ticket_id: int, quantity: int) -> None:
-    returned = Ticket.objects.filter(
+def inventory_release(*, ticket_id: int, quantity: int, unpaid: bool = False) -> None:
+    seats = Ticket.objects.filter(
         pk=ticket_id, available_quantity__lte=F("total_quantity") - quantity
-    ).update(available_quantity=F("available_quantity") + quantity)
-    if returned != 1:
+    )
+    change = {"available_quantity": F("available_quantity") + quantity}
+    if unpaid:
+        change["unpaid_held_quantity"] = F("unpaid_held_quantity") - quantity
+    if seats.update(**change) != 1:
         raise InventoryInvariantBroken(f"cannot return {quantity} seats to ticket {ticket_id}")
+
+
+def _unpaid_hold_settle(purchase: TicketPurchase) -> None:
+    """The purchase's hold is paid for: it no longer counts as an unpaid hold."""
+    if purchase.holds_unpaid:
+        Ticket.objects.filter(pk=purchase.ticket_id).update(
+            unpaid_held_quantity=F("unpaid_held_quantity") - purchase.quantity
+        )
+        purchase.holds_unpaid = False
+
+
+def ticket_change_capacity(*, ticket_id: int, delta: int) -> Ticket:
+    """Adds (or, with a negative delta, removes) seats: total and available move
+    together in one conditional UPDATE, so a stale admin page can never undo
+    sales, and seats already sold or held cannot be taken away."""
+    changed = Ticket.objects.filter(pk=ticket_id, available_quantity__gte=max(0, -delta)).update(
+        total_quantity=F("total_quantity") + delta,
+        available_quantity=F("available_quantity") + delta,
+    )
+    if changed != 1:
+        raise CapacityRefused(
+            f"only the free seats can be removed; {-delta} asked for is more than are free"
+        )
+    ticket = Ticket.objects.get(pk=ticket_id)
+    ticket_log(ticket, "capacity changed", note=f"{delta:+d} seats, total {ticket.total_quantity}")
+    logger.info("ticket %s: capacity changed by %+d", ticket_id, delta)
+    return ticket
 
 
 # --- Helpers -----------------------------------------------------------------------
@@ -82,8 +122,28 @@ def _locked(purchase_id: UUID | str) -> TicketPurchase:
 
 def _release_if_reserved(purchase: TicketPurchase) -> None:
     if purchase.inventory_reserved:
-        inventory_release(ticket_id=purchase.ticket_id, quantity=purchase.quantity)
+        inventory_release(
+            ticket_id=purchase.ticket_id, quantity=purchase.quantity, unpaid=purchase.holds_unpaid
+        )
         purchase.inventory_reserved = False
+        purchase.holds_unpaid = False
+
+
+def _check_hold_caps(*, ticket_id: int, quantity: int, client_address, customer_email) -> None:
+    """Unpaid holds are capped per client address and per e-mail for each ticket,
+    so one buyer (or bot) cannot sit on seats it has not paid for."""
+    holding = selectors.unpaid_holds_of(ticket_id=ticket_id)
+    by_client = holding.filter(client_address=client_address) if client_address else None
+    by_email = holding.filter(customer_email__iexact=customer_email)
+    for held, cap, who in (
+        (by_client, settings.HOLD_CAP_PER_CLIENT, "this client"),
+        (by_email, settings.HOLD_CAP_PER_EMAIL, "this e-mail address"),
+    ):
+        if held is not None and selectors.seats_in(held) + quantity > cap:
+            raise HoldLimitReached(
+                f"{who} already holds unpaid seats for this ticket (at most {cap}): "
+                "pay for them, or buy with a payment token."
+            )
 
 
 # --- Create and process ------------------------------------------------------------
@@ -99,18 +159,29 @@ def purchase_create(
     customer_phone: str = "",
     payment_token: str = "",
     user=None,
+    client_address: str | None = None,
     on_created: Callable[[TicketPurchase], None] | None = None,
 ) -> TicketPurchase:
     """Accepts a purchase as pending; a worker reserves and charges it after commit.
 
     Price and total come from the ticket, never from the client. `on_created`
     runs inside the creating transaction (the API stores its idempotent reply).
+    Without a payment token it is an unpaid hold: capped per client and e-mail,
+    and short (UNPAID_HOLD_SECONDS).
     """
     if not 1 <= quantity <= settings.MAX_TICKETS_PER_PURCHASE:
         raise QuantityInvalid(f"Between 1 and {settings.MAX_TICKETS_PER_PURCHASE} tickets.")
     ticket = tickets_on_sale().filter(pk=ticket_id).first()
     if ticket is None:
         raise TicketUnavailable()
+    if not payment_token:
+        _check_hold_caps(
+            ticket_id=ticket.pk,
+            quantity=quantity,
+            client_address=client_address,
+            customer_email=customer_email,
+        )
+    hold = settings.PURCHASE_HOLD_SECONDS if payment_token else settings.UNPAID_HOLD_SECONDS
     with transaction.atomic():
         purchase = TicketPurchase.objects.create(
             ticket=ticket,
@@ -124,8 +195,10 @@ def purchase_create(
             currency=ticket.currency,
             payment_method=payment_method,
             payment_token=payment_token,
-            hold_expires_at=timezone.now() + timedelta(seconds=settings.PURCHASE_HOLD_SECONDS),
+            client_address=client_address or None,
+            hold_expires_at=timezone.now() + timedelta(seconds=hold),
         )
+        purchase_log(purchase, "created", note=f"{quantity} seat(s), {payment_method}")
         if on_created is not None:
             on_created(purchase)
         enqueue_on_commit(PROCESS_TASK, str(purchase.id))
@@ -149,18 +222,27 @@ def purchase_reserve(*, purchase_id: UUID | str) -> TicketPurchase:
         if purchase.status != Status.PENDING or purchase.inventory_reserved:
             return purchase
         purchase.processing_started_at = purchase.processing_started_at or timezone.now()
-        if inventory_reserve(ticket_id=purchase.ticket_id, quantity=purchase.quantity):
+        unpaid = not purchase.payment_token
+        if inventory_reserve(
+            ticket_id=purchase.ticket_id, quantity=purchase.quantity, unpaid=unpaid
+        ):
             purchase.inventory_reserved = True
+            purchase.holds_unpaid = unpaid
             if purchase.payment_token:
                 # The payment begins with the reservation: one transaction, not two.
                 _mark_payment_processing(purchase)
+            purchase_log(purchase, "seats reserved", from_status=Status.PENDING)
         else:
             purchase.status = Status.FAILED
-            purchase.failure_reason = "sold_out"
+            purchase.failure_reason = _why_not_reserved(purchase)
+            purchase_log(
+                purchase, "failed", from_status=Status.PENDING, note=purchase.failure_reason
+            )
         purchase.save(
             update_fields=[
                 "processing_started_at",
                 "inventory_reserved",
+                "holds_unpaid",
                 "status",
                 "failure_reason",
                 "payment_status",
@@ -169,6 +251,11 @@ def purchase_reserve(*, purchase_id: UUID | str) -> TicketPurchase:
             ]
         )
     return purchase
+
+
+def _why_not_reserved(purchase: TicketPurchase) -> str:
+    free = Ticket.objects.values_list("available_quantity", flat=True).get(pk=purchase.ticket_id)
+    return "sold_out" if free < purchase.quantity else "unpaid_holds_full"
 
 
 def purchase_submit_payment(*, purchase_id: UUID | str, payment_token: str) -> TicketPurchase:
@@ -181,6 +268,7 @@ def purchase_submit_payment(*, purchase_id: UUID | str, payment_token: str) -> T
             raise PaymentAlreadySubmitted()
         purchase.payment_token = payment_token
         purchase.save(update_fields=["payment_token", "updated_at"])
+        purchase_log(purchase, "payment submitted", from_status=Status.PENDING)
         enqueue_on_commit(PROCESS_TASK, str(purchase.id))
     return purchase
 
@@ -202,6 +290,7 @@ def _payment_begin(purchase_id: UUID | str) -> TicketPurchase | None:
         if purchase.payment_status == PaymentStatus.PENDING:
             _mark_payment_processing(purchase)
             purchase.save(update_fields=["payment_status", "payment_started_at", "updated_at"])
+            purchase_log(purchase, "payment started", from_status=Status.PENDING)
     return purchase
 
 
@@ -327,16 +416,19 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
         purchase.payment_status = PaymentStatus.COMPLETED
         purchase.gateway_reference = gateway_reference
         purchase.confirmed_at = timezone.now()
+        _unpaid_hold_settle(purchase)
         purchase.save(
             update_fields=[
                 "status",
                 "payment_status",
                 "gateway_reference",
                 "confirmed_at",
+                "holds_unpaid",
                 "updated_at",
             ]
         )
         codes_issue(purchase=purchase)
+        purchase_log(purchase, "confirmed", from_status=Status.PENDING, note="payment captured")
         enqueue_on_commit(DELIVER_TASK, str(purchase.id))
     return purchase
 
@@ -354,6 +446,7 @@ def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
         if purchase.payment_status == PaymentStatus.PROCESSING:
             purchase.payment_status = PaymentStatus.FAILED
         purchase.save()
+        purchase_log(purchase, "failed", from_status=Status.PENDING, note=reason)
     logger.info("purchase %s failed: %s", purchase.id, reason)
     return purchase
 
@@ -369,6 +462,7 @@ def _end_unpaid(purchase: TicketPurchase, status: str) -> TicketPurchase:
     _release_if_reserved(purchase)
     purchase.status = status
     purchase.save()
+    purchase_log(purchase, str(status), from_status=Status.PENDING, note="seats released")
     return purchase
 
 
@@ -419,6 +513,7 @@ def purchase_deliver(*, purchase_id: UUID | str) -> TicketPurchase:
             purchase.status = Status.COMPLETED
             purchase.completed_at = timezone.now()
             purchase.save(update_fields=["status", "completed_at", "updated_at"])
+            purchase_log(purchase, "delivered", from_status=Status.CONFIRMED, note="e-mail sent")
     return purchase
 
 
@@ -428,6 +523,7 @@ def purchase_resend_tickets(*, purchase_id: UUID | str) -> TicketPurchase:
     if purchase.status not in (Status.CONFIRMED, Status.COMPLETED):
         raise IllegalTransition("only confirmed or completed purchases have tickets to send")
     send_purchase_confirmation(purchase)
+    purchase_log(purchase, "tickets resent", from_status=purchase.status)
     return purchase
 
 
@@ -471,6 +567,7 @@ def _mark_refund_pending(purchase: TicketPurchase, *, reason: str) -> None:
     purchase.payment_status = PaymentStatus.REFUND_PENDING
     purchase.refund_reason = reason
     purchase.save(update_fields=["payment_status", "refund_reason", "updated_at"])
+    purchase_log(purchase, "refund started", from_status=purchase.status, note=reason)
 
 
 def _refund_unhonoured(purchase_id: UUID | str) -> TicketPurchase:
@@ -518,8 +615,10 @@ def _refund_undo(purchase_id: UUID | str) -> None:
         else:
             logger.error("purchase %s: the gateway holds no capture to refund", purchase.id)
             purchase.payment_status = PaymentStatus.FAILED
+        note = f"gateway refunded nothing; payment {purchase.payment_status}"
         purchase.refund_reason = ""
         purchase.save(update_fields=["payment_status", "refund_reason", "updated_at"])
+        purchase_log(purchase, "refund undone", from_status=purchase.status, note=note)
 
 
 def _refund_record(purchase_id: UUID | str) -> TicketPurchase:
@@ -530,6 +629,7 @@ def _refund_record(purchase_id: UUID | str) -> TicketPurchase:
         purchase = _locked(purchase_id)
         if purchase.payment_status != PaymentStatus.REFUND_PENDING:
             return purchase
+        before = purchase.status
         if purchase.status in (Status.CONFIRMED, Status.COMPLETED):
             purchase.codes.exclude(status=TicketCode.Status.USED).update(
                 status=TicketCode.Status.VOID
@@ -539,6 +639,7 @@ def _refund_record(purchase_id: UUID | str) -> TicketPurchase:
         purchase.payment_status = PaymentStatus.REFUNDED
         purchase.refunded_at = timezone.now()
         purchase.save()
+        purchase_log(purchase, "refunded", from_status=before, note=purchase.refund_reason)
     logger.info("purchase %s: refund recorded (%s)", purchase.id, purchase.refund_reason)
     return purchase
 
@@ -559,6 +660,7 @@ def purchase_retry_processing(*, purchase_id: UUID | str) -> TicketPurchase:
             enqueue_on_commit(DELIVER_TASK, str(purchase.id))
         else:
             raise IllegalTransition(f"a {purchase.status} purchase has nothing to re-run")
+        purchase_log(purchase, "processing re-run", from_status=purchase.status)
     return purchase
 
 

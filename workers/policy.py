@@ -17,6 +17,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 
 from gateways import TransientGatewayError
+from project.actor import reset_actor, set_actor
 from project.errors import DomainError
 from project.outages import INFRASTRUCTURE_ERRORS
 
@@ -95,3 +96,17 @@ def _drop_broken_connections() -> None:
         broken = connection.errors_occurred and not connection.is_usable()
         if broken and not connection.in_atomic_block:
             connection.close()
+
+
+# Every task is the actor of what it changes (the audit trail names it).
+_actor_tokens: dict[str, object] = {}
+
+
+def task_started(task_id=None, task=None, **kwargs) -> None:
+    _actor_tokens[task_id] = set_actor(f"task {task.name}")
+
+
+def task_finished(task_id=None, **kwargs) -> None:
+    token = _actor_tokens.pop(task_id, None)
+    if token is not None:
+        reset_actor(token)

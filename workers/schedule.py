@@ -18,6 +18,8 @@ from workers.queues import SWEEPS_QUEUE
 
 MANAGED_TASK_PREFIXES = ("tickets.", "payments.")
 STUCK_PAYMENT_SWEEP_SECONDS = 300
+# Retention purges: hourly is plenty against limits counted in hours and days.
+PURGE_INTERVAL_SECONDS = 3600
 
 
 def project_schedule() -> dict[str, dict]:
@@ -48,6 +50,14 @@ def project_schedule() -> dict[str, dict]:
         "sweep-stuck-destination-payments": {
             "task": "payments.sweep_stuck_payments",
             "every": STUCK_PAYMENT_SWEEP_SECONDS,
+        },
+        "purge-expired-idempotency-keys": {
+            "task": "tickets.purge_idempotency_keys",
+            "every": PURGE_INTERVAL_SECONDS,
+        },
+        "purge-old-webhook-events": {
+            "task": "payments.purge_webhook_events",
+            "every": PURGE_INTERVAL_SECONDS,
         },
     }
 

@@ -6,7 +6,7 @@ import smtplib
 
 from django.conf import settings
 
-from tickets import services
+from tickets import idempotency, services
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
@@ -96,3 +96,8 @@ def sweep_stuck_purchase_payments() -> int:
 def ping() -> str:
     """Answers "pong": proves a worker is consuming from the broker."""
     return "pong"
+
+
+@app.task(name="tickets.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    return idempotency.idempotency_keys_purge()

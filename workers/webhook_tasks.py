@@ -21,3 +21,8 @@ def process_webhook_event(self, event_pk: int) -> str | None:
 @app.task(name="payments.requeue_unprocessed_webhooks")
 def requeue_unprocessed_webhooks() -> int:
     return webhooks.webhook_events_requeue_unprocessed()
+
+
+@app.task(name="payments.purge_webhook_events")
+def purge_webhook_events() -> int:
+    return webhooks.webhook_events_purge()

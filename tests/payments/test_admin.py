@@ -91,3 +91,37 @@ def test_change_pages_open(admin_client, url):
     else:
         obj_url = f"{url}{payment.pk}/change/"
     assert admin_client.get(obj_url).status_code == 200
+
+
+def staff_with(*codenames: str):
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username="clerk", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def offered_actions(client) -> set[str]:
+    page = client.get(CHANGELIST).content.decode()
+    return {action for action in ("reconcile", "refund") if f'value="{action}"' in page}
+
+
+def test_payment_actions_need_their_own_permissions(client):
+    payment = paid()
+    client.force_login(staff_with("view_payment"))
+    assert offered_actions(client) == set()
+    client.post(CHANGELIST, {"action": "refund", "_selected_action": [str(payment.pk)]})
+    payment.refresh_from_db()
+    assert payment.status == "completed"
+
+    client.force_login(staff_with("view_payment", "refund_payment"))
+    assert offered_actions(client) == {"refund"}
+    client.post(CHANGELIST, {"action": "refund", "_selected_action": [str(payment.pk)]})
+    payment.refresh_from_db()
+    assert payment.status == "refunded"
+
+
+def test_reconciling_is_for_those_who_may_change_payments(client):
+    paid()
+    client.force_login(staff_with("view_payment", "change_payment"))
+    assert offered_actions(client) == {"reconcile"}

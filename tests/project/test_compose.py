@@ -1,7 +1,14 @@
-"""docker-compose.yml is checked by reading it: Docker's engine does not run here."""
+"""docker-compose.yml is checked by reading it (Docker's engine does not run
+here), and by `docker compose config` when a compose binary is installed (it
+needs no daemon)."""
 
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,3 +61,96 @@ def test_every_queue_has_a_consumer_like_the_procfile():
 def test_the_broker_keeps_its_queue_on_a_volume():
     redis = compose()["services"]["redis"]
     assert "--appendonly" in redis["command"] and "redisdata:/data" in redis["volumes"]
+
+
+# --- fails closed --------------------------------------------------------------------------
+
+VARIABLE = re.compile(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}")
+
+
+class Missing(Exception):
+    pass
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?error}`."""
+
+    def one(match: re.Match) -> str:
+        name, kind, rest = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == ":?":
+            raise Missing(f"{name}: {rest}")
+        return rest or ""
+
+    return VARIABLE.sub(one, value)
+
+
+def app_env() -> dict:
+    return compose()["x-app"]["environment"]
+
+
+def test_secrets_have_no_default_and_the_error_names_them():
+    flower = compose()["services"]["flower"]["environment"]
+    for name in ("SECRET_KEY", "FLOWER_BASIC_AUTH"):
+        with pytest.raises(Missing, match=name):
+            interpolate(flower[name], {})
+        assert interpolate(flower[name], {name: "given"}) == "given"
+    assert "change-me" not in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_flower_is_published_on_localhost_unless_flower_bind_says_otherwise():
+    [port] = compose()["services"]["flower"]["ports"]
+    assert interpolate(port, {}) == "127.0.0.1:5555:5555"
+    assert interpolate(port, {"FLOWER_BIND": "0.0.0.0"}) == "0.0.0.0:5555:5555"
+
+
+def test_simulation_is_off_and_the_simulated_gateway_refused_unless_asked_for():
+    env = app_env()
+    assert interpolate(env["DEBUG"], {}) == "false"
+    assert interpolate(env["SIMULATED_GATEWAY_ALLOWED"], {}) == "false"
+    # No value: compose passes it on only when set; unset, settings follow DEBUG.
+    assert env["PAYMENT_SIMULATION_ENABLED"] is None
+    assert interpolate(env["PAYMENT_GATEWAY"], {}) == "simulated"
+
+
+def compose_command() -> list[str] | None:
+    """`docker compose` (v2 plugin) or `docker-compose`, if one works here."""
+    candidates = [["docker", "compose"], ["docker-compose"]]
+    for command in candidates:
+        if shutil.which(command[0]) is None:
+            continue
+        probe = subprocess.run([*command, "version"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return command
+    return None
+
+
+def compose_config(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    command = compose_command()
+    if command is None:
+        pytest.skip("no docker compose binary on this machine")
+    # A copy in an empty folder: a developer's .env beside the real file is not read.
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    unset = ("SECRET_KEY", "FLOWER_BASIC_AUTH", "FLOWER_BIND", "COMPOSE_FILE", "COMPOSE_ENV_FILES")
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    return subprocess.run(
+        [*command, "config"],
+        cwd=tmp_path,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_docker_compose_config_fails_without_secret_key(tmp_path):
+    refused = compose_config(tmp_path, FLOWER_BASIC_AUTH="admin:s3cret")
+    assert refused.returncode != 0
+    assert "SECRET_KEY" in refused.stderr
+    no_flower_auth = compose_config(tmp_path, SECRET_KEY="k")
+    assert no_flower_auth.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in no_flower_auth.stderr
+    accepted = compose_config(tmp_path, SECRET_KEY="k", FLOWER_BASIC_AUTH="admin:s3cret")
+    assert accepted.returncode == 0, accepted.stderr
+    assert "127.0.0.1" in accepted.stdout

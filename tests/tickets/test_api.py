@@ -146,12 +146,12 @@ def test_same_key_different_body_is_422(api_client, ticket):
 
 
 def test_a_key_still_in_flight_is_409(api_client, ticket):
-    from tickets.idempotency import request_fingerprint
+    from tickets.idempotency import idempotency_scope, request_fingerprint
 
     body = valid_body(ticket)
     validated = {**body, "customer_phone": "", "payment_token": ""}
     IdempotencyKey.objects.create(
-        scope="purchase_create:anonymous",
+        scope=idempotency_scope(user=None, client_address="127.0.0.1"),
         key="k3",
         request_fingerprint=request_fingerprint(validated),
     )
@@ -312,7 +312,9 @@ def test_token_endpoint_issues_a_token(api_client):
     assert response.status_code == 200 and response.json()["token"]
 
 
-def test_debug_is_for_staff_only(api_client):
+def test_debug_is_for_staff_with_its_permission(api_client):
+    from django.contrib.auth.models import Permission
+
     PurchaseFactory(
         payment_status="processing", payment_started_at=timezone.now() - timedelta(hours=1)
     )
@@ -320,17 +322,21 @@ def test_debug_is_for_staff_only(api_client):
     api_client.force_authenticate(UserFactory())
     assert api_client.get("/api/tickets/purchases/debug/").status_code == 403
     api_client.force_authenticate(UserFactory(username="staff", is_staff=True))
+    assert api_client.get("/api/tickets/purchases/debug/").status_code == 403
+    support = UserFactory(username="support", is_staff=True)
+    support.user_permissions.add(Permission.objects.get(codename="view_purchase_debug"))
+    api_client.force_authenticate(support)
     data = api_client.get("/api/tickets/purchases/debug/").json()
     assert data["counts"]["pending"] == 1 and len(data["stuck_in_payment"]) == 1
 
 
 def test_a_key_abandoned_by_a_dead_request_can_be_used_again(api_client, ticket):
-    from tickets.idempotency import request_fingerprint
+    from tickets.idempotency import idempotency_scope, request_fingerprint
 
     body = valid_body(ticket)
     validated = {**body, "customer_phone": "", "payment_token": ""}
     stale = IdempotencyKey.objects.create(
-        scope="purchase_create:anonymous",
+        scope=idempotency_scope(user=None, client_address="127.0.0.1"),
         key="k5",
         request_fingerprint=request_fingerprint(validated),
     )

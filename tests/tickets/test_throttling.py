@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import Permission
 from rest_framework.throttling import ScopedRateThrottle
 
 from tests.factories import TicketFactory
@@ -42,7 +43,9 @@ def test_redeem_is_rate_limited_per_staff_user(api_client, monkeypatch):
 
     rates = {**ScopedRateThrottle.THROTTLE_RATES, "code_redeem": "2/minute"}
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", rates)
-    api_client.force_authenticate(UserFactory(username="door", is_staff=True))
+    door = UserFactory(username="door", is_staff=True)
+    door.user_permissions.add(Permission.objects.get(codename="redeem_ticketcode"))
+    api_client.force_authenticate(door)
     codes = [
         api_client.post("/api/tickets/codes/TKT-00000000/redeem/").status_code for _ in range(3)
     ]

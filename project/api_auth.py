@@ -1,0 +1,38 @@
+"""`POST /api/auth/token/`: DRF's token login, with the guards of project/auth.py."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from project.auth import AddressLoginThrottle, UsernameLoginThrottle, token_for
+from project.openapi import THROTTLED, invalid
+
+
+class ObtainExpiringAuthToken(ObtainAuthToken):
+    """Exchanges a username and password for the user's API token,
+    `{"token": "..."}`; send it as `Authorization: Token <token>`. A token expires
+    after AUTH_TOKEN_TTL_HOURS: logging in again then gives a new one. Failed
+    attempts are limited per username and per client address (429)."""
+
+    # A client holding an expired (or unknown) token in its header can still log in.
+    authentication_classes = ()
+    throttle_classes = (AddressLoginThrottle, UsernameLoginThrottle)
+
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={
+            200: AuthTokenSerializer,
+            400: invalid("Wrong username or password"),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            for throttle in self.get_throttles():
+                throttle.record_failure(request, self)
+            raise ValidationError(serializer.errors)
+        UsernameLoginThrottle().clear(request, self)
+        return Response({"token": token_for(serializer.validated_data["user"]).key})
