@@ -23,5 +23,5 @@ def invalid(description: str = "Invalid input; nothing was changed") -> OpenApiR
 
 NOT_FOUND = error("No such object")
 UNAUTHENTICATED = error("Authentication credentials were not provided or are invalid")
-FORBIDDEN = error("Staff only")
+FORBIDDEN = error("Lacks the permission this needs")
 THROTTLED = error("Too many requests; see Retry-After")
