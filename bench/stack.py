@@ -163,12 +163,15 @@ class Stack:
                 "WORKER_CONCURRENCY": str(deployment.worker_concurrency),
                 "CELERY_WORKER_POOL": deployment.worker_pool,
                 "CELERY_WORKER_HOSTNAME": f"bench{node}@%h",
-                # The bench runs no separate mailer: its workers deliver too.
-                "WORKER_QUEUES": "celery,sweeps,delivery",
             }
             if not deployment.worker_gossip:
                 worker |= {"CELERY_WORKER_WITHOUT_GOSSIP": "1", "CELERY_WORKER_WITHOUT_MINGLE": "1"}
             self.spawn("worker", f"worker{node}", procfile["worker"], worker)
+        # Delivery on its own process, as the Procfile runs it.
+        mailer = {"CELERY_WORKER_POOL": deployment.worker_pool}
+        if not deployment.worker_gossip:
+            mailer |= {"CELERY_WORKER_WITHOUT_GOSSIP": "1", "CELERY_WORKER_WITHOUT_MINGLE": "1"}
+        self.spawn("mailer", "mailer", procfile["mailer"], mailer)
         if deployment.beat:
             self.spawn("beat", "beat", procfile["beat"], {})
         if deployment.flower:
