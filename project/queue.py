@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 def publish(task_name: str, args: tuple) -> None:
     """Sends one task message. The web process's current Celery app is the
     project's own (configured by the workers app when Django starts)."""
-    current_app.send_task(task_name, args=args)
+    # No service ever reads a task's result: without ignore_result, send_task
+    # subscribes to a result channel per message in the publishing process.
+    current_app.send_task(task_name, args=args, ignore_result=True)
 
 
 def enqueue_on_commit(task_name: str, *args) -> None:
