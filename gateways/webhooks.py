@@ -18,7 +18,7 @@ from gateways.models import WebhookEvent
 from gateways.registry import owner_of
 from project.errors import DomainError
 from project.queue import enqueue_on_commit
-from project.sweeps import sweep
+from project.sweeps import delete_in_batches, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +107,7 @@ def webhook_events_purge() -> int:
     tolerance is refused anyway, and reconciling twice changes nothing."""
     cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS)
     old = WebhookEvent.objects.filter(processed_at__isnull=False, received_at__lt=cutoff)
-    purged = 0
-    for _ in range(PURGE_MAX_BATCHES):  # what is left waits for the next run
-        batch = list(old.order_by("pk").values_list("pk", flat=True)[:PURGE_BATCH_SIZE])
-        if not batch:
-            break
-        purged += WebhookEvent.objects.filter(pk__in=batch).delete()[0]
+    purged = delete_in_batches(old, batch_size=PURGE_BATCH_SIZE, max_batches=PURGE_MAX_BATCHES)
     if purged:
         logger.info("purged %d processed webhook events", purged)
     return purged

@@ -61,3 +61,15 @@ def sweep(
     if handled:
         logger.info("sweep %s: %d handled", label, handled)
     return handled
+
+
+def delete_in_batches(queryset: QuerySet, *, batch_size: int = 1000, max_batches: int = 50) -> int:
+    """Deletes what `queryset` matches, a bounded batch at a time (short
+    statements, no long lock); what is left waits for the next run."""
+    deleted = 0
+    for _ in range(max_batches):
+        batch = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            break
+        deleted += queryset.model.objects.filter(pk__in=batch).delete()[0]
+    return deleted

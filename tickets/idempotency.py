@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from project.errors import DomainError
+from project.sweeps import delete_in_batches
 from tickets import services
 from tickets.models import IdempotencyKey, TicketPurchase
 
@@ -110,12 +111,7 @@ def idempotency_scope(*, user, client_address: str | None) -> str:
 def idempotency_keys_purge() -> int:
     """Deletes keys past their TTL in bounded batches; returns how many."""
     stale = IdempotencyKey.objects.filter(created_at__lt=_expiry_cutoff())
-    purged = 0
-    for _ in range(PURGE_MAX_BATCHES):  # what is left waits for the next run
-        batch = list(stale.order_by("pk").values_list("pk", flat=True)[:PURGE_BATCH_SIZE])
-        if not batch:
-            break
-        purged += IdempotencyKey.objects.filter(pk__in=batch).delete()[0]
+    purged = delete_in_batches(stale, batch_size=PURGE_BATCH_SIZE, max_batches=PURGE_MAX_BATCHES)
     if purged:
         logger.info(
             "purged %d idempotency keys older than %dh", purged, settings.IDEMPOTENCY_KEY_TTL_HOURS
