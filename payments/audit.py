@@ -2,7 +2,6 @@
 booking or its payment, inside the transaction that makes the change."""
 
 from payments.models import Booking, BookingEvent
-from project.actor import current_actor
 
 
 def booking_log(
@@ -19,7 +18,6 @@ def booking_log(
         action=action,
         from_status=from_status,
         to_status=to_status or booking.status,
-        actor=current_actor()[:150],
         gateway_reference=gateway_reference,
-        note=note[:255],
+        note=note,
     )

@@ -7,6 +7,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from project.audit import AuditEvent
+
 
 class Destination(models.Model):
     """A place guests can book a trip to, priced per guest."""
@@ -133,21 +135,13 @@ class Payment(models.Model):
         return f"{self.id} ({self.status})"
 
 
-class BookingEvent(models.Model):
+class BookingEvent(AuditEvent):
     """The booking's audit trail: one append-only row per state change of the
     booking or its payment, and per staff action."""
 
     booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="events")
-    at = models.DateTimeField(auto_now_add=True)
-    action = models.CharField(max_length=40)
-    from_status = models.CharField(max_length=40, blank=True)
-    to_status = models.CharField(max_length=40, blank=True)
-    actor = models.CharField(max_length=150)
-    gateway_reference = models.CharField(max_length=100, blank=True)
-    note = models.CharField(max_length=255, blank=True)
 
-    class Meta:
-        ordering = ["at", "id"]
+    class Meta(AuditEvent.Meta):
         indexes = [models.Index(fields=["booking", "at"], name="booking_event_idx")]
 
     def __str__(self) -> str:

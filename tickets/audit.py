@@ -1,7 +1,6 @@
 """The purchase audit trail: services append a row at every transition and
 every staff action, inside the transaction that makes the change."""
 
-from project.actor import current_actor
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
 
 
@@ -19,13 +18,10 @@ def purchase_log(
         action=action,
         from_status=from_status,
         to_status=to_status or purchase.status,
-        actor=current_actor()[:150],
         gateway_reference=purchase.gateway_reference,
-        note=note[:255],
+        note=note,
     )
 
 
 def ticket_log(ticket: Ticket, action: str, *, note: str = "") -> None:
-    PurchaseEvent.objects.create(
-        ticket=ticket, action=action, actor=current_actor()[:150], note=note[:255]
-    )
+    PurchaseEvent.objects.create(ticket=ticket, action=action, note=note)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from project.audit import AuditEvent
+
 
 class Ticket(models.Model):
     """An event on sale, with its inventory of seats."""
@@ -210,7 +212,7 @@ class IdempotencyKey(models.Model):
         return f"{self.scope}:{self.key}"
 
 
-class PurchaseEvent(models.Model):
+class PurchaseEvent(AuditEvent):
     """The audit trail: one append-only row per state change of a purchase and
     per staff action, so support can tell what happened from it alone. A
     ticket's own changes (capacity) have no purchase."""
@@ -219,16 +221,8 @@ class PurchaseEvent(models.Model):
     purchase = models.ForeignKey(
         TicketPurchase, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
     )
-    at = models.DateTimeField(auto_now_add=True)
-    action = models.CharField(max_length=40)
-    from_status = models.CharField(max_length=40, blank=True)
-    to_status = models.CharField(max_length=40, blank=True)
-    actor = models.CharField(max_length=150)
-    gateway_reference = models.CharField(max_length=100, blank=True)
-    note = models.CharField(max_length=255, blank=True)
 
-    class Meta:
-        ordering = ["at", "id"]
+    class Meta(AuditEvent.Meta):
         indexes = [models.Index(fields=["purchase", "at"], name="purchase_event_idx")]
 
     def __str__(self) -> str:
