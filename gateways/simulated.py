@@ -14,7 +14,6 @@ it writes expires SIMULATED_GATEWAY_RETENTION_DAYS after its last write: Redis
 is also the broker and runs noeviction, so nothing may grow there for ever.
 """
 
-import functools
 import json
 import secrets
 import time
@@ -24,24 +23,15 @@ import redis
 from django.conf import settings
 
 from gateways.base import GatewayResult, Outcome, TransientGatewayError
+from project.redis_client import redis_client
 from gateways.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
 
 KEY_PREFIX = "simgw"
 
 
 def _client() -> redis.Redis:
-    return _client_for(settings.SIMULATED_GATEWAY_REDIS_URL)
-
-
-@functools.lru_cache(maxsize=4)
-def _client_for(url: str) -> redis.Redis:
-    # One client (and connection pool) per process, not a new connection per charge;
-    # redis-py's pool notices a fork and reconnects in the child.
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-    )
+    # One client (and connection pool) per process, not a new connection per charge.
+    return redis_client(settings.SIMULATED_GATEWAY_REDIS_URL)
 
 
 class SimulatedGateway:

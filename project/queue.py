@@ -16,6 +16,8 @@ import logging
 from celery import current_app
 from django.db import transaction
 
+from project.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,3 +39,37 @@ def _publish_or_log(task_name: str, args: tuple) -> None:
         publish(task_name, args)  # looked up when called, so tests can watch it
     except Exception:  # any broker failure: the sweeps are the safety net
         logger.exception("publish %s%s failed; its sweep will re-enqueue it", task_name, args)
+
+
+# --- Doorbells ------------------------------------------------------------------------
+#
+# Work that a worker takes in batches (all pending purchases of a ticket) needs
+# one message per batch, not one per row: a doorbell is published only when no
+# doorbell with the same key is waiting. The worker answers it (deletes the key)
+# before it looks for work, so a row committed after that look rings again, and
+# a row committed before it is found. The key expires after `hold_seconds`, so a
+# lost message stops ringing only that long; the sweeps catch the rest.
+
+DOORBELL_PREFIX = "doorbell:"
+
+
+def ring(task_name: str, *args, key: str, hold_seconds: float) -> bool:
+    """Publishes `task_name(*args)` unless a doorbell under `key` is waiting.
+    True when it rang. Never raises: a broker failure is logged (sweeps)."""
+    try:
+        if not redis_client().set(DOORBELL_PREFIX + key, 1, nx=True, px=int(hold_seconds * 1000)):
+            return False
+        publish(task_name, args)
+    except Exception:
+        logger.exception("doorbell %s for %s%s failed; its sweep will find the work", key, task_name, args)
+        return False
+    return True
+
+
+def ring_on_commit(task_name: str, *args, key: str, hold_seconds: float) -> None:
+    transaction.on_commit(lambda: ring(task_name, *args, key=key, hold_seconds=hold_seconds))
+
+
+def doorbell_answer(key: str) -> None:
+    """The worker is about to look for work: the next commit may ring again."""
+    redis_client().delete(DOORBELL_PREFIX + key)

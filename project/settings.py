@@ -196,6 +196,13 @@ STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=10)
 # delivered, refund unfinished, webhook unprocessed) before a sweep re-enqueues
 # it: a message lost by the broker costs this much latency, never the purchase.
 REQUEUE_AFTER_SECONDS = env.int("REQUEUE_AFTER_SECONDS", default=60)
+# The batched pipeline (tickets/batch.py): a worker decides up to BATCH_SIZE
+# pending purchases of one ticket per transaction, waiting BATCH_LINGER_MS first
+# for more to arrive; one doorbell per ticket waits at most
+# BATCH_DOORBELL_SECONDS before the next purchase may ring again.
+BATCH_SIZE = env.int("BATCH_SIZE", default=100)
+BATCH_LINGER_MS = env.int("BATCH_LINGER_MS", default=0)
+BATCH_DOORBELL_SECONDS = env.float("BATCH_DOORBELL_SECONDS", default=10.0)
 MAX_TICKETS_PER_PURCHASE = env.int("MAX_TICKETS_PER_PURCHASE", default=10)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
 # The simulated gateway captures whatever it is told to: outside DEBUG it runs

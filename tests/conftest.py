@@ -9,7 +9,7 @@ from tests.worker_process import WorkerProcess
 def _fresh_redis_state():
     """The simulated gateway and the throttles keep state in Redis: start each test clean."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in ("simgw:*", "tickets:*throttle*"):
+    for pattern in ("simgw:*", "tickets:*throttle*", "doorbell:*", "tickets:queue:*"):
         for key in client.scan_iter(pattern):
             client.delete(key)
 
