@@ -3,10 +3,23 @@
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from gateways.base import GatewayResult, Outcome, PaymentGateway, TransientGatewayError
+from gateways.base import (
+    ChargeRequest,
+    GatewayResult,
+    Outcome,
+    PaymentGateway,
+    TransientGatewayError,
+)
 from gateways.simulated import SimulatedGateway
 
-__all__ = ["GatewayResult", "Outcome", "PaymentGateway", "TransientGatewayError", "get_gateway"]
+__all__ = [
+    "ChargeRequest",
+    "GatewayResult",
+    "Outcome",
+    "PaymentGateway",
+    "TransientGatewayError",
+    "get_gateway",
+]
 
 # A real processor's adapter is added here under the name PAYMENT_GATEWAY selects.
 GATEWAYS: dict[str, type[PaymentGateway]] = {"simulated": SimulatedGateway}

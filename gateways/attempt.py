@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from gateways import GatewayResult, Outcome, get_gateway
+from gateways import ChargeRequest, GatewayResult, Outcome, TransientGatewayError, get_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,21 @@ def charge(*, key: str, amount: Decimal, currency: str, token: str) -> Plan:
         idempotency_key=key, amount=amount, currency=currency, token=token
     )
     return Plan(result, _action_while_awaiting(result.outcome, has_token=False))
+
+
+def charge_batch(requests: list[ChargeRequest]) -> list[Plan | None]:
+    """`charge` for many objects in one gateway round trip: a plan per request,
+    in order, or None where the gateway answered with a transient error (that
+    object goes back to its own task, which retries it with backoff)."""
+    if not requests:
+        return []
+    answers = get_gateway().charge_batch(requests)
+    return [
+        None
+        if isinstance(answer, TransientGatewayError)
+        else Plan(answer, _action_while_awaiting(answer.outcome, has_token=False))
+        for answer in answers
+    ]
 
 
 def give_up(*, key: str) -> Plan:

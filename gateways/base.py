@@ -28,6 +28,14 @@ class GatewayResult:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class ChargeRequest:
+    idempotency_key: str
+    amount: Decimal
+    currency: str
+    token: str
+
+
 class TransientGatewayError(DependencyUnavailable):
     """The gateway could not be reached or answered with a retryable error."""
 
@@ -41,6 +49,14 @@ class PaymentGateway(Protocol):
     def charge(
         self, *, idempotency_key: str, amount: Decimal, currency: str, token: str
     ) -> GatewayResult: ...
+
+    def charge_batch(
+        self, requests: list[ChargeRequest]
+    ) -> list[GatewayResult | TransientGatewayError]:
+        """Charges several at once (one round trip where the processor allows
+        it): one answer per request, in order; a transient error is returned in
+        its place, not raised, so the others still count."""
+        ...
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult: ...
 

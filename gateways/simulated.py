@@ -22,9 +22,9 @@ from decimal import Decimal
 import redis
 from django.conf import settings
 
-from gateways.base import GatewayResult, Outcome, TransientGatewayError
-from project.redis_client import redis_client
+from gateways.base import ChargeRequest, GatewayResult, Outcome, TransientGatewayError
 from gateways.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
+from project.redis_client import redis_client
 
 KEY_PREFIX = "simgw"
 
@@ -58,6 +58,50 @@ class SimulatedGateway:
         if not self._store(idempotency_key, record, nx=True):
             record = self._load(idempotency_key)
         return self._result(idempotency_key, record)
+
+    # Tokens whose simulation needs more than "record once, answer the record".
+    _SPECIAL_TOKENS = frozenset({"tok_error", "tok_error_once", "tok_timeout"})
+
+    def charge_batch(
+        self, requests: list[ChargeRequest]
+    ) -> list[GatewayResult | TransientGatewayError]:
+        """One Redis pipeline for the whole batch: count the call, record the
+        charge unless one exists under its key (NX), read back what is recorded.
+        The error-simulating tokens go through `charge` one by one."""
+        answers: dict[int, GatewayResult | TransientGatewayError] = {}
+        plain = []
+        for index, request in enumerate(requests):
+            if request.token in self._SPECIAL_TOKENS:
+                answers[index] = self._charge_one(request)
+            else:
+                plain.append((index, request))
+        if plain:
+            self._wait_like_a_processor()
+            retention = self._retention_seconds()
+            pipe = self.redis.pipeline(transaction=False)
+            for _, request in plain:
+                key = request.idempotency_key
+                pipe.incr(f"{KEY_PREFIX}:calls:{key}")
+                pipe.expire(f"{KEY_PREFIX}:calls:{key}", retention)
+                record = self._new_record(request.token, request.amount, request.currency)
+                pipe.set(self._key(key), json.dumps(record), nx=True, ex=retention)
+                pipe.get(self._key(key))
+            replies = pipe.execute()
+            for position, (index, request) in enumerate(plain):
+                record = json.loads(replies[position * 4 + 3])
+                answers[index] = self._result(request.idempotency_key, record)
+        return [answers[index] for index in range(len(requests))]
+
+    def _charge_one(self, request: ChargeRequest) -> GatewayResult | TransientGatewayError:
+        try:
+            return self.charge(
+                idempotency_key=request.idempotency_key,
+                amount=request.amount,
+                currency=request.currency,
+                token=request.token,
+            )
+        except TransientGatewayError as exc:
+            return exc
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult:
         record = self._load(idempotency_key)

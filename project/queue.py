@@ -55,15 +55,25 @@ DOORBELL_PREFIX = "doorbell:"
 
 def ring(task_name: str, *args, key: str, hold_seconds: float) -> bool:
     """Publishes `task_name(*args)` unless a doorbell under `key` is waiting.
-    True when it rang. Never raises: a broker failure is logged (sweeps)."""
+    True when it rang. Never raises: a failure is logged and the sweeps find
+    the work; the key is dropped again, so the next commit tries to ring."""
+    client = redis_client()
     try:
-        if not redis_client().set(DOORBELL_PREFIX + key, 1, nx=True, px=int(hold_seconds * 1000)):
+        if not client.set(DOORBELL_PREFIX + key, 1, nx=True, px=int(hold_seconds * 1000)):
             return False
         publish(task_name, args)
     except Exception:
-        logger.exception("doorbell %s for %s%s failed; its sweep will find the work", key, task_name, args)
+        logger.exception("publish %s%s failed; its sweep will re-enqueue it", task_name, args)
+        _forget(client, key)
         return False
     return True
+
+
+def _forget(client, key: str) -> None:
+    try:
+        client.delete(DOORBELL_PREFIX + key)
+    except Exception:  # Redis itself is away: the key expires on its own
+        logger.warning("doorbell %s left to expire", key)
 
 
 def ring_on_commit(task_name: str, *args, key: str, hold_seconds: float) -> None:

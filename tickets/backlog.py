@@ -57,7 +57,9 @@ def note_accepted(ticket_id: int) -> int:
 def retry_after(ticket_id: int) -> int:
     """The wait for a purchase still in the ticket's queue (one round trip)."""
     try:
-        accepted, decided, rate = redis_client().hmget(_key(ticket_id), "accepted", "decided", "rate")
+        accepted, decided, rate = redis_client().hmget(
+            _key(ticket_id), "accepted", "decided", "rate"
+        )
     except Exception:
         logger.warning("ticket %s: queue counters unavailable", ticket_id, exc_info=True)
         return RETRY_AFTER_MIN_SECONDS

@@ -20,11 +20,27 @@ re-ring for purchases that waited too long, so a lost doorbell costs latency,
 never a purchase.
 """
 
+import logging
+from dataclasses import dataclass, field
+
 from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
-from project.queue import ring, ring_on_commit
+from gateways import Outcome
+from gateways.attempt import Plan
+from project.actor import current_actor
+from project.queue import doorbell_answer, enqueue_on_commit, ring, ring_on_commit
+from tickets.codes import codes_issue_many
+from tickets.errors import InventoryInvariantBroken
+from tickets.models import PurchaseEvent, Ticket, TicketPurchase
+from tickets.task_names import BATCH_TASK, DELIVER_TASK
 
-BATCH_TASK = "tickets.process_ticket_batch"
+logger = logging.getLogger(__name__)
+
+Status = TicketPurchase.Status
+PaymentStatus = TicketPurchase.PaymentStatus
 
 
 def _doorbell_key(ticket_id: int) -> str:
@@ -47,4 +63,249 @@ def batch_ring_on_commit(ticket_id: int) -> None:
         ticket_id,
         key=_doorbell_key(ticket_id),
         hold_seconds=settings.BATCH_DOORBELL_SECONDS,
+    )
+
+
+def batch_answer(ticket_id: int) -> None:
+    """The worker is about to look for the ticket's waiting purchases."""
+    doorbell_answer(_doorbell_key(ticket_id))
+
+
+# --- Bulk transitions ----------------------------------------------------------------
+
+CLAIM_FIELDS = (
+    "id",
+    "ticket_id",
+    "quantity",
+    "payment_token",
+    "total_amount",
+    "currency",
+    "status",
+    "gateway_reference",
+)
+
+
+@dataclass
+class Reserved:
+    claimed: int  # purchases decided by the reservation (seated or failed)
+    to_charge: list[TicketPurchase]  # seated with a payment token: charge them now
+
+
+def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
+    """Claims up to `size` of the ticket's waiting purchases, oldest first, and
+    in one transaction seats every one that fits (one conditional UPDATE of the
+    ticket row) and fails the others (sold out, or unpaid holds full)."""
+    with transaction.atomic():
+        waiting = list(
+            TicketPurchase.objects.select_for_update(skip_locked=True)
+            .filter(ticket_id=ticket_id, status=Status.PENDING, inventory_reserved=False)
+            .order_by("created_at")
+            .only(*CLAIM_FIELDS)[:size]
+        )
+        if not waiting:
+            return Reserved(0, [])
+        ticket = (
+            Ticket.objects.select_for_update()
+            .only("available_quantity", "unpaid_held_quantity", "total_quantity")
+            .get(pk=ticket_id)
+        )
+        seating = _seat_in_order(waiting, ticket)
+        _take_seats(ticket_id, seating)
+        now = timezone.now()
+        _mark(
+            seating.paid,
+            inventory_reserved=True,
+            payment_status=PaymentStatus.PROCESSING,
+            processing_started_at=now,
+            payment_started_at=now,
+            updated_at=now,
+        )
+        _mark(
+            seating.unpaid,
+            inventory_reserved=True,
+            holds_unpaid=True,
+            processing_started_at=now,
+            updated_at=now,
+        )
+        _log_many(seating.paid + seating.unpaid, "seats reserved", from_status=Status.PENDING)
+        for reason, purchases in seating.refused.items():
+            _mark(
+                purchases,
+                status=Status.FAILED,
+                failure_reason=reason,
+                processing_started_at=now,
+                updated_at=now,
+            )
+            _log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
+    return Reserved(len(waiting), seating.paid)
+
+
+def charges_in_flight(ticket_id: int, *, size: int) -> list[TicketPurchase]:
+    """Seated purchases of the ticket whose charge began and has no answer yet:
+    after a worker died mid-batch, these are charged again (keyed, so the
+    gateway answers what it holds; settling re-checks every row under lock)."""
+    return list(
+        TicketPurchase.objects.filter(
+            ticket_id=ticket_id,
+            status=Status.PENDING,
+            inventory_reserved=True,
+            payment_status=PaymentStatus.PROCESSING,
+        )
+        .exclude(payment_token="")
+        .order_by("payment_started_at")
+        .only(*CLAIM_FIELDS)[:size]
+    )
+
+
+@dataclass
+class _Seating:
+    paid: list[TicketPurchase] = field(default_factory=list)
+    unpaid: list[TicketPurchase] = field(default_factory=list)
+    refused: dict[str, list[TicketPurchase]] = field(default_factory=dict)
+
+
+def _seat_in_order(waiting: list[TicketPurchase], ticket: Ticket) -> _Seating:
+    """First come, first seated: each purchase takes its seats if they are still
+    free (an unpaid one also needs room under UNPAID_HOLDS_MAX_PERCENT), the
+    same rule as services.inventory_reserve, applied to a whole batch."""
+    free = ticket.available_quantity
+    unpaid_room = (
+        ticket.total_quantity * settings.UNPAID_HOLDS_MAX_PERCENT // 100
+        - ticket.unpaid_held_quantity
+    )
+    seating = _Seating()
+    for purchase in waiting:
+        unpaid = not purchase.payment_token
+        if purchase.quantity > free:
+            seating.refused.setdefault("sold_out", []).append(purchase)
+        elif unpaid and purchase.quantity > unpaid_room:
+            seating.refused.setdefault("unpaid_holds_full", []).append(purchase)
+        else:
+            free -= purchase.quantity
+            if unpaid:
+                unpaid_room -= purchase.quantity
+                seating.unpaid.append(purchase)
+            else:
+                seating.paid.append(purchase)
+    return seating
+
+
+def _take_seats(ticket_id: int, seating: _Seating) -> None:
+    taken = sum(purchase.quantity for purchase in seating.paid + seating.unpaid)
+    if not taken:
+        return
+    unpaid = sum(purchase.quantity for purchase in seating.unpaid)
+    changed = Ticket.objects.filter(pk=ticket_id, available_quantity__gte=taken).update(
+        available_quantity=F("available_quantity") - taken,
+        unpaid_held_quantity=F("unpaid_held_quantity") + unpaid,
+    )
+    if changed != 1:  # the ticket row is locked: only a bug gets here
+        raise InventoryInvariantBroken(f"cannot take {taken} seats of ticket {ticket_id}")
+
+
+def settle_batch(
+    ticket_id: int,
+    *,
+    captured: list[tuple[TicketPurchase, Plan]],
+    refused: list[tuple[TicketPurchase, Plan]],
+) -> list[tuple[TicketPurchase, Plan]]:
+    """The gateway's answers for a batch, in one transaction: captured purchases
+    are confirmed with their codes (one INSERT), refused ones fail and give
+    their seats back. Returns the answers this could not apply because the
+    purchase moved on meanwhile; the caller applies those one by one."""
+    wanted = [purchase.pk for purchase, _ in captured + refused]
+    with transaction.atomic():
+        still_charging = set(
+            TicketPurchase.objects.select_for_update()
+            .filter(
+                pk__in=wanted,
+                status=Status.PENDING,
+                inventory_reserved=True,
+                payment_status=PaymentStatus.PROCESSING,
+            )
+            .values_list("pk", flat=True)
+        )
+        now = timezone.now()
+        confirmed = _confirm_all(
+            [(p, plan) for p, plan in captured if p.pk in still_charging], now=now
+        )
+        _fail_all(ticket_id, [(p, plan) for p, plan in refused if p.pk in still_charging], now=now)
+        for purchase in confirmed:
+            enqueue_on_commit(DELIVER_TASK, str(purchase.id))
+    return [(p, plan) for p, plan in captured + refused if p.pk not in still_charging]
+
+
+def _confirm_all(captured: list[tuple[TicketPurchase, Plan]], *, now) -> list[TicketPurchase]:
+    purchases = []
+    for purchase, plan in captured:
+        purchase.status = Status.CONFIRMED
+        purchase.payment_status = PaymentStatus.COMPLETED
+        purchase.gateway_reference = plan.result.reference
+        purchase.confirmed_at = now
+        purchase.updated_at = now
+        purchases.append(purchase)
+    if not purchases:
+        return []
+    TicketPurchase.objects.bulk_update(
+        purchases,
+        ["status", "payment_status", "gateway_reference", "confirmed_at", "updated_at"],
+    )
+    codes_issue_many(purchases)
+    _log_many(purchases, "confirmed", from_status=Status.PENDING, note="payment captured")
+    return purchases
+
+
+def _fail_all(ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now) -> None:
+    if not refused:
+        return
+    seats = sum(purchase.quantity for purchase, _ in refused)
+    changed = Ticket.objects.filter(
+        pk=ticket_id, available_quantity__lte=F("total_quantity") - seats
+    ).update(available_quantity=F("available_quantity") + seats)
+    if changed != 1:
+        raise InventoryInvariantBroken(f"cannot return {seats} seats to ticket {ticket_id}")
+    by_reason: dict[str, list[TicketPurchase]] = {}
+    for purchase, plan in refused:
+        reason = "payment_declined" if plan.outcome == Outcome.DECLINED else "payment_error"
+        by_reason.setdefault(reason, []).append(purchase)
+    for reason, purchases in by_reason.items():
+        _mark(
+            purchases,
+            status=Status.FAILED,
+            failure_reason=reason,
+            payment_status=PaymentStatus.FAILED,
+            inventory_reserved=False,
+            updated_at=now,
+        )
+        _log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
+        logger.info("%d purchase(s) of ticket %s failed: %s", len(purchases), ticket_id, reason)
+
+
+def _mark(purchases: list[TicketPurchase], **changes) -> None:
+    """One UPDATE for the whole group; the objects in hand follow."""
+    if not purchases:
+        return
+    TicketPurchase.objects.filter(pk__in=[purchase.pk for purchase in purchases]).update(**changes)
+    for purchase in purchases:
+        for name, value in changes.items():
+            setattr(purchase, name, value)
+
+
+def _log_many(
+    purchases: list[TicketPurchase], action: str, *, from_status: str, note: str = ""
+) -> None:
+    """The audit rows of a group's transition, in one INSERT."""
+    actor = current_actor()[:150]
+    PurchaseEvent.objects.bulk_create(
+        PurchaseEvent(
+            ticket_id=purchase.ticket_id,
+            purchase_id=purchase.pk,
+            action=action,
+            from_status=from_status,
+            to_status=purchase.status,
+            gateway_reference=purchase.gateway_reference,
+            note=note,
+            actor=actor,
+        )
+        for purchase in purchases
     )

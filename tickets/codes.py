@@ -17,14 +17,22 @@ def code_generate() -> str:
 
 
 def codes_issue(*, purchase: TicketPurchase) -> list[TicketCode]:
-    """Creates the purchase's codes; must run inside the caller's transaction.
+    """Creates the purchase's codes; must run inside the caller's transaction."""
+    return codes_issue_many([purchase])
+
+
+def codes_issue_many(purchases: list[TicketPurchase]) -> list[TicketCode]:
+    """Every purchase's codes in one multi-row INSERT; must run inside the
+    caller's transaction.
 
     The unique constraint is the judge of collisions: a clash (one in 32^8 per
     pair) rolls back the savepoint and draws a fresh set.
     """
     for _ in range(MAX_ATTEMPTS):
         codes = [
-            TicketCode(purchase=purchase, code=code_generate()) for _ in range(purchase.quantity)
+            TicketCode(purchase=purchase, code=code_generate())
+            for purchase in purchases
+            for _ in range(purchase.quantity)
         ]
         if len({code.code for code in codes}) < len(codes):
             continue
@@ -33,4 +41,4 @@ def codes_issue(*, purchase: TicketPurchase) -> list[TicketCode]:
                 return TicketCode.objects.bulk_create(codes)
         except IntegrityError:
             continue
-    raise RuntimeError(f"could not draw unique ticket codes for purchase {purchase.id}")
+    raise RuntimeError(f"could not draw unique ticket codes for {len(purchases)} purchases")

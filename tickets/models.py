@@ -154,6 +154,12 @@ class TicketPurchase(models.Model):
                 fields=["ticket", "customer_email", "status"], name="purchase_email_holds_idx"
             ),
             models.Index(fields=["-created_at"], name="purchase_created_idx"),
+            # A ticket's queue: the batch pipeline claims its oldest waiting purchases.
+            models.Index(
+                fields=["ticket", "created_at"],
+                condition=Q(status="pending", inventory_reserved=False),
+                name="purchase_ticket_queue_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="purchase_quantity_positive"),

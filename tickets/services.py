@@ -8,6 +8,7 @@ transaction) -> charge (no transaction) -> confirm or fail (short transaction).
 """
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -17,13 +18,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from gateways import Outcome, attempt
+from gateways import ChargeRequest, Outcome, attempt
 from gateways.attempt import Action, PaymentView, Plan
 from gateways.simulated import SimulatedGateway
 from project.errors import DependencyUnavailable
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
-from tickets import selectors
+from tickets import backlog, batch, selectors
 from tickets.audit import purchase_log, ticket_log
 from tickets.codes import codes_issue
 from tickets.emails import send_purchase_confirmation
@@ -40,18 +41,19 @@ from tickets.errors import (
 )
 from tickets.models import Ticket, TicketCode, TicketPurchase
 from tickets.selectors import tickets_on_sale
+from tickets.task_names import (  # noqa: F401  (the workers register these names)
+    BATCH_TASK,
+    DELIVER_TASK,
+    PROCESS_TASK,
+    RECONCILE_TASK,
+    REFUND_TASK,
+)
 
 logger = logging.getLogger(__name__)
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
 
-# The workers' task names: the whole contract between these services and the
-# workers (workers/tasks.py registers its tasks under these names).
-PROCESS_TASK = "tickets.process_purchase"
-RECONCILE_TASK = "tickets.reconcile_purchase_payment"
-DELIVER_TASK = "tickets.deliver_purchase"
-REFUND_TASK = "tickets.finish_refund"
 
 # Statuses in which the purchase kept (or already gave back) what was paid for.
 HONOURED_STATUSES = (Status.CONFIRMED, Status.COMPLETED, Status.REFUNDED)
@@ -201,8 +203,62 @@ def purchase_create(
         purchase_log(purchase, "created", note=f"{quantity} seat(s), {payment_method}")
         if on_created is not None:
             on_created(purchase)
-        enqueue_on_commit(PROCESS_TASK, str(purchase.id))
+        batch.batch_ring_on_commit(ticket.pk)
     return purchase
+
+
+def ticket_process_batches(*, ticket_id: int, resume: bool = False) -> int:
+    """The worker's answer to a ticket's doorbell: decides its waiting purchases
+    a batch at a time (tickets/batch.py) until none is left; returns how many.
+
+    `resume`: the doorbell was redelivered because the worker that took it
+    died, maybe between a batch's charge and its settling: the ticket's charges
+    in flight are asked again first (a live batch settling the same purchases
+    meanwhile is harmless: the charge is keyed, and settling checks each row)."""
+    batch.batch_answer(ticket_id)
+    if resume:
+        _charge_batch(ticket_id, batch.charges_in_flight(ticket_id, size=10 * settings.BATCH_SIZE))
+    if settings.BATCH_LINGER_MS:
+        time.sleep(settings.BATCH_LINGER_MS / 1000)  # let a burst gather
+    decided = 0
+    while True:
+        started = time.monotonic()
+        reserved = batch.reserve_batch(ticket_id, size=settings.BATCH_SIZE)
+        _charge_batch(ticket_id, reserved.to_charge)
+        decided += reserved.claimed
+        drained = reserved.claimed < settings.BATCH_SIZE
+        if reserved.claimed:
+            backlog.note_decided(
+                ticket_id,
+                count=reserved.claimed,
+                seconds=time.monotonic() - started,
+                drained=drained,
+            )
+        if drained:
+            return decided
+
+
+def _charge_batch(ticket_id: int, purchases: list[TicketPurchase]) -> None:
+    """One gateway round trip for the batch, then one settling transaction; an
+    answer that needs more than confirm or fail is applied one by one, and a
+    transient error sends the purchase to its own task (retries, give-up)."""
+    plans = attempt.charge_batch(
+        [ChargeRequest(str(p.id), p.total_amount, p.currency, p.payment_token) for p in purchases]
+    )
+    captured, refused, alone = [], [], []
+    for purchase, plan in zip(purchases, plans, strict=True):
+        if plan is None:
+            logger.warning("purchase %s: gateway error in batch, retried alone", purchase.id)
+            enqueue_on_commit(PROCESS_TASK, str(purchase.id))
+        elif plan.action == Action.CONFIRM:
+            captured.append((purchase, plan))
+        elif plan.action == Action.FAIL:
+            refused.append((purchase, plan))
+        else:
+            alone.append((purchase, plan))
+    alone += batch.settle_batch(ticket_id, captured=captured, refused=refused)
+    for purchase, plan in alone:
+        _apply(purchase.id, plan)
 
 
 def purchase_process(*, purchase_id: UUID | str) -> TicketPurchase:

@@ -27,6 +27,20 @@ def process_purchase(self, purchase_id: str) -> str | None:
     )
 
 
+@app.task(name=services.BATCH_TASK, bind=True, **PIPELINE_TASK)
+def process_ticket_batch(self, ticket_id: int) -> int | None:
+    """A ticket's doorbell: decide its waiting purchases in batches. Safe to run
+    twice and side by side (purchases are claimed with SKIP LOCKED); a message
+    restored from a dead worker resumes that worker's charges."""
+    resume = bool((self.request.delivery_info or {}).get("redelivered"))
+    return run_service(
+        self,
+        label="ticket",
+        object_id=ticket_id,
+        work=lambda: services.ticket_process_batches(ticket_id=ticket_id, resume=resume),
+    )
+
+
 @app.task(name=services.RECONCILE_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
     # After the last retry the payment stays processing; the next sweep asks again.

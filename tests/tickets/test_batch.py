@@ -1,0 +1,183 @@
+"""The batched pipeline: a ticket's waiting purchases are decided together, in
+order, with a constant number of statements per batch."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from gateways import ChargeRequest
+from gateways.simulated import SimulatedGateway
+from tests.factories import PurchaseFactory, TicketFactory
+from tickets import backlog, batch, services
+from tickets.models import PurchaseEvent, TicketCode, TicketPurchase
+
+pytestmark = pytest.mark.django_db
+
+Status = TicketPurchase.Status
+
+
+def waiting(ticket, count: int, **kwargs) -> list[TicketPurchase]:
+    """`count` purchases accepted one after the other (oldest first)."""
+    start = timezone.now() - timedelta(seconds=count)
+    purchases = [PurchaseFactory(ticket=ticket, quantity=1, **kwargs) for _ in range(count)]
+    for n, purchase in enumerate(purchases):
+        TicketPurchase.objects.filter(pk=purchase.pk).update(
+            created_at=start + timedelta(seconds=n)
+        )
+    return purchases
+
+
+def statuses(purchases) -> list[tuple[str, str | None]]:
+    by_id = {p.pk: p for p in TicketPurchase.objects.filter(pk__in=[p.pk for p in purchases])}
+    return [(by_id[p.pk].status, by_id[p.pk].failure_reason) for p in purchases]
+
+
+def test_a_batch_seats_the_oldest_first_and_fails_the_rest_as_sold_out(
+    published, django_capture_on_commit_callbacks
+):
+    ticket = TicketFactory(total_quantity=3)
+    purchases = waiting(ticket, 5)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.ticket_process_batches(ticket_id=ticket.pk) == 5
+
+    assert statuses(purchases) == [("confirmed", None)] * 3 + [("failed", "sold_out")] * 2
+    ticket.refresh_from_db()
+    assert ticket.available_quantity == 0
+    assert TicketCode.objects.filter(purchase__ticket=ticket).count() == 3
+    confirmed = [str(p.pk) for p in purchases[:3]]
+    assert sorted(published.ids(services.DELIVER_TASK)) == sorted(confirmed)
+    trail = PurchaseEvent.objects.filter(purchase=purchases[0]).values_list("action", flat=True)
+    assert list(trail) == ["seats reserved", "confirmed"]
+    assert PurchaseEvent.objects.get(purchase=purchases[4]).note == "sold_out"
+
+
+def test_a_purchase_too_big_for_what_is_left_does_not_block_smaller_ones_behind_it(published):
+    ticket = TicketFactory(total_quantity=3)
+    big, small = (
+        PurchaseFactory(ticket=ticket, quantity=4),
+        PurchaseFactory(ticket=ticket, quantity=3),
+    )
+    services.ticket_process_batches(ticket_id=ticket.pk)
+    assert statuses([big, small]) == [("failed", "sold_out"), ("confirmed", None)]
+
+
+def test_declined_and_failing_cards_in_a_batch(published, django_capture_on_commit_callbacks):
+    ticket = TicketFactory(total_quantity=10)
+    ok = waiting(ticket, 2)
+    declined = PurchaseFactory(ticket=ticket, quantity=2, payment_token="tok_decline")
+    flaky = PurchaseFactory(ticket=ticket, quantity=1, payment_token="tok_error")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ticket_process_batches(ticket_id=ticket.pk)
+
+    assert statuses([*ok, declined]) == [("confirmed", None)] * 2 + [("failed", "payment_declined")]
+    flaky.refresh_from_db()
+    # A transient error goes to the purchase's own task, seats held, charge processing.
+    assert (flaky.status, flaky.payment_status, flaky.inventory_reserved) == (
+        "pending",
+        "processing",
+        True,
+    )
+    assert published.ids(services.PROCESS_TASK) == [str(flaky.pk)]
+    ticket.refresh_from_db()
+    assert ticket.available_quantity == 10 - 2 - 1  # the declined seats came back
+
+
+def test_unpaid_holds_are_seated_but_not_charged_and_respect_their_cap(published, settings):
+    settings.UNPAID_HOLDS_MAX_PERCENT = 50
+    ticket = TicketFactory(total_quantity=4)
+    first, second = (PurchaseFactory(ticket=ticket, quantity=2, payment_token="") for _ in "ab")
+    services.ticket_process_batches(ticket_id=ticket.pk)
+    first.refresh_from_db()
+    assert (first.status, first.inventory_reserved, first.holds_unpaid) == ("pending", True, True)
+    assert first.payment_status == "pending"
+    assert statuses([second]) == [("failed", "unpaid_holds_full")]
+    ticket.refresh_from_db()
+    assert (ticket.available_quantity, ticket.unpaid_held_quantity) == (2, 2)
+
+
+def test_statements_per_batch_do_not_grow_with_the_batch(published):
+    def statements(count: int) -> int:
+        ticket = TicketFactory(total_quantity=count)
+        waiting(ticket, count)
+        with CaptureQueriesContext(connection) as queries:
+            services.ticket_process_batches(ticket_id=ticket.pk)
+        assert (
+            TicketPurchase.objects.filter(ticket=ticket, status=Status.CONFIRMED).count() == count
+        )
+        return len(queries)
+
+    assert statements(40) == statements(5)
+
+
+def test_a_second_run_changes_nothing(published):
+    ticket = TicketFactory(total_quantity=2)
+    purchases = waiting(ticket, 3)
+    services.ticket_process_batches(ticket_id=ticket.pk)
+    before = statuses(purchases), TicketCode.objects.count(), PurchaseEvent.objects.count()
+    assert services.ticket_process_batches(ticket_id=ticket.pk, resume=True) == 0
+    assert (
+        statuses(purchases),
+        TicketCode.objects.count(),
+        PurchaseEvent.objects.count(),
+    ) == before
+
+
+def test_resume_settles_charges_a_dead_worker_left_in_flight(published):
+    ticket = TicketFactory(total_quantity=5)
+    purchases = waiting(ticket, 3)
+    reserved = batch.reserve_batch(ticket.pk, size=10)  # then the worker died
+    assert len(reserved.to_charge) == 3
+    # One of them had reached the gateway before the crash.
+    SimulatedGateway().charge_batch([ChargeRequest(str(purchases[0].pk), 80, "USD", "tok_success")])
+
+    services.ticket_process_batches(ticket_id=ticket.pk, resume=True)
+
+    assert statuses(purchases) == [("confirmed", None)] * 3
+    for purchase in purchases:
+        assert SimulatedGateway().captures(str(purchase.pk)) == 1
+    ticket.refresh_from_db()
+    assert ticket.available_quantity == 2
+
+
+def test_batches_are_bounded_by_batch_size(published, settings):
+    settings.BATCH_SIZE = 4
+    ticket = TicketFactory(total_quantity=20)
+    purchases = waiting(ticket, 10)
+    assert services.ticket_process_batches(ticket_id=ticket.pk) == 10
+    assert statuses(purchases) == [("confirmed", None)] * 10
+
+
+def test_accepting_many_rings_the_ticket_doorbell_once(
+    published, django_capture_on_commit_callbacks
+):
+    ticket = TicketFactory(total_quantity=10)
+    for n in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.purchase_create(
+                ticket_id=ticket.pk,
+                quantity=1,
+                customer_name="Ann",
+                customer_email=f"ann{n}@example.com",
+                payment_method="card",
+                payment_token="tok_success",
+            )
+    assert published.ids(services.BATCH_TASK) == [ticket.pk]
+    # The worker answers before it looks: the next purchase rings again.
+    services.ticket_process_batches(ticket_id=ticket.pk)
+    assert batch.batch_ring(ticket.pk) is True
+    assert published.ids(services.BATCH_TASK) == [ticket.pk, ticket.pk]
+
+
+def test_the_queue_counters_give_a_retry_after_from_depth_and_drain_rate(published):
+    ticket = TicketFactory(total_quantity=100)
+    for _ in range(30):
+        backlog.note_accepted(ticket.pk)
+    backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=False)  # 10/s
+    assert backlog.retry_after(ticket.pk) == 2  # 20 left at 10/s
+    backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=True)
+    assert backlog.retry_after(ticket.pk) == backlog.RETRY_AFTER_MIN_SECONDS
