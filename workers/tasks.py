@@ -30,9 +30,11 @@ def process_purchase(self, purchase_id: str) -> str | None:
 @app.task(name=services.BATCH_TASK, bind=True, **PIPELINE_TASK)
 def process_ticket_batch(self, ticket_id: int) -> int | None:
     """A ticket's doorbell: decide its waiting purchases in batches. Safe to run
-    twice and side by side (purchases are claimed with SKIP LOCKED); a message
-    restored from a dead worker resumes that worker's charges."""
-    resume = bool((self.request.delivery_info or {}).get("redelivered"))
+    twice and side by side (purchases are claimed with SKIP LOCKED). A message
+    restored from a dead worker, or a retry after an outage, first finishes the
+    charges an earlier run began and could not settle."""
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    resume = redelivered or self.request.retries > 0
     return run_service(
         self,
         label="ticket",
