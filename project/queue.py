@@ -21,12 +21,13 @@ from project.redis_client import redis_client
 logger = logging.getLogger(__name__)
 
 
-def publish(task_name: str, args: tuple) -> None:
-    """Sends one task message. The web process's current Celery app is the
-    project's own (configured by the workers app when Django starts)."""
+def publish(task_name: str, args: tuple, countdown: float | None = None) -> None:
+    """Sends one task message (to run `countdown` seconds from now, if given).
+    The web process's current Celery app is the project's own (configured by
+    the workers app when Django starts)."""
     # No service ever reads a task's result: without ignore_result, send_task
     # subscribes to a result channel per message in the publishing process.
-    current_app.send_task(task_name, args=args, ignore_result=True)
+    current_app.send_task(task_name, args=args, ignore_result=True, countdown=countdown)
 
 
 def enqueue_on_commit(task_name: str, *args) -> None:
@@ -53,7 +54,9 @@ def _publish_or_log(task_name: str, args: tuple) -> None:
 DOORBELL_PREFIX = "doorbell:"
 
 
-def ring(task_name: str, *args, key: str, hold_seconds: float) -> bool:
+def ring(
+    task_name: str, *args, key: str, hold_seconds: float, countdown: float | None = None
+) -> bool:
     """Publishes `task_name(*args)` unless a doorbell under `key` is waiting.
     True when it rang. Never raises: a failure is logged and the sweeps find
     the work; the key is dropped again, so the next commit tries to ring."""
@@ -61,7 +64,7 @@ def ring(task_name: str, *args, key: str, hold_seconds: float) -> bool:
     try:
         if not client.set(DOORBELL_PREFIX + key, 1, nx=True, px=int(hold_seconds * 1000)):
             return False
-        publish(task_name, args)
+        publish(task_name, args, countdown=countdown)
     except Exception:
         logger.exception("publish %s%s failed; its sweep will re-enqueue it", task_name, args)
         _forget(client, key)

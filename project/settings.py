@@ -203,6 +203,12 @@ REQUEUE_AFTER_SECONDS = env.int("REQUEUE_AFTER_SECONDS", default=60)
 BATCH_SIZE = env.int("BATCH_SIZE", default=100)
 BATCH_LINGER_MS = env.int("BATCH_LINGER_MS", default=0)
 BATCH_DOORBELL_SECONDS = env.float("BATCH_DOORBELL_SECONDS", default=10.0)
+# Confirmation e-mails (tickets/delivery.py): a mailer sends up to
+# DELIVERY_BATCH_SIZE confirmed purchases over one mail connection and completes
+# them together; the delivery doorbell waits at most DELIVERY_DOORBELL_SECONDS
+# before the next confirmation may ring again.
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=100)
+DELIVERY_DOORBELL_SECONDS = env.float("DELIVERY_DOORBELL_SECONDS", default=10.0)
 MAX_TICKETS_PER_PURCHASE = env.int("MAX_TICKETS_PER_PURCHASE", default=10)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
 # The simulated gateway captures whatever it is told to: outside DEBUG it runs

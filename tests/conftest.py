@@ -9,16 +9,31 @@ from tests.worker_process import WorkerProcess
 def _fresh_redis_state():
     """The simulated gateway and the throttles keep state in Redis: start each test clean."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in ("simgw:*", "tickets:*throttle*", "doorbell:*", "tickets:queue:*"):
+    for pattern in (
+        "simgw:*",
+        "tickets:*throttle*",
+        "doorbell:*",
+        "tickets:queue:*",
+        "delivery:claims:*",
+    ):
         for key in client.scan_iter(pattern):
             client.delete(key)
 
 
 class Published(list):
-    """Task messages as (task name, args), in the order they were published."""
+    """Task messages as (task name, args), in the order they were published;
+    `delays` has the countdown each one asked for (None: at once)."""
+
+    def __init__(self):
+        super().__init__()
+        self.delays: list[float | None] = []
 
     def ids(self, task_name: str) -> list:
         return [args[0] for name, args in self if name == task_name]
+
+    def record(self, name: str, args: tuple, countdown: float | None = None) -> None:
+        self.append((name, args))
+        self.delays.append(countdown)
 
 
 @pytest.fixture
@@ -27,7 +42,7 @@ def published(monkeypatch):
     from project import queue
 
     sent = Published()
-    monkeypatch.setattr(queue, "publish", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(queue, "publish", sent.record)
     return sent
 
 

@@ -1,6 +1,7 @@
 """The purchase audit trail: services append a row at every transition and
 every staff action, inside the transaction that makes the change."""
 
+from project.actor import current_actor
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
 
 
@@ -25,3 +26,28 @@ def purchase_log(
 
 def ticket_log(ticket: Ticket, action: str, *, note: str = "") -> None:
     PurchaseEvent.objects.create(ticket=ticket, action=action, note=note)
+
+
+def purchase_log_many(
+    purchases: list[TicketPurchase],
+    action: str,
+    *,
+    from_status: str = "",
+    note: str = "",
+) -> None:
+    """The same transition of many purchases, as one INSERT. `bulk_create`
+    skips `AuditEvent.save`, so the actor is read here."""
+    actor = current_actor()[:150]
+    PurchaseEvent.objects.bulk_create(
+        PurchaseEvent(
+            ticket_id=purchase.ticket_id,
+            purchase_id=purchase.pk,
+            action=action,
+            from_status=from_status,
+            to_status=purchase.status,
+            gateway_reference=purchase.gateway_reference,
+            note=note[:255],
+            actor=actor,
+        )
+        for purchase in purchases
+    )

@@ -30,12 +30,13 @@ from django.utils import timezone
 
 from gateways import Outcome
 from gateways.attempt import Plan
-from project.actor import current_actor
-from project.queue import doorbell_answer, enqueue_on_commit, ring, ring_on_commit
+from project.queue import doorbell_answer, ring, ring_on_commit
+from tickets.audit import purchase_log_many
 from tickets.codes import codes_issue_many
+from tickets.delivery import delivery_ring_on_commit
 from tickets.errors import InventoryInvariantBroken
-from tickets.models import PurchaseEvent, Ticket, TicketPurchase
-from tickets.task_names import BATCH_TASK, DELIVER_TASK
+from tickets.models import Ticket, TicketPurchase
+from tickets.task_names import BATCH_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
             processing_started_at=now,
             updated_at=now,
         )
-        _log_many(seating.paid + seating.unpaid, "seats reserved", from_status=Status.PENDING)
+        purchase_log_many(
+            seating.paid + seating.unpaid, "seats reserved", from_status=Status.PENDING
+        )
         for reason, purchases in seating.refused.items():
             _mark(
                 purchases,
@@ -136,7 +139,7 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
                 processing_started_at=now,
                 updated_at=now,
             )
-            _log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
+            purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
     return Reserved(len(waiting), seating.paid)
 
 
@@ -230,8 +233,8 @@ def settle_batch(
             [(p, plan) for p, plan in captured if p.pk in still_charging], now=now
         )
         _fail_all(ticket_id, [(p, plan) for p, plan in refused if p.pk in still_charging], now=now)
-        for purchase in confirmed:
-            enqueue_on_commit(DELIVER_TASK, str(purchase.id))
+        if confirmed:
+            delivery_ring_on_commit()
     return [(p, plan) for p, plan in captured + refused if p.pk not in still_charging]
 
 
@@ -251,7 +254,7 @@ def _confirm_all(captured: list[tuple[TicketPurchase, Plan]], *, now) -> list[Ti
         ["status", "payment_status", "gateway_reference", "confirmed_at", "updated_at"],
     )
     codes_issue_many(purchases)
-    _log_many(purchases, "confirmed", from_status=Status.PENDING, note="payment captured")
+    purchase_log_many(purchases, "confirmed", from_status=Status.PENDING, note="payment captured")
     return purchases
 
 
@@ -277,7 +280,7 @@ def _fail_all(ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now
             inventory_reserved=False,
             updated_at=now,
         )
-        _log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
+        purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
         logger.info("%d purchase(s) of ticket %s failed: %s", len(purchases), ticket_id, reason)
 
 
@@ -289,23 +292,3 @@ def _mark(purchases: list[TicketPurchase], **changes) -> None:
     for purchase in purchases:
         for name, value in changes.items():
             setattr(purchase, name, value)
-
-
-def _log_many(
-    purchases: list[TicketPurchase], action: str, *, from_status: str, note: str = ""
-) -> None:
-    """The audit rows of a group's transition, in one INSERT."""
-    actor = current_actor()[:150]
-    PurchaseEvent.objects.bulk_create(
-        PurchaseEvent(
-            ticket_id=purchase.ticket_id,
-            purchase_id=purchase.pk,
-            action=action,
-            from_status=from_status,
-            to_status=purchase.status,
-            gateway_reference=purchase.gateway_reference,
-            note=note,
-            actor=actor,
-        )
-        for purchase in purchases
-    )

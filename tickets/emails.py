@@ -2,7 +2,12 @@
 
 Plain text and HTML alternatives; the HTML shows each code beside its QR image,
 which travels inline in the same message (Content-ID, referenced as `cid:`), so
-mail clients that block remote images still show it.
+mail clients that block remote images still show it. The image is small (see
+tickets/qr.py) and the HTML gives its displayed size.
+
+`confirmation_message` builds one message from a purchase (its ticket loaded)
+and its codes; the single-purchase path and the batched mailer
+(tickets/delivery.py) both send what it builds.
 """
 
 from email.mime.image import MIMEImage
@@ -12,7 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from tickets.models import TicketPurchase
-from tickets.qr import qr_pixels, qr_png
+from tickets.qr import EMAIL_BORDER, EMAIL_SCALE, EMAIL_ZOOM, qr_pixels, qr_png
 
 
 def _content_id(code: str) -> str:
@@ -20,20 +25,25 @@ def _content_id(code: str) -> str:
 
 
 def _inline_qr(code: str) -> MIMEImage:
-    image = MIMEImage(qr_png(code), _subtype="png")
+    image = MIMEImage(qr_png(code, scale=EMAIL_SCALE, border=EMAIL_BORDER), _subtype="png")
     image.add_header("Content-ID", f"<{_content_id(code)}>")
     image.add_header("Content-Disposition", "inline", filename=f"{code}.png")
     return image
 
 
-def send_purchase_confirmation(purchase: TicketPurchase) -> None:
-    codes = list(purchase.codes.values_list("code", flat=True))
+def confirmation_message(purchase: TicketPurchase, codes: list[str]) -> EmailMultiAlternatives:
+    """The purchase's confirmation with one inline QR image per code."""
     context = {
         "purchase": purchase,
         "ticket": purchase.ticket,
         "codes": codes,
         "qr_codes": [
-            {"code": code, "cid": _content_id(code), "size": qr_pixels(code)} for code in codes
+            {
+                "code": code,
+                "cid": _content_id(code),
+                "size": qr_pixels(code, scale=EMAIL_SCALE, border=EMAIL_BORDER) * EMAIL_ZOOM,
+            }
+            for code in codes
         ],
     }
     message = EmailMultiAlternatives(
@@ -50,4 +60,9 @@ def send_purchase_confirmation(purchase: TicketPurchase) -> None:
     message.mixed_subtype = "related"
     for code in codes:
         message.attach(_inline_qr(code))
-    message.send()
+    return message
+
+
+def send_purchase_confirmation(purchase: TicketPurchase) -> None:
+    codes = list(purchase.codes.values_list("code", flat=True))
+    confirmation_message(purchase, codes).send()

@@ -27,6 +27,7 @@ from project.sweeps import sweep
 from tickets import backlog, batch, selectors
 from tickets.audit import purchase_log, ticket_log
 from tickets.codes import codes_issue
+from tickets.delivery import delivery_ring_on_commit, delivery_ring_overdue
 from tickets.emails import send_purchase_confirmation
 from tickets.errors import (
     CapacityRefused,
@@ -485,7 +486,7 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
         )
         codes_issue(purchase=purchase)
         purchase_log(purchase, "confirmed", from_status=Status.PENDING, note="payment captured")
-        enqueue_on_commit(DELIVER_TASK, str(purchase.id))
+        delivery_ring_on_commit()
     return purchase
 
 
@@ -746,13 +747,9 @@ def purchases_requeue_waiting() -> int:
 
 
 def purchases_requeue_undelivered() -> int:
-    """Confirmed purchases whose tickets were never sent."""
-    return _requeue_sweep(
-        selectors.purchases_undelivered(older_than_seconds=settings.REQUEUE_AFTER_SECONDS),
-        label="confirmed but not delivered",
-        order_by="updated_at",
-        task_name=DELIVER_TASK,
-    )
+    """Confirmed purchases whose tickets were never sent ring the mailer again
+    (it claims them itself: tickets/delivery.py)."""
+    return delivery_ring_overdue()
 
 
 def purchases_finish_refunds() -> int:

@@ -13,7 +13,12 @@ from workers.queues import TASK_ROUTES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-TASK_MODULES = ["workers.tasks", "workers.payment_tasks", "workers.webhook_tasks"]
+TASK_MODULES = [
+    "workers.tasks",
+    "workers.payment_tasks",
+    "workers.webhook_tasks",
+    "workers.delivery_tasks",
+]
 
 app = Celery("workers", include=TASK_MODULES)
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -17,4 +17,5 @@ SWEEPS_QUEUE = "sweeps"
 # name is spelled out (tickets.services.DELIVER_TASK; a test holds them equal).
 TASK_ROUTES = {
     "tickets.deliver_purchase": {"queue": DELIVERY_QUEUE},
+    "tickets.deliver_batch": {"queue": DELIVERY_QUEUE},
 }

@@ -6,7 +6,9 @@ import zxingcpp
 
 from tests.factories import PurchaseFactory
 from tickets import services
+from tickets.codes import code_generate
 from tickets.models import TicketPurchase
+from tickets.qr import EMAIL_BORDER, EMAIL_SCALE, qr_pixels, qr_png
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +79,19 @@ def test_a_code_of_another_purchase_or_an_unknown_code_is_404_json(api_client, k
         response = api_client.get(url, HTTP_ACCEPT="image/*")
         assert response.status_code == 404, url
         assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_the_small_email_image_of_any_code_scans_back_to_it():
+    # One fixed mask pattern for every code (tickets/qr.py): it must scan whatever the code.
+    for _ in range(100):
+        code = code_generate()
+        data = qr_png(code, scale=EMAIL_SCALE, border=EMAIL_BORDER)
+        width, height, _, _ = png.Reader(bytes=data).read()
+        assert width == height == qr_pixels(code, scale=EMAIL_SCALE, border=EMAIL_BORDER) < 100
+        assert decode_png(data) == [code]
+
+
+def test_the_download_is_large_with_the_full_quiet_zone():
+    code = code_generate()
+    width, height, _, _ = png.Reader(bytes=qr_png(code)).read()
+    assert width == height == qr_pixels(code) == (21 + 2 * 4) * 8

@@ -18,6 +18,7 @@ from tests.waiting import wait_for, wait_until_final
 from tests.worker_process import WorkerProcess
 from tickets import services
 from tickets.models import TicketPurchase
+from tickets.qr import EMAIL_ZOOM
 from workers import tasks
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -99,7 +100,9 @@ def assert_carries_every_code(message: EmailMessage, codes: list[str]) -> None:
         assert f'src="cid:{cid}"' in html
         assert data.startswith(PNG_MAGIC)
         width, height = png_size(data)
-        assert width == height >= 100
+        assert width == height < 100  # a small image, shown larger by the HTML:
+        shown = width * EMAIL_ZOOM
+        assert f'src="cid:{cid}" width="{shown}" height="{shown}"' in html and shown >= 200
     assert sorted(text for data in by_cid.values() for text in decode_qr(data)) == sorted(codes)
 
 
