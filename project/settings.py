@@ -100,7 +100,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No health-check query before each request's first one (a round trip every
+    # request): a connection that broke while idle fails that one request with 503
+    # (project/api_errors.py), and Django closes it at the request's end, so the
+    # next request connects afresh.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     # A dead database host fails a request in seconds instead of hanging it:
     # connecting gives up after DATABASE_CONNECT_TIMEOUT, and TCP keepalives
     # notice a server that vanished under an open connection.
@@ -276,8 +280,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "project.api_errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
-    # Per client (user, else IP), counted in the Redis cache so every web process agrees.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # Per client (user, else IP), counted in Redis so every web process agrees: one
+    # round trip per throttled request (project/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["project.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "purchase_create": env.str("THROTTLE_PURCHASE_CREATE", default="30/minute"),
         "code_redeem": env.str("THROTTLE_CODE_REDEEM", default="600/minute"),

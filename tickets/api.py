@@ -11,16 +11,14 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from project.clients import client_address
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
-from project.polling import polling_response, state_etag
-from tickets import selectors, services
-from tickets.idempotency import purchase_create_idempotent
+from project.polling import POLL_INTERVAL_SECONDS, json_response, polling_response, state_etag
+from tickets import accept, backlog, selectors, services
 from tickets.models import TicketPurchase
 from tickets.permissions import VIEW_DEBUG, HasPerm, SimulationEnabled
 from tickets.serializers import (
@@ -31,9 +29,8 @@ from tickets.serializers import (
     PurchaseStatusSerializer,
     SimulatePaymentSerializer,
     TicketSerializer,
+    purchase_status_body,
 )
-
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
 def _status_url(request, purchase_id) -> str:
@@ -59,34 +56,36 @@ class PurchaseCreateApi(APIView):
     throttle_scope = "purchase_create"
 
     @extend_schema(
+        description=(
+            "Accepts a purchase as pending; workers reserve the seats and charge it. Poll"
+            " the status URL in `Location`, no sooner than `Retry-After` seconds (how long"
+            " the ticket's queue takes to reach it)."
+        ),
         request=PurchaseCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         responses={
             202: PurchaseDetailSerializer,
-            400: invalid("Invalid input; nothing was created"),
-            409: error("A request with this Idempotency-Key is in flight"),
+            400: invalid("Invalid input, or the ticket is not on sale; nothing was created"),
+            409: error(
+                "Sold out (`sold_out`: no seats left and none held that could come back;"
+                " nothing was created), or a request with this Idempotency-Key is in flight"
+            ),
             422: error("Idempotency-Key reused with a different body"),
             429: THROTTLED,
         },
     )
     def post(self, request):
-        serializer = PurchaseCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key")
-        if key and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-            raise ValidationError(
-                {"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
-            )
-        code, body = purchase_create_idempotent(
-            key=key,
-            data=serializer.validated_data,
+        accepted = accept.purchase_accept(
+            data=request.data,
+            key=request.headers.get("Idempotency-Key"),
             user=request.user,
             client_address=client_address(request),
-            status=status.HTTP_202_ACCEPTED,
-            render=lambda purchase: PurchaseDetailSerializer(purchase).data,
         )
-        return Response(
-            body, status=code, headers={"Location": _status_url(request, body["purchase_id"])}
+        location = _status_url(request, accepted.body["purchase_id"])
+        return json_response(
+            accepted.body,
+            status=accepted.status,
+            headers={"Location": location, "Retry-After": str(accepted.retry_after)},
         )
 
 
@@ -104,10 +103,18 @@ class PurchaseStatusApi(APIView):
         row = selectors.purchase_status(purchase_id=purchase_id)
         return polling_response(
             request,
-            PurchaseStatusSerializer(row).data,
+            purchase_status_body(row),
             etag=state_etag(row["status"], row["payment_status"], row["updated_at"].isoformat()),
             final=row["status"] in TicketPurchase.FINAL_STATUSES,
+            retry_after=_poll_after(row),
         )
+
+
+def _poll_after(row: dict) -> int:
+    """Still in its ticket's queue: as long as the queue takes to reach it."""
+    if row["status"] == TicketPurchase.Status.PENDING and not row["inventory_reserved"]:
+        return backlog.retry_after(row["ticket_id"])
+    return POLL_INTERVAL_SECONDS
 
 
 class PurchaseDetailApi(APIView):

@@ -52,3 +52,15 @@ class HoldLimitReached(DomainError):
     code = "hold_limit_reached"
     http_status = 429
     default_detail = "Too many unpaid seats are held for this ticket."
+
+
+class TicketSoldOut(DomainError):
+    """Fewer seats are free than asked for, and no pending purchase holds any
+    that could come back: the request is refused and nothing is stored."""
+
+    code = "sold_out"
+    http_status = 409
+    default_detail = (
+        "Sold out: no seats are left for this ticket, and none are held by pending "
+        "purchases that could give them back."
+    )

@@ -10,7 +10,6 @@ IDEMPOTENCY_KEY_TTL_HOURS: after that it is new again, and beat purges it (its
 stored reply holds the buyer's details).
 """
 
-import functools
 import hashlib
 import json
 import logging
@@ -24,8 +23,7 @@ from django.utils import timezone
 
 from project.errors import DomainError
 from project.sweeps import delete_in_batches
-from tickets import services
-from tickets.models import IdempotencyKey, TicketPurchase
+from tickets.models import IdempotencyKey
 
 
 class IdempotencyKeyReused(DomainError):
@@ -119,9 +117,9 @@ def idempotency_keys_purge() -> int:
     return purged
 
 
-def idempotency_store(*, record: IdempotencyKey, purchase, status: int, body: dict) -> None:
+def idempotency_store(*, record: IdempotencyKey, purchase_id, status: int, body: dict) -> None:
     """Call inside the transaction that created the purchase."""
-    record.purchase = purchase
+    record.purchase_id = purchase_id
     record.response_status = status
     record.response_body = body
     record.save(update_fields=["purchase", "response_status", "response_body"])
@@ -132,47 +130,45 @@ def idempotency_release(*, record: IdempotencyKey) -> None:
     IdempotencyKey.objects.filter(pk=record.pk, response_status__isnull=True).delete()
 
 
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict
+    replayed: bool  # True: the stored reply of an earlier request; nothing was created
+
+
 def purchase_create_idempotent(
     *,
-    key: str | None,
+    key: str,
     data: dict,
     user,
     client_address: str | None = None,
     status: int,
-    render: Callable[[TicketPurchase], dict],
-) -> tuple[int, dict]:
+    create: Callable[[], dict],
+) -> Reply:
     """Creates a purchase from validated `data` at most once per key and client.
 
-    The client is the user when authenticated, else `client_address` (which the
-    service also uses for its per-client caps). Answers `(status, render(purchase))`.
-    The same key with the same data answers the stored reply again and creates
-    nothing; with other data it raises IdempotencyKeyReused, and while the first
-    request is still running, IdempotencyKeyInFlight. The reply is stored in the
-    transaction that creates the purchase; a create that fails frees the key.
-    Without a key, every call creates a purchase.
+    The client is the user when authenticated, else `client_address`. `create()`
+    stores the purchase and answers its reply body (with its `purchase_id`); it
+    runs in the transaction that stores the reply on the key. The same key with
+    the same data answers the stored reply again and creates nothing; with other
+    data it raises IdempotencyKeyReused, and while the first request is still
+    running, IdempotencyKeyInFlight. A create that fails frees the key.
     """
-    reply: dict = {}
-    create = functools.partial(
-        services.purchase_create, **data, user=user, client_address=client_address
-    )
-    if not key:
-        create(on_created=lambda p: reply.update(render(p)))
-        return status, reply
     claim = idempotency_claim(
         scope=idempotency_scope(user=user, client_address=client_address),
         key=key,
         fingerprint=request_fingerprint(data),
     )
     if claim.replay:
-        return claim.record.response_status, claim.record.response_body
-
-    def remember(purchase: TicketPurchase) -> None:
-        reply.update(render(purchase))
-        idempotency_store(record=claim.record, purchase=purchase, status=status, body=reply)
-
+        return Reply(claim.record.response_status, claim.record.response_body, replayed=True)
     try:
-        create(on_created=remember)
+        with transaction.atomic():
+            body = create()
+            idempotency_store(
+                record=claim.record, purchase_id=body["purchase_id"], status=status, body=body
+            )
     except Exception:
         idempotency_release(record=claim.record)
         raise
-    return status, reply
+    return Reply(status, body, replayed=False)

@@ -34,12 +34,25 @@ def purchase_detail(*, purchase_id) -> TicketPurchase:
     )
 
 
-STATUS_FIELDS = ("id", "status", "payment_status", "failure_reason", "updated_at")
+STATUS_FIELDS = (
+    "id",
+    "status",
+    "payment_status",
+    "failure_reason",
+    "updated_at",
+    "ticket_id",
+    "inventory_reserved",
+)
 
 
 def purchase_status(*, purchase_id) -> dict:
-    """What a poller needs, as one small row (no model instance): it is asked often."""
-    return TicketPurchase.objects.values(*STATUS_FIELDS).get(pk=purchase_id)
+    """What a poller needs, as one small row by primary key (no model instance,
+    no ORDER BY): it is asked often. `ticket_id` and `inventory_reserved` say
+    whether the purchase still waits in its ticket's queue."""
+    rows = TicketPurchase.objects.filter(pk=purchase_id).order_by().values_list(*STATUS_FIELDS)
+    for row in rows[:1]:  # LIMIT 1; `.first()` would add an ORDER BY
+        return dict(zip(STATUS_FIELDS, row, strict=True))
+    raise TicketPurchase.DoesNotExist(f"no purchase {purchase_id}")
 
 
 def purchase_code(*, purchase_id, code: str) -> TicketCode:

@@ -18,7 +18,10 @@ def test_schema_lists_every_ticket_endpoint_with_its_errors(client):
     paths = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     create = paths["/api/tickets/purchase/direct/"]["post"]
     assert {"202", "400", "409", "422", "429"} <= set(create["responses"])
+    assert "sold_out" in create["responses"]["409"]["description"]
     assert "requestBody" in create
+    body = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/PurchaseCreate")
     for path in (
         "/api/tickets/",
         "/api/tickets/{id}/",

@@ -1,0 +1,391 @@
+"""The accept path of `POST /api/tickets/purchase/direct/`, kept lean: it is the
+request a flash sale sends by the thousand, so it does the least that is safe.
+
+1. validate the body by hand (the same rules, messages and DRF error shape as
+   `PurchaseCreateSerializer`, which stays only to describe the request in the
+   OpenAPI schema);
+2. store the purchase: on PostgreSQL one statement checks the ticket is on sale
+   and not sold out, inserts the purchase and its "created" audit row (data-
+   modifying CTEs); SQLite has none, so there the same rules run as plain ORM
+   statements in one transaction;
+3. once committed, count it into its ticket's queue (tickets/backlog.py, whose
+   answer is the 202's `Retry-After`) and ring the ticket's batch doorbell
+   (tickets/batch.py); a worker decides it with the rest of the ticket's queue;
+4. the 202 body, `PurchaseDetailSerializer`'s fields and values, built from the
+   values in hand (no read back) and rendered by orjson in the view.
+
+An `Idempotency-Key` wraps step 2 in the transaction that stores the reply
+(tickets/idempotency.py).
+"""
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from django.db import connection, models, transaction
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from project.actor import current_actor
+from tickets import backlog, batch, idempotency, services
+from tickets.audit import purchase_log
+from tickets.errors import TicketSoldOut, TicketUnavailable
+from tickets.models import PurchaseEvent, Ticket, TicketPurchase
+from tickets.selectors import tickets_on_sale
+from tickets.serializers import purchase_body
+
+Status = TicketPurchase.Status
+PaymentStatus = TicketPurchase.PaymentStatus
+
+ACCEPTED = 202
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+REPLAY_RETRY_AFTER_SECONDS = 1
+# Ids past a bigint match no ticket (the ORM answers them "does not exist" too).
+MAX_ID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Accepted:
+    status: int
+    body: dict  # PurchaseDetailSerializer's shape, JSON-ready
+    retry_after: int
+
+
+def purchase_accept(*, data, key: str | None, user, client_address: str | None) -> Accepted:
+    """Validates `data`, stores the purchase as pending (at most once per
+    `key` and client) and rings its ticket's batch. Raises ValidationError,
+    TicketUnavailable, TicketSoldOut, HoldLimitReached or an idempotency error."""
+    purchase = purchase_input_validate(data)
+    if key and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ValidationError(
+            {"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
+        )
+    store = lambda: purchase_store(**purchase, user=user, client_address=client_address)  # noqa: E731
+    if not key:
+        body = store()
+    else:
+        reply = idempotency.purchase_create_idempotent(
+            key=key,
+            data=purchase,
+            user=user,
+            client_address=client_address,
+            status=ACCEPTED,
+            create=store,
+        )
+        if reply.replayed:
+            return Accepted(reply.status, reply.body, REPLAY_RETRY_AFTER_SECONDS)
+        body = reply.body
+    # Committed now: count it into the ticket's queue, then wake a worker.
+    retry_after = backlog.note_accepted(body["ticket_id"])
+    batch.batch_ring_on_commit(body["ticket_id"])  # outside a transaction: at once
+    return Accepted(ACCEPTED, body, retry_after)
+
+
+# --- Validation ------------------------------------------------------------------------
+#
+# PurchaseCreateSerializer's rules without its machinery: the messages are DRF's
+# own, and so is the shape, {"field": ["message", ...]} in the fields' order.
+
+REQUIRED = "This field is required."
+NULL = "This field may not be null."
+BLANK = "This field may not be blank."
+NOT_AN_INTEGER = "A valid integer is required."
+NOT_A_STRING = "Not a valid string."
+BAD_EMAIL = "Enter a valid email address."
+_MISSING = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_email_valid = EmailValidator(message=BAD_EMAIL)
+_PAYMENT_METHODS = {str(value): value for value in TicketPurchase.PaymentMethod.values}
+
+
+class _Invalid(Exception):
+    def __init__(self, *messages: str) -> None:
+        self.messages = list(messages)
+
+
+def purchase_input_validate(data) -> dict:
+    """The create body, validated: what PurchaseCreateSerializer's
+    `validated_data` would be, or its ValidationError."""
+    if not isinstance(data, dict):
+        if data is None:
+            raise ValidationError({"non_field_errors": ["No data provided"]})
+        kind = type(data).__name__
+        raise ValidationError(
+            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+        )
+    valid, errors = {}, {}
+    for name, check in _FIELDS:
+        try:
+            valid[name] = check(data.get(name, _MISSING))
+        except _Invalid as invalid:
+            errors[name] = invalid.messages
+    if errors:
+        raise ValidationError(errors)
+    return valid
+
+
+def _present(value, *, default=_MISSING):
+    if value is _MISSING:
+        if default is _MISSING:
+            raise _Invalid(REQUIRED)
+        return default
+    if value is None:
+        raise _Invalid(NULL)
+    return value
+
+
+def _integer(value, *, maximum: int | None = None) -> int:
+    value = _present(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(NOT_AN_INTEGER)
+    if value < 1:
+        raise _Invalid("Ensure this value is greater than or equal to 1.")
+    if maximum is not None and value > maximum:
+        raise _Invalid(f"Ensure this value is less than or equal to {maximum}.")
+    return value
+
+
+def _text(value, *, max_length: int, allow_blank: bool = False, email: bool = False) -> str:
+    if value is _MISSING and allow_blank:
+        return ""
+    value = _present(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _Invalid(BAD_EMAIL if email else NOT_A_STRING)
+    value = str(value).strip()
+    if not value:
+        if allow_blank:
+            return ""
+        raise _Invalid(BLANK)
+    messages = []
+    if len(value) > max_length:
+        messages.append(f"Ensure this field has no more than {max_length} characters.")
+    if "\x00" in value:
+        messages.append("Null characters are not allowed.")
+    if surrogate := _SURROGATE.search(value):
+        messages.append(f"Surrogate characters are not allowed: U+{ord(surrogate.group()):X}.")
+    if email:
+        try:
+            _email_valid(value)
+        except DjangoValidationError:
+            messages.append(BAD_EMAIL)
+    if messages:
+        raise _Invalid(*messages)
+    return value
+
+
+def _choice(value) -> str:
+    value = _present(value)
+    try:
+        return _PAYMENT_METHODS[str(value)]
+    except KeyError:
+        raise _Invalid(f'"{value}" is not a valid choice.') from None
+
+
+_FIELDS = (
+    ("ticket_id", _integer),
+    ("quantity", lambda value: _integer(value, maximum=settings.MAX_TICKETS_PER_PURCHASE)),
+    ("customer_name", lambda value: _text(value, max_length=120)),
+    ("customer_email", lambda value: _text(value, max_length=254, email=True)),
+    ("customer_phone", lambda value: _text(value, max_length=32, allow_blank=True)),
+    ("payment_method", _choice),
+    ("payment_token", lambda value: _text(value, max_length=200, allow_blank=True)),
+)
+
+
+# --- Storing ----------------------------------------------------------------------------
+
+
+def purchase_store(
+    *,
+    ticket_id: int,
+    quantity: int,
+    customer_name: str,
+    customer_email: str,
+    payment_method: str,
+    customer_phone: str = "",
+    payment_token: str = "",
+    user=None,
+    client_address: str | None = None,
+) -> dict:
+    """Stores a validated purchase as pending, with its "created" audit row;
+    answers its 202 body. The rules are services.purchase_create's: on sale
+    (selectors.tickets_on_sale), price and currency from the ticket, unpaid
+    holds capped per client and e-mail; and it is refused as sold out when
+    fewer seats are free than asked and no pending purchase holds any."""
+    if ticket_id > MAX_ID:
+        raise TicketUnavailable()
+    if not payment_token:  # the rarer unpaid hold may cost a few reads more
+        services._check_hold_caps(
+            ticket_id=ticket_id,
+            quantity=quantity,
+            client_address=client_address,
+            customer_email=customer_email,
+        )
+    now = timezone.now()
+    hold = settings.PURCHASE_HOLD_SECONDS if payment_token else settings.UNPAID_HOLD_SECONDS
+    values = {
+        "id": uuid.uuid4(),
+        "ticket_id": ticket_id,
+        "user_id": user.pk if user is not None and user.is_authenticated else None,
+        "customer_name": customer_name,
+        "customer_email": customer_email,
+        "customer_phone": customer_phone,
+        "quantity": quantity,
+        "payment_method": payment_method,
+        "payment_token": payment_token,
+        "status": Status.PENDING,
+        "payment_status": PaymentStatus.PENDING,
+        "client_address": client_address or None,
+        "hold_expires_at": now + timedelta(seconds=hold),
+        "created_at": now,
+        "updated_at": now,
+    }
+    note = f"{quantity} seat(s), {payment_method}"
+    if connection.vendor == "postgresql":
+        ticket = _insert_in_one_statement(values, note=note)
+    else:
+        ticket = _insert_with_orm(values, note=note)
+    name, price, currency = ticket
+    values.update(unit_price=price, total_amount=price * quantity, currency=currency)
+    return purchase_body(values, ticket_name=name)
+
+
+def _insert_with_orm(values: dict, *, note: str) -> tuple:
+    """For databases without data-modifying CTEs (SQLite): the same rules in
+    one transaction, a statement each."""
+    with transaction.atomic():
+        ticket = (
+            tickets_on_sale()
+            .filter(pk=values["ticket_id"])
+            .values_list("name", "price", "currency", "available_quantity")
+            .first()
+        )
+        if ticket is None:
+            raise TicketUnavailable()
+        name, price, currency, free = ticket
+        if free < values["quantity"] and not _seats_held(values["ticket_id"]):
+            raise TicketSoldOut()
+        purchase = TicketPurchase.objects.create(
+            **values,
+            unit_price=price,
+            total_amount=price * values["quantity"],
+            currency=currency,
+        )
+        purchase_log(purchase, "created", note=note)
+    values.update(created_at=purchase.created_at, updated_at=purchase.updated_at)
+    return name, price, currency
+
+
+def _seats_held(ticket_id: int) -> bool:
+    """Whether a pending purchase holds seats of the ticket that may come back."""
+    return TicketPurchase.objects.filter(
+        ticket_id=ticket_id, status=Status.PENDING, inventory_reserved=True
+    ).exists()
+
+
+def _insert_in_one_statement(values: dict, *, note: str) -> tuple:
+    """PostgreSQL: one round trip. The `ticket` CTE is the on-sale row (the
+    condition of selectors.tickets_on_sale) and whether it has room; `purchase`
+    inserts only when it has; `created` is its audit row. No row back: the
+    ticket is not on sale; has_room false: sold out."""
+    sql, purchase_columns, event_columns = _statement()
+    now = values["created_at"]
+    quantity = values["quantity"]
+    event = {
+        "at": now,
+        "action": "created",
+        "to_status": Status.PENDING,
+        "actor": current_actor()[:150],
+        "note": note[:255],
+    }
+    params = [quantity, values["ticket_id"], now, now, now]
+    params += _db_values(TicketPurchase, purchase_columns, values)
+    params.append(quantity)  # total_amount = price * quantity
+    params += _db_values(PurchaseEvent, event_columns, event)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise TicketUnavailable()
+    name, price, currency, has_room = row
+    if not has_room:
+        raise TicketSoldOut()
+    return name, price, currency
+
+
+def _db_values(model, fields: list, values: dict) -> list:
+    """Each field's value (given, else its default) as the database takes it."""
+    return [
+        field.get_db_prep_save(values.get(field.attname, field.get_default()), connection)
+        for field in fields
+    ]
+
+
+# Columns the statement fills from the ticket row or the inserted purchase, not from Python.
+_FROM_TICKET = {
+    "ticket": "ticket.id",
+    "unit_price": "ticket.price",
+    "total_amount": "ticket.price * %s",
+    "currency": "ticket.currency",
+}
+_FROM_PURCHASE = {"ticket": "purchase.ticket_id", "purchase": "purchase.id"}
+
+
+@cache
+def _statement() -> tuple[str, list, list]:
+    """The one statement, built once from the models' fields (a field added to
+    either model is inserted with its default)."""
+    purchase_fields = _insertable(TicketPurchase, _FROM_TICKET)
+    event_fields = _insertable(PurchaseEvent, _FROM_PURCHASE)
+    purchases, tickets = TicketPurchase._meta.db_table, Ticket._meta.db_table
+    events = PurchaseEvent._meta.db_table
+    pending = Status.PENDING.value
+    sql = f"""
+WITH ticket AS (
+    SELECT t.id, t.name, t.price, t.currency,
+           t.available_quantity >= %s OR EXISTS (
+               SELECT 1 FROM {purchases} held
+               WHERE held.ticket_id = t.id AND held.status = '{pending}'
+                 AND held.inventory_reserved
+           ) AS has_room
+    FROM {tickets} t
+    WHERE t.id = %s AND t.is_on_sale AND t.starts_at > %s
+      AND (t.sale_starts_at IS NULL OR t.sale_starts_at <= %s)
+      AND (t.sale_ends_at IS NULL OR t.sale_ends_at > %s)
+), purchase AS (
+    INSERT INTO {purchases} ({_columns(TicketPurchase, _FROM_TICKET, purchase_fields)})
+    SELECT {_values(TicketPurchase, _FROM_TICKET, purchase_fields)}
+    FROM ticket WHERE ticket.has_room
+    RETURNING id, ticket_id
+), created AS (
+    INSERT INTO {events} ({_columns(PurchaseEvent, _FROM_PURCHASE, event_fields)})
+    SELECT {_values(PurchaseEvent, _FROM_PURCHASE, event_fields)}
+    FROM purchase
+)
+SELECT name, price, currency, has_room FROM ticket
+"""
+    return sql, purchase_fields, event_fields
+
+
+def _insertable(model, from_sql: dict) -> list:
+    """The fields given as parameters: concrete, not auto-generated ids, not from SQL."""
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if field.name not in from_sql and not isinstance(field, models.AutoField)
+    ]
+
+
+def _columns(model, from_sql: dict, fields: list) -> str:
+    names = [field.column for field in fields]
+    names += [model._meta.get_field(name).column for name in from_sql]
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _values(model, from_sql: dict, fields: list) -> str:
+    return ", ".join(["%s"] * len(fields) + list(from_sql.values()))
