@@ -4,6 +4,10 @@ Checks the spec's invariants for the bench ticket: seats sold == min(accepted,
 seats), nothing oversold, every sold purchase has exactly `quantity` unique
 codes, no purchase left non-final, total - available == seats held by
 purchases with `inventory_reserved`, and no destination `Payment` touched.
+
+Buyers answered 409 `sold_out` are answered, not lost: the audit checks that
+nothing was stored for them and that the ticket really sold out (every buyer
+pays with `tok_success`, so no held seat can come back).
 """
 
 from django.db.models import Count, F, Q, Sum
@@ -33,7 +37,9 @@ def purchase_times(ticket_id: int) -> dict[str, PurchaseTimes]:
     return times
 
 
-def audit(*, ticket_id: int, accepted_ids: set[str], payments_before: int) -> dict:
+def audit(
+    *, ticket_id: int, accepted_ids: set[str], payments_before: int, sold_out_emails: set[str]
+) -> dict:
     ticket = Ticket.objects.get(pk=ticket_id)
     purchases = TicketPurchase.objects.filter(ticket_id=ticket_id)
     counts = purchases.values("status").annotate(n=Count("id")).order_by()
@@ -60,6 +66,7 @@ def audit(*, ticket_id: int, accepted_ids: set[str], payments_before: int) -> di
     missing = len(accepted_ids - db_ids)
     expected_sold = min(len(accepted_ids), ticket.total_quantity)
     taken = ticket.total_quantity - ticket.available_quantity
+    sold_out_stored = purchases.filter(customer_email__in=sold_out_emails).count()
     checks = {
         "seats_sold_equals_min_accepted_seats": sold == expected_sold,
         "available_is_zero_when_sold_out": (
@@ -74,12 +81,18 @@ def audit(*, ticket_id: int, accepted_ids: set[str], payments_before: int) -> di
         "inventory_matches_holding": taken == holding,
         "every_accepted_purchase_stored": missing == 0,
         "no_destination_payment_touched": Payment.objects.count() == payments_before,
+        "sold_out_answers_stored_nothing": sold_out_stored == 0,
+        "sold_out_answered_only_when_sold_out": (
+            not sold_out_emails or sold == ticket.total_quantity
+        ),
     }
     return {
         "ticket_id": ticket_id,
         "seats": ticket.total_quantity,
         "available_quantity": ticket.available_quantity,
         "accepted": len(accepted_ids),
+        "sold_out_at_accept": len(sold_out_emails),
+        "sold_out_but_stored": sold_out_stored,
         "purchases_in_db": len(db_ids),
         "by_status": by_status,
         "seats_sold": sold,

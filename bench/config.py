@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 DEFAULT_DATABASE = "bench_flash_sale"
 DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
+DEFAULT_CALIBRATION_DIR = "/work/shared/calibration"
+CALIBRATION_DATABASE = "bench_calibration"
+CALIBRATION_REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
 def _int(name: str, default: int) -> int:
@@ -24,6 +27,22 @@ def _float(name: str, default: float) -> float:
 
 def _str(name: str, default: str) -> str:
     return os.environ.get(name) or default
+
+
+def _rates(name: str, default: str) -> tuple[float, ...]:
+    """A comma-separated list of rates, e.g. "50,200"."""
+    text = os.environ.get(name) or default
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+def _paced_rates() -> tuple[float, ...]:
+    # BENCH_PACED_RATE (one rate) is still read when BENCH_PACED_RATES is not set.
+    return _rates("BENCH_PACED_RATES", os.environ.get("BENCH_PACED_RATE") or "50,200")
+
+
+def rate_label(rate: float) -> str:
+    """50.0 -> "50", 12.5 -> "12.5": the suffix of the per-rate keys."""
+    return f"{rate:g}"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -59,10 +78,19 @@ class Config:
     concurrency: int = field(default_factory=lambda: _int("BENCH_CONCURRENCY", 100))
     # Buyers per second offered in the burst; 0 = all at once (a flash sale).
     rate: float = field(default_factory=lambda: _float("BENCH_RATE", 0))
-    # The paced phase: a second ticket with a seat for everyone, buyers arriving
-    # at a steady rate below the pipeline's capacity (0 buyers skips it).
+    # The paced phases: a ticket with a seat for everyone per rate, buyers arriving
+    # at a steady rate (0 buyers skips them); the first rate is `paced_confirm_p99_ms`.
     paced_buyers: int = field(default_factory=lambda: _int("BENCH_PACED_BUYERS", 300))
-    paced_rate: float = field(default_factory=lambda: _float("BENCH_PACED_RATE", 50))
+    paced_rates: tuple[float, ...] = field(default_factory=_paced_rates)
+    # The capacity phase: a ticket with a seat for each of these buyers, all at
+    # once (0 skips it): seated purchases per second and their CPU.
+    capacity_buyers: int = field(default_factory=lambda: _int("BENCH_CAPACITY_BUYERS", 1000))
+    # The bare stack of /work/shared/calibration, run after the project's (bench/calibration.py).
+    calibrate: bool = field(default_factory=lambda: _bool("BENCH_CALIBRATE", False))
+    calibration_dir: str = field(
+        default_factory=lambda: _str("BENCH_CALIBRATION_DIR", DEFAULT_CALIBRATION_DIR)
+    )
+    calibration_buyers: int = field(default_factory=lambda: _int("BENCH_CALIBRATION_BUYERS", 0))
     idempotency_keys: bool = field(default_factory=lambda: _bool("BENCH_IDEMPOTENCY_KEYS", False))
     timeout_s: float = field(default_factory=lambda: _float("BENCH_TIMEOUT", 600))
     # py-spy records one web and one worker process during the burst.
@@ -72,5 +100,10 @@ class Config:
     redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
     deployment: Deployment = field(default_factory=Deployment)
 
+    @property
+    def paced_rate(self) -> float | None:
+        """The first paced rate, the one `paced_confirm_p99_ms` is measured at."""
+        return self.paced_rates[0] if self.paced_rates else None
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "paced_rate": self.paced_rate}

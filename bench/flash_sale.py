@@ -6,12 +6,17 @@
 2. Burst: one ticket with I seats (BENCH_SEATS, 500); B buyers (BENCH_BUYERS,
    2000) post a purchase each over C connections (BENCH_CONCURRENCY, 100),
    then poll until final.
-3. Paced: a second ticket with a seat for everyone; BENCH_PACED_BUYERS buyers
-   arrive at BENCH_PACED_RATE per second, below capacity, for the latency a
-   buyer sees when the pipeline keeps up.
-4. Audit from the database, JSON in bench/results/ (and latest.json), a
+3. Paced: for each rate of BENCH_PACED_RATES (50,200), a ticket with a seat
+   for everyone; BENCH_PACED_BUYERS buyers arrive at that rate, for the
+   latency a buyer sees at that offered load.
+4. Capacity: a ticket with a seat for each of BENCH_CAPACITY_BUYERS (1000)
+   buyers, all at once: seated purchases per second and their server CPU.
+5. With BENCH_CALIBRATE=1, once the stack has stopped, the bare stack of
+   /work/shared/calibration measured the same way (bench/calibration.py).
+6. Audit from the database, JSON in bench/results/ (and latest.json), a
    Markdown table on stdout. Exit 1 on an oversell, a lost purchase, a broken
-   invariant or a rejected POST.
+   invariant, a rejected POST (a 409 `sold_out` is an answer, not a
+   rejection) or a calibration that could not be measured.
 
 Every process it started is stopped at the end, on error and on Ctrl-C.
 """
@@ -31,9 +36,10 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from bench.config import Config
+from bench.calibration import run_calibration
+from bench.config import Config, rate_label
 from bench.load import LoadGenerator
-from bench.monitor import Monitor, cpu_between
+from bench.monitor import Monitor, cpu_between, cpu_ms_per, postgres_backends, postmaster_of
 from bench.pyspy import Profiler
 from bench.report import markdown, phase_figures
 from bench.stack import ROOT, Stack
@@ -100,17 +106,6 @@ def redis_commands(redis_url: str) -> int:
     return int(redis.Redis.from_url(redis_url).info("stats")["total_commands_processed"])
 
 
-def postgres_pids(database_url: str):
-    def pids() -> list[int]:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    return pids
-
-
 def versions(stack: Stack) -> dict:
     import redis
 
@@ -170,9 +165,107 @@ def run_phase(stack: Stack, monitor: Monitor, config: Config, *, name: str, seat
     }
     figures["cpu"] = cpu_between(snap_before, snap_after)
     figures["audit"] = audit(
-        ticket_id=ticket_id, accepted_ids=accepted, payments_before=payments_before
+        ticket_id=ticket_id,
+        accepted_ids=accepted,
+        payments_before=payments_before,
+        sold_out_emails={b.email for b in load.buyers if b.sold_out},
+    )
+    figures["server_cpu_ms_per_buyer"] = cpu_ms_per(figures["cpu"], buyers)
+    figures["server_cpu_ms_per_seated_purchase"] = cpu_ms_per(
+        figures["cpu"], figures["audit"]["seats_sold"]
     )
     return figures
+
+
+def run_phases(stack: Stack, monitor: Monitor, config: Config, payments_before: int,
+               profiler: "Profiler | None") -> dict[str, dict]:  # fmt: skip
+    """Burst, paced (one per rate), capacity: each a fresh ticket, in that order."""
+    burst = run_phase(
+        stack, monitor, config, name="Flash sale", seats=config.seats, buyers=config.buyers,
+        rate=config.rate, payments_before=payments_before, profiler=profiler,
+    )  # fmt: skip
+    phases = {"burst": burst}
+    print(
+        f"bench: burst done: {burst['accepted_per_s']} accepted/s, "
+        f"{burst['confirmed_per_s']} confirmed/s, {burst['sold_out_at_accept']} sold out at "
+        f"accept, server CPU {burst['server_cpu_ms_per_buyer']} ms/buyer",
+        flush=True,
+    )
+    for paced_rate in config.paced_rates if config.paced_buyers > 0 else ():
+        label = rate_label(paced_rate)
+        phases[f"paced_at_{label}"] = phase = run_phase(
+            stack, monitor, config, name=f"Paced sale {label}", seats=config.paced_buyers,
+            buyers=config.paced_buyers, rate=paced_rate, payments_before=payments_before,
+        )  # fmt: skip
+        print(f"bench: paced at {label}/s: confirm p99 {phase['confirm_p99_ms']} ms", flush=True)
+    if config.capacity_buyers > 0:
+        phases["capacity"] = phase = run_phase(
+            stack, monitor, config, name="Capacity sale", seats=config.capacity_buyers,
+            buyers=config.capacity_buyers, rate=0, payments_before=payments_before,
+        )  # fmt: skip
+        print(
+            f"bench: capacity: {phase['sell_through_per_s']} confirmed/s, "
+            f"{phase['server_cpu_ms_per_seated_purchase']} ms server CPU per seated purchase",
+            flush=True,
+        )
+    return phases
+
+
+def summary(phases: dict[str, dict]) -> dict:
+    """The top-level figures: the burst's, the paced p99 per rate, the capacity's, the audit."""
+    burst = phases["burst"]
+    paced = {name.removeprefix("paced_at_"): f for name, f in phases.items() if "paced_at_" in name}
+    capacity = phases.get("capacity")
+    audits = {name: figures["audit"] for name, figures in phases.items()}
+    first_paced = next(iter(paced.values()), None)
+    return {
+        **{key: burst[key] for key in BURST_KEYS},
+        "paced_confirm_p99_ms": first_paced["confirm_p99_ms"] if first_paced else None,
+        **{f"paced_confirm_p99_ms_at_{label}": f["confirm_p99_ms"] for label, f in paced.items()},
+        "capacity_confirmed_per_s": capacity["sell_through_per_s"] if capacity else None,
+        "server_cpu_ms_per_seated_purchase": (
+            capacity["server_cpu_ms_per_seated_purchase"] if capacity else None
+        ),
+        "audit": burst["audit"],
+        "oversold": sum(a["oversold"] for a in audits.values()),
+        "lost": sum(a["lost"] for a in audits.values()),
+        "rejected": sum(phases[name]["rejected"] for name in phases),
+        "audit_ok": all(a["ok"] for a in audits.values()),
+        "audits": audits,
+        "burst": burst,
+        "paced_by_rate": paced,
+        **({"capacity": capacity} if capacity else {}),
+    }
+
+
+BURST_KEYS = (
+    "accepted_per_s",
+    "answered_per_s",
+    "sold_out_at_accept",
+    "confirmed_per_s",
+    "finalized_per_s",
+    "sell_through_per_s",
+    "server_cpu_ms_per_buyer",
+    "accept_p50_ms",
+    "accept_p95_ms",
+    "accept_p99_ms",
+    "confirm_p50_ms",
+    "confirm_p95_ms",
+    "confirm_p99_ms",
+    "polls_per_s",
+)
+
+
+def environment(stack: Stack, load_before: tuple) -> dict:
+    return {
+        "cpu_count": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "platform": platform.platform(),
+        "git": git_revision(),
+        "versions": versions(stack),
+    }
 
 
 def main() -> int:
@@ -207,71 +300,25 @@ def main() -> int:
         )
         monitor = Monitor(
             stack.pids,
-            postgres_pids(stack.database_url),
+            postgres_backends(stack.database_url),
             redis_port=int(stack.redis_url.rsplit(":", 1)[1].split("/")[0]),
+            postmaster=postmaster_of(stack.database_url),
         ).start()
         payments_before = Payment.objects.count()
-        result: dict = {"run_id": run_id, "config": config.as_dict()}
         profiler = Profiler(logdir, stack.pids()) if config.profile else None
-        burst = run_phase(
-            stack, monitor, config, name="Flash sale", seats=config.seats, buyers=config.buyers,
-            rate=config.rate, payments_before=payments_before, profiler=profiler,
-        )  # fmt: skip
-        result["burst"] = burst
-        print(
-            f"bench: burst done: {burst['accepted_per_s']} accepted/s, "
-            f"{burst['confirmed_per_s']} confirmed/s",
-            flush=True,
-        )
-        paced = None
-        if config.paced_buyers > 0:
-            paced = run_phase(
-                stack, monitor, config, name="Paced sale", seats=config.paced_buyers,
-                buyers=config.paced_buyers, rate=config.paced_rate,
-                payments_before=payments_before,
-            )  # fmt: skip
-            result["paced"] = paced
+        phases = run_phases(stack, monitor, config, payments_before, profiler)
         monitor.stop()
-
-        audits = [burst["audit"]] + ([paced["audit"]] if paced else [])
-        rejected = burst["rejected"] + (paced["rejected"] if paced else 0)
-        result.update(
-            {
-                "accepted_per_s": burst["accepted_per_s"],
-                "confirmed_per_s": burst["confirmed_per_s"],
-                "finalized_per_s": burst["finalized_per_s"],
-                "accept_p50_ms": burst["accept_p50_ms"],
-                "accept_p95_ms": burst["accept_p95_ms"],
-                "accept_p99_ms": burst["accept_p99_ms"],
-                "confirm_p50_ms": burst["confirm_p50_ms"],
-                "confirm_p95_ms": burst["confirm_p95_ms"],
-                "confirm_p99_ms": burst["confirm_p99_ms"],
-                "paced_confirm_p99_ms": paced["confirm_p99_ms"] if paced else None,
-                "polls_per_s": burst["polls_per_s"],
-                "audit": burst["audit"],
-                "oversold": sum(a["oversold"] for a in audits),
-                "lost": sum(a["lost"] for a in audits),
-                "rejected": rejected,
-                "audit_ok": all(a["ok"] for a in audits),
-                "peak_rss_mb": monitor.process_kind_report(),
-                "environment": {
-                    "cpu_count": psutil.cpu_count(),
-                    "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                    "load_average_before": load_before,
-                    "load_average_after": os.getloadavg(),
-                    "platform": platform.platform(),
-                    "git": git_revision(),
-                    "versions": versions(stack),
-                },
-            }
-        )
-        # Top-level keys first in the file, details after.
-        ordered = {k: result[k] for k in TOP_LEVEL if k in result}
-        ordered.update({k: v for k, v in result.items() if k not in ordered})
-        write_results(run_id, ordered)
+        result: dict = {"run_id": run_id, "config": config.as_dict(), **summary(phases)}
+        result["peak_rss_mb"] = monitor.process_kind_report()
+        stack.stop()  # the calibration, if any, runs on a machine without our stack
+        if config.calibrate:
+            result["calibration"] = run_calibration(config, logdir)
+        result["environment"] = environment(stack, load_before)
+        result = ordered(result)
+        write_results(run_id, result)
         print()
-        print(markdown(ordered))
-        failures = verdict(ordered)
+        print(markdown(result))
+        failures = verdict(result)
         for failure in failures:
             print(f"bench: FAILED: {failure}", file=sys.stderr)
         return 1 if failures else 0
@@ -290,26 +337,31 @@ def main() -> int:
 
 TOP_LEVEL = (
     "run_id",
-    "accepted_per_s",
-    "confirmed_per_s",
-    "finalized_per_s",
-    "accept_p50_ms",
-    "accept_p95_ms",
-    "accept_p99_ms",
-    "confirm_p50_ms",
-    "confirm_p95_ms",
-    "confirm_p99_ms",
+    *BURST_KEYS,
     "paced_confirm_p99_ms",
-    "polls_per_s",
+    # then paced_confirm_p99_ms_at_<rate> for every rate (inserted by `ordered`)
+    "capacity_confirmed_per_s",
+    "server_cpu_ms_per_seated_purchase",
     "oversold",
     "lost",
     "rejected",
     "audit_ok",
     "audit",
+    "audits",
+    "calibration",
     "peak_rss_mb",
     "environment",
     "config",
 )
+
+
+def ordered(result: dict) -> dict:
+    """Top-level figures first in the file, the per-rate ones after the first rate's."""
+    keys = list(TOP_LEVEL)
+    at = keys.index("paced_confirm_p99_ms") + 1
+    keys[at:at] = [k for k in result if k.startswith("paced_confirm_p99_ms_at_")]
+    first = {k: result[k] for k in keys if k in result}
+    return first | {k: v for k, v in result.items() if k not in first}
 
 
 def verdict(result: dict) -> list[str]:
@@ -319,11 +371,29 @@ def verdict(result: dict) -> list[str]:
     if result["lost"]:
         failures.append(f"{result['lost']} purchases lost (missing or never final)")
     if result["rejected"]:
-        failures.append(f"{result['rejected']} purchase requests were not accepted")
+        failures.append(f"{result['rejected']} purchase requests were not answered")
     if not result["audit_ok"]:
-        audits = [result["audit"]] + ([result["paced"]["audit"]] if "paced" in result else [])
-        broken = [name for a in audits for name, ok in a["checks"].items() if not ok]
+        broken = [
+            f"{phase}: {name}"
+            for phase, audit in result["audits"].items()
+            for name, ok in audit["checks"].items()
+            if not ok
+        ]
         failures.append("invariants broken: " + ", ".join(broken))
+    failures += calibration_failures(result.get("calibration"))
+    return failures
+
+
+def calibration_failures(calibration: dict | None) -> list[str]:
+    if calibration is None:
+        return []
+    if calibration.get("error"):
+        return [f"calibration not measured: {calibration['error']}"]
+    failures = []
+    if calibration["rejected"]:
+        failures.append(f"calibration: {calibration['rejected']} POSTs not accepted")
+    if calibration["pending_left"]:
+        failures.append(f"calibration: {calibration['pending_left']} purchases never drained")
     return failures
 
 

@@ -7,6 +7,13 @@ purchases and polls alike, share C connections: at most C are in flight at
 once, as from C browsers. Latency is timed from the moment a request has its
 connection slot, so it is the server's answer time under C concurrent clients,
 not the time a buyer waited for a free slot.
+
+A 409 whose JSON `code` is "sold_out" is an answer, not a rejection: the
+ticket had no seat left (and none held that could come back), nothing was
+stored, and the buyer stops there (`Buyer.sold_out`).
+
+`get_each` times one GET per URL over C connections the same way (the status
+GET of the bare calibration stack, bench/calibration.py).
 """
 
 import asyncio
@@ -19,6 +26,8 @@ import aiohttp
 FINAL_STATUSES = {"completed", "failed", "expired", "cancelled", "refunded"}
 SOLD_STATUSES = {"confirmed", "completed"}
 DEFAULT_RETRY_AFTER = 1.0
+PURCHASE_PATH = "/api/tickets/purchase/direct/"
+SOLD_OUT_CODE = "sold_out"
 
 
 @dataclass
@@ -30,6 +39,7 @@ class Buyer:
     accept_ms: float | None = None
     http_status: int | None = None
     error: str | None = None
+    sold_out: bool = False  # answered 409 {"code": "sold_out"}: nothing stored
     purchase_id: str | None = None
     polls: int = 0
     not_modified: int = 0
@@ -62,7 +72,12 @@ class LoadGenerator:
         run_id: str,
         idempotency_keys: bool = False,
         timeout_s: float = 600.0,
+        purchase_path: str = PURCHASE_PATH,
+        status_path: str = "",
+        poll: bool = True,
     ) -> None:
+        """`status_path` ("/status/{id}/") stands in for a missing `Location`;
+        `poll=False` stops each buyer at its POST's answer."""
         self.base_url = base_url
         self.ticket_id = ticket_id
         self.concurrency = concurrency
@@ -70,6 +85,9 @@ class LoadGenerator:
         self.run_id = run_id
         self.idempotency_keys = idempotency_keys
         self.timeout_s = timeout_s
+        self.purchase_path = purchase_path
+        self.status_path = status_path
+        self.poll = poll
         self.result = LoadResult(
             [Buyer(i, f"buyer{i}.{run_id}@bench.example.com") for i in range(buyers)]
         )
@@ -95,7 +113,7 @@ class LoadGenerator:
         if self.rate > 0:
             await asyncio.sleep(max(0.0, start + buyer.index / self.rate - time.monotonic()))
         location = await self._purchase(buyer)
-        if location:
+        if location and self.poll:
             await self._poll(buyer, location)
 
     def _client_address(self, index: int) -> str:
@@ -114,7 +132,7 @@ class LoadGenerator:
         headers = {"X-Forwarded-For": self._client_address(buyer.index)}
         if self.idempotency_keys:
             headers["Idempotency-Key"] = str(uuid.uuid5(uuid.NAMESPACE_URL, buyer.email))
-        url = f"{self.base_url}/api/tickets/purchase/direct/"
+        url = f"{self.base_url}{self.purchase_path}"
         async with self.slots:
             buyer.sent_at = time.time()
             began = time.perf_counter()
@@ -128,6 +146,11 @@ class LoadGenerator:
                 return None
             buyer.accept_ms = (time.perf_counter() - began) * 1000
             buyer.accepted_at = time.time()
+        if _is_sold_out(buyer.http_status, payload):
+            buyer.sold_out = True
+            return None
+        if buyer.http_status == 202 and not location and self.status_path:
+            location = self.base_url + self.status_path.format(id=payload["purchase_id"])
         if buyer.http_status != 202 or not location:
             buyer.error = f"HTTP {buyer.http_status}: {str(payload)[:200]}"
             return None
@@ -178,3 +201,48 @@ class LoadGenerator:
         if status in FINAL_STATUSES:
             buyer.final_at = now
             buyer.final_status = status
+
+
+def _is_sold_out(status: int | None, payload) -> bool:
+    return status == 409 and isinstance(payload, dict) and payload.get("code") == SOLD_OUT_CODE
+
+
+@dataclass
+class GetResult:
+    """One GET per URL: latencies of the 200s, the other answers by status."""
+
+    ms: list[float] = field(default_factory=list)
+    statuses: dict[int | str, int] = field(default_factory=dict)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+def get_each(urls: list[str], concurrency: int) -> GetResult:
+    return asyncio.run(_get_each(urls, concurrency))
+
+
+async def _get_each(urls: list[str], concurrency: int) -> GetResult:
+    result = GetResult()
+    slots = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+
+    async def one(session: aiohttp.ClientSession, url: str) -> None:
+        async with slots:
+            began = time.perf_counter()
+            try:
+                async with session.get(url) as response:
+                    await response.read()
+                    status: int | str = response.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status = type(exc).__name__
+            elapsed_ms = (time.perf_counter() - began) * 1000
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        if status == 200:
+            result.ms.append(elapsed_ms)
+
+    result.started_at = time.time()
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(one(session, url) for url in urls))
+    result.finished_at = time.time()
+    return result

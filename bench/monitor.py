@@ -17,8 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
+import psycopg
 
 SAMPLE_SECONDS = 0.25
+# The server side of a sale: what `cpu_s_server` (and the `server_cpu_ms_per_*`
+# figures) add up. Not the load generator, not Flower, not the rest of the machine.
+SERVER_KINDS = ("web", "worker", "mailer", "beat", "postgres", "redis")
 
 
 @dataclass
@@ -40,6 +44,9 @@ class Monitor:
     roots: Callable[[], dict[str, list[int]]]
     postgres_pids: Callable[[], list[int]]
     redis_port: int = 6379
+    # The PostgreSQL server's postmaster (`postmaster_of`); without it, found from a
+    # live backend of `postgres_pids`, which is none before the first connection.
+    postmaster: psutil.Process | None = None
     processes: dict[int, ProcessSample] = field(default_factory=dict)
     peak_rss_by_kind: dict[str, int] = field(default_factory=dict)
     peak_processes_by_kind: dict[str, int] = field(default_factory=dict)
@@ -96,6 +103,8 @@ class Monitor:
 
     def _postmaster(self) -> psutil.Process | None:
         """Found once, from any live backend: backends come and go, it stays."""
+        if self._postmaster_process is None and self.postmaster is not None:
+            self._postmaster_process = self.postmaster
         if self._postmaster_process is None:
             for pid in self._postgres:
                 with contextlib.suppress(psutil.Error):
@@ -183,6 +192,30 @@ class Monitor:
         return report
 
 
+def postgres_backends(database_url: str) -> Callable[[], list[int]]:
+    """The pids of the backends connected to the database (for memory by kind)."""
+
+    def pids() -> list[int]:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    return pids
+
+
+def postmaster_of(database_url: str) -> psutil.Process | None:
+    """The server's postmaster, the parent of a backend asked while it is connected:
+    its CPU (children included) is the whole server's, whoever is connected when."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        try:
+            return psutil.Process(backend).parent()
+        except psutil.Error:
+            return None
+
+
 _REDIS_PIDS: dict[int, int] = {}
 
 
@@ -211,7 +244,13 @@ def cpu_between(start: Snapshot, end: Snapshot) -> dict:
     return {
         "wall_s": round(wall, 2),
         "cpu_s_by_kind": used,
+        "cpu_s_server": round(sum(used.get(kind, 0.0) for kind in SERVER_KINDS), 2),
         "cpu_s_ours": round(ours, 2),
         "cpu_s_other": round(max(0.0, busy - ours), 2),
         "machine_busy_pct": round(100 * busy / (wall * (psutil.cpu_count() or 1)), 1),
     }
+
+
+def cpu_ms_per(cpu: dict, count: int) -> float | None:
+    """Server CPU (`cpu_between`'s `cpu_s_server`) in milliseconds per purchase or buyer."""
+    return round(1000 * cpu["cpu_s_server"] / count, 2) if count else None

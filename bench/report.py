@@ -50,11 +50,40 @@ def rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
+def accept_figures(load: LoadResult) -> dict:
+    """What the POSTs got: 202s, sold-out answers (409 `sold_out`), the rest rejected."""
+    buyers = load.buyers
+    accepted = [b for b in buyers if b.http_status == 202 and b.purchase_id]
+    sold_out = [b for b in buyers if b.sold_out]
+    answered = accepted + sold_out
+    first_post = min((b.sent_at for b in buyers if b.sent_at), default=load.started_at)
+    last_accept = max((b.accepted_at for b in accepted), default=first_post)
+    last_answer = max((b.accepted_at for b in answered), default=first_post)
+    errors: dict[str, int] = {}
+    for buyer in buyers:
+        if buyer.error:
+            key = buyer.error.split(":")[0]
+            errors[key] = errors.get(key, 0) + 1
+    return {
+        "buyers": len(buyers),
+        "accepted": len(accepted),
+        "sold_out_at_accept": len(sold_out),
+        "rejected": len(buyers) - len(answered),
+        "rejections": errors,
+        "accept_window_s": round(last_accept - first_post, 3),
+        "accepted_per_s": rate(len(accepted), last_accept - first_post),
+        "answered_per_s": rate(len(answered), last_answer - first_post),
+        **spread("accept", [b.accept_ms for b in accepted if b.accept_ms is not None]),
+        **spread("sold_out_answer", [b.accept_ms for b in sold_out if b.accept_ms is not None]),
+        "first_post_at": first_post,
+    }
+
+
 def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
     buyers = load.buyers
     accepted = [b for b in buyers if b.http_status == 202 and b.purchase_id]
-    first_post = min((b.sent_at for b in buyers if b.sent_at), default=load.started_at)
-    last_accept = max((b.accepted_at for b in accepted), default=first_post)
+    answers = accept_figures(load)
+    first_post = answers["first_post_at"]
     server = [times[b.purchase_id] for b in accepted if b.purchase_id in times]
     finals = [t.final_at for t in times.values() if t.final_at]
     last_final = max(finals, default=first_post)
@@ -76,24 +105,14 @@ def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
     polls = sum(b.polls for b in buyers)
     poll_window = load.last_poll_at - load.first_poll_at
     window = last_final - first_post
-    errors: dict[str, int] = {}
-    for buyer in buyers:
-        if buyer.error:
-            key = buyer.error.split(":")[0]
-            errors[key] = errors.get(key, 0) + 1
     return {
-        "buyers": len(buyers),
-        "accepted": len(accepted),
-        "rejected": len(buyers) - len(accepted),
-        "rejections": errors,
+        **answers,
         "confirmed": len(confirmed),
-        "accept_window_s": round(last_accept - first_post, 3),
         "end_to_end_window_s": round(window, 3),
-        "accepted_per_s": rate(len(accepted), last_accept - first_post),
+        "sell_through_window_s": round(last_confirm - first_post, 3),
         "confirmed_per_s": rate(len(confirmed), window),
         "finalized_per_s": rate(len(finals), window),
         "sell_through_per_s": rate(len(confirmed), last_confirm - first_post),
-        **spread("accept", [b.accept_ms for b in accepted if b.accept_ms is not None]),
         **spread("confirm", confirm_ms),
         **spread("confirm_server", queue_ms),
         **spread("final", final_ms),
@@ -106,7 +125,6 @@ def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
         "polls_per_s": rate(polls, poll_window),
         **spread("poll", load.poll_ms),
         "client_timed_out": load.timed_out,
-        "first_post_at": first_post,
         "sold_statuses": sorted(SOLD_STATUSES),
     }
 
@@ -123,7 +141,9 @@ def target_rows(figures: dict, paced: dict | None) -> list[tuple[str, float | No
 
 
 def markdown(result: dict) -> str:
-    burst, paced = result["burst"], result.get("paced")
+    burst = result["burst"]
+    paced_by_rate = result.get("paced_by_rate") or {}
+    paced = next(iter(paced_by_rate.values()), None)
     env = result["environment"]
     lines = [
         f"### Flash sale: {burst['buyers']} buyers, {result['config']['seats']} seats, "
@@ -135,6 +155,9 @@ def markdown(result: dict) -> str:
     ]
     for label, value, goal, met in target_rows(burst, paced):
         lines.append(f"| {label} | {value} | {goal} | {'yes' if met else 'no'} |")
+    for name in ("answered_per_s", "sold_out_at_accept", "sell_through_per_s",
+                 "server_cpu_ms_per_buyer"):  # fmt: skip
+        lines.append(f"| {name} | {result.get(name)} | | |")
     for name in (
         "finalized_per_s",
         "accept_p50_ms",
@@ -146,18 +169,7 @@ def markdown(result: dict) -> str:
         "poll_p99_ms",
     ):
         lines.append(f"| {name} | {burst[name]} | | |")
-    if paced:
-        lines.append(
-            f"| paced: {paced['buyers']} buyers at {result['config']['paced_rate']}/s, "
-            f"confirm p50/p95/p99 ms | {paced['confirm_p50_ms']} / {paced['confirm_p95_ms']}"
-            f" / {paced['confirm_p99_ms']} | | |"
-        )
-    audit = result["audit"]
-    lines.append(
-        f"| audit | sold {audit['seats_sold']}/{audit['expected_sold']}, "
-        f"oversold {result['oversold']}, lost {result['lost']}, "
-        f"{'all invariants hold' if audit['ok'] else 'FAILED'} | | |"
-    )
+    lines += _paced_rows(paced_by_rate) + _capacity_rows(result) + _audit_rows(result)
     cpu = burst["cpu"]
     lines.append(
         "| CPU s during burst | "
@@ -166,4 +178,68 @@ def markdown(result: dict) -> str:
     )
     rss = ", ".join(f"{k} {v['peak_rss_mb']}" for k, v in result["peak_rss_mb"].items())
     lines.append(f"| peak RSS MB by kind | {rss} | | |")
+    if result.get("calibration"):
+        lines += ["", *calibration_markdown(result)]
     return "\n".join(lines)
+
+
+def _paced_rows(paced_by_rate: dict) -> list[str]:
+    return [
+        f"| paced: {phase['buyers']} buyers at {label}/s, confirm p50/p95/p99 ms "
+        f"| {phase['confirm_p50_ms']} / {phase['confirm_p95_ms']} / {phase['confirm_p99_ms']}"
+        " | | |"
+        for label, phase in paced_by_rate.items()
+    ]
+
+
+def _capacity_rows(result: dict) -> list[str]:
+    capacity = result.get("capacity")
+    if not capacity:
+        return []
+    return [
+        f"| capacity: {capacity['buyers']} buyers, a seat each: confirmed/s "
+        f"| {result['capacity_confirmed_per_s']} | | |",
+        f"| capacity: server CPU ms per seated purchase "
+        f"| {result['server_cpu_ms_per_seated_purchase']} | | |",
+    ]
+
+
+def _audit_rows(result: dict) -> list[str]:
+    rows = []
+    for name, audit in result["audits"].items():
+        rows.append(
+            f"| audit {name} | sold {audit['seats_sold']}/{audit['expected_sold']}, "
+            f"oversold {audit['oversold']}, lost {audit['lost']}, "
+            f"sold out at accept {audit['sold_out_at_accept']}, "
+            f"{'all invariants hold' if audit['ok'] else 'FAILED'} | | |"
+        )
+    return rows
+
+
+def calibration_markdown(result: dict) -> list[str]:
+    """The bare stack's figures beside the project's, measured in the same run."""
+    calib = result["calibration"]
+    if calib.get("error"):
+        return [f"Calibration (bare stack) failed: {calib['error']}"]
+    capacity = result.get("capacity_confirmed_per_s")
+    seated_cpu = result.get("server_cpu_ms_per_seated_purchase")
+    rows = [
+        ("accepted_per_s", result["accepted_per_s"], calib["accepted_per_s"]),
+        ("accept_p99_ms", result["accept_p99_ms"], calib["accept_p99_ms"]),
+        ("status GETs/s (project: polls/s)", result["polls_per_s"], calib["status_per_s"]),
+        ("status p99 ms (project: poll p99)", result["burst"]["poll_p99_ms"],
+         calib["status_p99_ms"]),
+        ("confirmed_per_s (project: capacity phase; bare: worker drain alone)", capacity,
+         calib["confirmed_per_s"]),
+        ("server_cpu_ms_per_buyer (project: burst)", result["server_cpu_ms_per_buyer"],
+         calib["server_cpu_ms_per_buyer"]),
+        ("server CPU ms per seated purchase (project: capacity phase)", seated_cpu,
+         calib["server_cpu_ms_per_buyer"]),
+    ]  # fmt: skip
+    return [
+        f"### Calibration: the bare stack, {calib['buyers']} buyers, a seat each, same run",
+        "",
+        "| figure | project | bare stack (floor) |",
+        "|---|---:|---:|",
+        *(f"| {name} | {ours} | {floor} |" for name, ours, floor in rows),
+    ]

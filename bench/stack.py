@@ -158,15 +158,7 @@ class Stack:
         }
         self.spawn("web", "web", procfile["web"], web)
         for node in range(deployment.worker_nodes):
-            # celery worker reads CELERY_WORKER_<OPTION> for options the Procfile leaves out.
-            worker = {
-                "WORKER_CONCURRENCY": str(deployment.worker_concurrency),
-                "CELERY_WORKER_POOL": deployment.worker_pool,
-                "CELERY_WORKER_HOSTNAME": f"bench{node}@%h",
-            }
-            if not deployment.worker_gossip:
-                worker |= {"CELERY_WORKER_WITHOUT_GOSSIP": "1", "CELERY_WORKER_WITHOUT_MINGLE": "1"}
-            self.spawn("worker", f"worker{node}", procfile["worker"], worker)
+            self.spawn("worker", f"worker{node}", procfile["worker"], self.worker_env(node))
         # Delivery on its own process, as the Procfile runs it.
         mailer = {"CELERY_WORKER_POOL": deployment.worker_pool}
         if not deployment.worker_gossip:
@@ -177,6 +169,19 @@ class Stack:
         if deployment.flower:
             flower = {"FLOWER_ADDRESS": "127.0.0.1", "FLOWER_PORT": str(free_port())}
             self.spawn("flower", "flower", procfile["flower"], flower)
+
+    def worker_env(self, node: int) -> dict[str, str]:
+        """Worker node `node`'s variables (celery worker reads CELERY_WORKER_<OPTION> for
+        options the Procfile leaves out); its name is bench<node>@<host>."""
+        deployment = self.config.deployment
+        worker = {
+            "WORKER_CONCURRENCY": str(deployment.worker_concurrency),
+            "CELERY_WORKER_POOL": deployment.worker_pool,
+            "CELERY_WORKER_HOSTNAME": f"bench{node}@%h",
+        }
+        if not deployment.worker_gossip:
+            worker |= {"CELERY_WORKER_WITHOUT_GOSSIP": "1", "CELERY_WORKER_WITHOUT_MINGLE": "1"}
+        return worker
 
     @property
     def base_url(self) -> str:
