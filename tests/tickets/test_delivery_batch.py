@@ -6,12 +6,12 @@ import email
 import logging
 import smtplib
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 from email.policy import default as default_policy
 
 import png
 import pytest
-import zxingcpp
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import connection, connections, transaction
@@ -22,6 +22,7 @@ from devtools.embedded_redis import free_port
 from project.actor import acting_as
 from project.redis_client import redis_client
 from tests.factories import PurchaseFactory, TicketFactory
+from tests.scanning import decode_qr
 from tickets import delivery
 from tickets.codes import codes_issue_many
 from tickets.models import PurchaseEvent, TicketPurchase
@@ -55,15 +56,6 @@ def confirmed_purchases(count: int, *, quantity=lambda i: 1 + i % 3) -> list[Tic
 
 def parsed(message) -> email.message.EmailMessage:
     return email.message_from_bytes(message.message().as_bytes(), policy=default_policy)
-
-
-def decode_qr(data: bytes) -> list[str]:
-    width, height, pixels, _ = png.Reader(bytes=data).asRGB8()
-    grey = bytearray()
-    for row in pixels:
-        grey.extend(row[0::3])
-    image = memoryview(bytes(grey)).cast("B", (height, width))
-    return [barcode.text for barcode in zxingcpp.read_barcodes(image)]
 
 
 def assert_mail_carries(message, purchase: TicketPurchase) -> None:
@@ -246,57 +238,54 @@ def test_a_sweeps_stamp_from_before_the_confirmation_does_not_hold_the_mail_back
     assert delivery.deliver_batch() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_purchase_locked_by_a_concurrent_claim_is_skipped(mailoutbox):
-    if not connection.features.has_select_for_update_skip_locked:
-        pytest.skip("SQLite serialises writers; SKIP LOCKED needs PostgreSQL")
-    locked, free = confirmed_purchases(2, quantity=lambda i: 1)
+@contextmanager
+def held_elsewhere(purchase: TicketPurchase):
+    """Another transaction holds the purchase's row (a second mailer, a
+    settling batch) while the body runs."""
     holding, release = threading.Event(), threading.Event()
 
-    def other_mailer() -> None:
+    def other_transaction() -> None:
         try:
             with transaction.atomic():
-                TicketPurchase.objects.select_for_update().get(pk=locked.pk)
+                TicketPurchase.objects.select_for_update().get(pk=purchase.pk)
                 holding.set()
                 release.wait(10)
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=other_mailer)
+    thread = threading.Thread(target=other_transaction)
     thread.start()
     try:
         assert holding.wait(10)
-        _, claimed = delivery._claim(10)
+        yield
     finally:
         release.set()
         thread.join()
+
+
+def needs_skip_locked() -> None:
+    if not connection.features.has_select_for_update_skip_locked:
+        pytest.skip("SQLite serialises writers; SKIP LOCKED needs PostgreSQL")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purchase_locked_by_a_concurrent_claim_is_skipped(mailoutbox):
+    needs_skip_locked()
+    locked, free = confirmed_purchases(2, quantity=lambda i: 1)
+
+    with held_elsewhere(locked):
+        _, claimed = delivery._claim(10)
+
     assert [purchase.pk for purchase in claimed] == [free.pk]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_purchase_passed_over_while_locked_is_looked_at_again_shortly(published, mailoutbox):
-    if not connection.features.has_select_for_update_skip_locked:
-        pytest.skip("SQLite serialises writers; SKIP LOCKED needs PostgreSQL")
+    needs_skip_locked()
     locked, free = confirmed_purchases(2, quantity=lambda i: 1)
-    holding, release = threading.Event(), threading.Event()
 
-    def settling_elsewhere() -> None:
-        try:
-            with transaction.atomic():
-                TicketPurchase.objects.select_for_update().get(pk=locked.pk)
-                holding.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=settling_elsewhere)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    with held_elsewhere(locked):
         assert delivery.deliver_batch() == 1
-    finally:
-        release.set()
-        thread.join()
 
     assert [message.to for message in mailoutbox] == [[free.customer_email]]
     assert published.ids(delivery.DELIVER_BATCH_TASK) == [delivery.DOORBELL_KEY]

@@ -9,11 +9,11 @@ from email.policy import default as default_policy
 
 import png
 import pytest
-import zxingcpp
 from aiosmtpd.controller import Controller
 
 from devtools.embedded_redis import free_port
 from tests.factories import PurchaseFactory, TicketFactory
+from tests.scanning import decode_qr
 from tests.waiting import wait_for, wait_until_final
 from tests.worker_process import WorkerProcess
 from tickets import services
@@ -71,16 +71,6 @@ def confirmed_purchase(quantity: int = 3) -> TicketPurchase:
     purchase = services.purchase_process(purchase_id=purchase.pk)
     assert purchase.status == TicketPurchase.Status.CONFIRMED
     return purchase
-
-
-def decode_qr(data: bytes) -> list[str]:
-    """Reads the QR codes in a PNG the way a door scanner would."""
-    width, height, pixels, _ = png.Reader(bytes=data).asRGB8()
-    grey = bytearray()
-    for row in pixels:
-        grey.extend(row[0::3])
-    image = memoryview(bytes(grey)).cast("B", (height, width))
-    return [barcode.text for barcode in zxingcpp.read_barcodes(image)]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
