@@ -8,8 +8,10 @@ each stage the SQL queries, the Redis round trips and the CPU time per call:
 - create:   POST /api/tickets/purchase/direct/ through the whole middleware stack
             (django.test.Client), publish of the Celery task included;
 - status:   GET .../status/ while pending (200), and again with If-None-Match (304);
-- process:  the `tickets.process_purchase` task body (reserve, charge, confirm);
-- deliver:  the `tickets.deliver_purchase` task body (e-mail with QR codes, complete).
+- batch:    the `tickets.process_ticket_batch` task body deciding all N purchases
+            (reserve, charge, confirm, BATCH_SIZE at a time), per purchase;
+- deliver:  the `tickets.deliver_batch` task body mailing all N (e-mail with QR
+            codes, complete), per purchase.
 
 The tasks run through Celery's tracer in this process (`task.apply`), so the
 worker's own overhead (broker ack, events, result backend, pool IPC, and the
@@ -60,8 +62,10 @@ def _is_control(sql: str) -> bool:
     return sql.split(" ", 1)[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 
-def measure(name, fn, setups, *, redis_counter, profile_dir=None) -> dict:
-    """Runs fn(arg) for each arg from setups; CPU and wall per call, queries, round trips."""
+def measure(name, fn, setups, *, redis_counter, profile_dir=None, items=None) -> dict:
+    """Runs fn(arg) for each arg from setups; CPU and wall per call, queries, round
+    trips. A call that handles many purchases (a batch) is counted per purchase
+    when `items` says how many it handled in all."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -88,7 +92,7 @@ def measure(name, fn, setups, *, redis_counter, profile_dir=None) -> dict:
         statements += sum(1 for q in captured.captured_queries if not _is_control(q["sql"]))
         if i == len(setups) // 2:
             sample_sql = [q["sql"][:160] for q in captured.captured_queries]
-    n = len(setups)
+    n = items or len(setups)
     if profiler:
         (profile_dir / f"{name}.txt").write_text(
             profiler.output_text(unicode=False, show_all=False)
@@ -135,7 +139,8 @@ def run(n: int, stack: Stack) -> int:
     from bench.flash_sale import create_ticket
     from tickets.models import TicketPurchase
     from workers.celery import app
-    from workers.tasks import deliver_purchase, process_purchase
+    from workers.delivery_tasks import deliver_batch
+    from workers.tasks import process_ticket_batch
 
     profile_dir = None
     if os.environ.get("BENCH_PYINSTRUMENT"):
@@ -175,25 +180,25 @@ def run(n: int, stack: Stack) -> int:
         )
         assert response.status_code == 304, response.status_code
 
-    def process(purchase_id: str) -> None:
-        assert process_purchase.apply(args=[purchase_id]).get() == "confirmed"
+    def batch(count: int) -> None:
+        assert process_ticket_batch.apply(args=[ticket_id]).get() == count
 
-    def deliver(purchase_id: str) -> None:
-        assert deliver_purchase.apply(args=[purchase_id]).get() == "completed"
+    def deliver(count: int) -> None:
+        assert deliver_batch.apply().get() == count
 
     # Warm up every code path once (imports, URL resolver, first connections).
     create(-1)
     status(ids[0])
-    process(ids[0])
-    deliver(ids[0])
+    batch(1)
+    deliver(1)
     ids.clear()
     stages = {}
     opts = {"redis_counter": redis_counter, "profile_dir": profile_dir}
     stages["create"] = measure("create", create, range(n), **opts)
     stages["status_200"] = measure("status_200", status, list(ids), **opts)
     stages["status_304"] = measure("status_304", status_304, list(ids), **opts)
-    stages["process"] = measure("process", process, list(ids), **opts)
-    stages["deliver"] = measure("deliver", deliver, list(ids), **opts)
+    stages["batch"] = measure("batch", batch, [n], items=n, **opts)
+    stages["deliver"] = measure("deliver", deliver, [n], items=n, **opts)
     app.control.purge()
     done = TicketPurchase.objects.filter(ticket_id=ticket_id, status="completed").count()
     total = {
