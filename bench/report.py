@@ -94,6 +94,12 @@ def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
         if b.purchase_id in times and times[b.purchase_id].confirmed_at
     ]
     queue_ms = [(t.confirmed_at - t.created_at) * 1000 for t in confirmed]
+    # Delivery keeping pace: how long a confirmed purchase waits for its e-mail.
+    mailed_ms = [
+        (t.final_at - t.confirmed_at) * 1000
+        for t in confirmed
+        if t.final_at and t.status == "completed"
+    ]
     final_ms = [
         (times[b.purchase_id].final_at - b.sent_at) * 1000
         for b in accepted
@@ -116,6 +122,7 @@ def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
         **spread("confirm", confirm_ms),
         **spread("confirm_server", queue_ms),
         **spread("final", final_ms),
+        **spread("completed_after_confirmed", mailed_ms),
         **spread("client_seen_sold", seen_sold_ms),
         **spread("client_seen_final", seen_final_ms),
         "polls": polls,

@@ -105,8 +105,11 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
         )
         if not waiting:
             return Reserved(0, [])
+        # FOR NO KEY UPDATE: batches still take turns on the ticket row, but a
+        # purchase being inserted (its foreign key takes FOR KEY SHARE on the
+        # row) does not wait for the batch to commit.
         ticket = (
-            Ticket.objects.select_for_update()
+            Ticket.objects.select_for_update(no_key=True)
             .only("available_quantity", "unpaid_held_quantity", "total_quantity")
             .get(pk=ticket_id)
         )

@@ -1,17 +1,18 @@
 """The batched pipeline: a ticket's waiting purchases are decided together, in
 order, with a constant number of statements per batch."""
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gateways import ChargeRequest
 from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import backlog, batch, services
+from tickets import accept, backlog, batch, services
 from tickets.delivery import DELIVER_BATCH_TASK, DOORBELL_KEY
 from tickets.models import PurchaseEvent, TicketCode, TicketPurchase
 
@@ -181,3 +182,50 @@ def test_the_queue_counters_give_a_retry_after_from_depth_and_drain_rate(publish
     assert backlog.retry_after(ticket.pk) == 2  # 20 left at 10/s
     backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=True)
     assert backlog.retry_after(ticket.pk) == backlog.RETRY_AFTER_MIN_SECONDS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_holding_the_ticket_row_does_not_hold_up_new_purchases(monkeypatch):
+    if not connection.features.has_select_for_no_key_update:
+        pytest.skip("SQLite serialises writers")
+    ticket = TicketFactory(total_quantity=10)
+    waiting(ticket, 2)
+    holding, release = threading.Event(), threading.Event()
+    seat_in_order = batch._seat_in_order
+
+    def seat_slowly(purchases, locked_ticket):
+        holding.set()  # the ticket row is locked now, until the batch commits
+        release.wait(10)
+        return seat_in_order(purchases, locked_ticket)
+
+    monkeypatch.setattr(batch, "_seat_in_order", seat_slowly)
+
+    def a_batch() -> None:
+        try:
+            batch.reserve_batch(ticket.pk, size=10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=a_batch)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            stored = accept.purchase_store(
+                ticket_id=ticket.pk,
+                quantity=1,
+                customer_name="Late Buyer",
+                customer_email="late@example.com",
+                payment_method="card",
+                payment_token="tok_success",
+            )
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    finally:
+        release.set()
+        thread.join()
+
+    assert TicketPurchase.objects.get(pk=stored["purchase_id"]).status == Status.PENDING
