@@ -44,19 +44,19 @@ DOORBELL_KEY = "delivery"
 
 
 # How soon a mailer looks again for confirmed purchases it passed over because
-# another transaction held them for a moment.
+# another transaction held them for a moment. The look again has a doorbell of
+# its own: holding the mailer's would silence the rings of new confirmations.
 LOOK_AGAIN_SECONDS = 1.0
+LOOK_AGAIN_KEY = "delivery-look-again"
 
 
-def delivery_ring(*, countdown: float | None = None) -> bool:
-    """Rings the mailer now, or in `countdown` seconds (the confirmations must
-    be committed)."""
+def delivery_ring() -> bool:
+    """Rings the mailer now (the confirmations must be committed)."""
     return ring(
         DELIVER_BATCH_TASK,
         DOORBELL_KEY,
         key=DOORBELL_KEY,
         hold_seconds=settings.DELIVERY_DOORBELL_SECONDS,
-        countdown=countdown,
     )
 
 
@@ -186,7 +186,13 @@ def _look_again_if_passed_over() -> None:
     would wait for the undelivered sweep. One unlocked EXISTS tells."""
     waiting = TicketPurchase.objects.filter(_unclaimed(timezone.now()), status=Status.CONFIRMED)
     if waiting.exists():
-        delivery_ring(countdown=LOOK_AGAIN_SECONDS)
+        ring(
+            DELIVER_BATCH_TASK,
+            LOOK_AGAIN_KEY,
+            key=LOOK_AGAIN_KEY,
+            hold_seconds=settings.DELIVERY_DOORBELL_SECONDS,
+            countdown=LOOK_AGAIN_SECONDS,
+        )
 
 
 def _claim(batch_size: int) -> tuple[object, list[TicketPurchase]]:
