@@ -205,7 +205,9 @@ REQUEUE_AFTER_SECONDS = env.int("REQUEUE_AFTER_SECONDS", default=60)
 # for more to arrive; one doorbell per ticket waits at most
 # BATCH_DOORBELL_SECONDS before the next purchase may ring again.
 BATCH_SIZE = env.int("BATCH_SIZE", default=100)
-BATCH_LINGER_MS = env.int("BATCH_LINGER_MS", default=0)
+# 50 ms measured best on 2 cores (bench/README.md, issue 12): larger batches
+# share each batch's fixed statements and task overhead; a buyer waits 50 ms more.
+BATCH_LINGER_MS = env.int("BATCH_LINGER_MS", default=50)
 BATCH_DOORBELL_SECONDS = env.float("BATCH_DOORBELL_SECONDS", default=10.0)
 # Confirmation e-mails (tickets/delivery.py): a mailer sends up to
 # DELIVERY_BATCH_SIZE confirmed purchases over one mail connection and completes
