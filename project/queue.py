@@ -12,9 +12,11 @@ after REQUEUE_AFTER_SECONDS. The request that stored it still succeeds.
 """
 
 import logging
+from collections.abc import Callable
 
 from celery import current_app
 from django.db import transaction
+from redis.client import Pipeline
 
 from project.redis_client import redis_client
 
@@ -60,16 +62,40 @@ def ring(
     """Publishes `task_name(*args)` unless a doorbell under `key` is waiting.
     True when it rang. Never raises: a failure is logged and the sweeps find
     the work; the key is dropped again, so the next commit tries to ring."""
+    rang, _ = ring_along(task_name, *args, key=key, hold_seconds=hold_seconds, countdown=countdown)
+    return rang
+
+
+def ring_along(
+    task_name: str,
+    *args,
+    key: str,
+    hold_seconds: float,
+    countdown: float | None = None,
+    along: Callable[[Pipeline], None] | None = None,
+) -> tuple[bool, list | None]:
+    """`ring`, with the Redis commands `along` queues on the pipeline sent in
+    the same round trip as the doorbell's. Returns whether it rang and the
+    results of those commands (None when Redis could not be reached)."""
     client = redis_client()
     try:
-        if not client.set(DOORBELL_PREFIX + key, 1, nx=True, px=int(hold_seconds * 1000)):
-            return False
+        pipe = client.pipeline(transaction=False)
+        if along is not None:
+            along(pipe)
+        pipe.set(DOORBELL_PREFIX + key, 1, nx=True, px=int(hold_seconds * 1000))
+        *results, rang = pipe.execute()
+    except Exception:
+        logger.exception("publish %s%s failed; its sweep will re-enqueue it", task_name, args)
+        return False, None
+    if not rang:
+        return False, results
+    try:
         publish(task_name, args, countdown=countdown)
     except Exception:
         logger.exception("publish %s%s failed; its sweep will re-enqueue it", task_name, args)
         _forget(client, key)
-        return False
-    return True
+        return False, results
+    return True, results
 
 
 def _forget(client, key: str) -> None:

@@ -32,7 +32,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from project.actor import current_actor
-from tickets import backlog, batch, idempotency, services
+from tickets import batch, idempotency, services
 from tickets.audit import purchase_log
 from tickets.errors import TicketSoldOut, TicketUnavailable
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
@@ -80,9 +80,8 @@ def purchase_accept(*, data, key: str | None, user, client_address: str | None) 
         if reply.replayed:
             return Accepted(reply.status, reply.body, REPLAY_RETRY_AFTER_SECONDS)
         body = reply.body
-    # Committed now: count it into the ticket's queue, then wake a worker.
-    retry_after = backlog.note_accepted(body["ticket_id"])
-    batch.batch_ring_on_commit(body["ticket_id"])  # outside a transaction: at once
+    # Committed now: count it into the ticket's queue and wake a worker.
+    retry_after = batch.batch_accepted(body["ticket_id"])
     return Accepted(ACCEPTED, body, retry_after)
 
 

@@ -44,13 +44,26 @@ def note_accepted(ticket_id: int) -> int:
     Never raises: without Redis the answer is the shortest wait."""
     try:
         pipe = redis_client().pipeline(transaction=False)
-        pipe.hincrby(_key(ticket_id), "accepted", 1)
-        pipe.hmget(_key(ticket_id), "decided", "rate")
-        pipe.expire(_key(ticket_id), KEY_TTL_SECONDS)
-        accepted, (decided, rate), _ = pipe.execute()
+        queue_accepted(pipe, ticket_id)
+        results = pipe.execute()
     except Exception:
         logger.warning("ticket %s: queue counters unavailable", ticket_id, exc_info=True)
+        results = None
+    return retry_after_accepted(results)
+
+
+def queue_accepted(pipe, ticket_id: int) -> None:
+    """Queues on `pipe` what note_accepted sends, for a caller that has more to
+    send in the same round trip; `retry_after_accepted` reads the answers."""
+    pipe.hincrby(_key(ticket_id), "accepted", 1)
+    pipe.hmget(_key(ticket_id), "decided", "rate")
+    pipe.expire(_key(ticket_id), KEY_TTL_SECONDS)
+
+
+def retry_after_accepted(results: list | None) -> int:
+    if not results:  # Redis could not be reached: the shortest wait
         return RETRY_AFTER_MIN_SECONDS
+    accepted, (decided, rate), _ = results
     return _retry_after(accepted, decided, rate)
 
 

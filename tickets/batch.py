@@ -30,7 +30,8 @@ from django.utils import timezone
 
 from gateways import Outcome
 from gateways.attempt import Plan
-from project.queue import doorbell_answer, ring, ring_on_commit
+from project.queue import doorbell_answer, ring, ring_along, ring_on_commit
+from tickets import backlog
 from tickets.audit import purchase_log_many
 from tickets.codes import codes_issue_many
 from tickets.delivery import delivery_ring_on_commit
@@ -56,6 +57,19 @@ def batch_ring(ticket_id: int) -> bool:
         key=_doorbell_key(ticket_id),
         hold_seconds=settings.BATCH_DOORBELL_SECONDS,
     )
+
+
+def batch_accepted(ticket_id: int) -> int:
+    """A committed purchase joins its ticket's queue and rings its batch, in one
+    Redis round trip; returns its Retry-After (tickets/backlog.py). Never raises."""
+    _, results = ring_along(
+        BATCH_TASK,
+        ticket_id,
+        key=_doorbell_key(ticket_id),
+        hold_seconds=settings.BATCH_DOORBELL_SECONDS,
+        along=lambda pipe: backlog.queue_accepted(pipe, ticket_id),
+    )
+    return backlog.retry_after_accepted(results)
 
 
 def batch_ring_on_commit(ticket_id: int) -> None:

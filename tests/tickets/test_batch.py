@@ -5,9 +5,11 @@ import threading
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from redis.client import Pipeline
 
 from gateways import ChargeRequest
 from gateways.simulated import SimulatedGateway
@@ -182,6 +184,36 @@ def test_the_queue_counters_give_a_retry_after_from_depth_and_drain_rate(publish
     assert backlog.retry_after(ticket.pk) == 2  # 20 left at 10/s
     backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=True)
     assert backlog.retry_after(ticket.pk) == backlog.RETRY_AFTER_MIN_SECONDS
+
+
+def test_an_accepted_purchase_is_counted_and_rings_in_one_redis_round_trip(published, monkeypatch):
+    ticket = TicketFactory(total_quantity=100)
+    backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=False)  # 10/s
+    round_trips = []
+    execute = Pipeline.execute
+    monkeypatch.setattr(
+        Pipeline, "execute", lambda pipe, *a, **kw: round_trips.append(1) or execute(pipe, *a, **kw)
+    )
+
+    waits = [batch.batch_accepted(ticket.pk) for _ in range(31)]
+
+    assert len(round_trips) == 31
+    assert published.ids(services.BATCH_TASK) == [ticket.pk]  # one doorbell for them all
+    assert waits[-1] == 3  # 31 accepted - 10 decided = 21 ahead at 10/s
+    assert backlog.retry_after(ticket.pk) == 3
+
+
+def test_accepting_without_redis_answers_the_shortest_wait_and_rings_nothing(
+    published, monkeypatch, caplog
+):
+    def redis_down(pipe, *args, **kwargs):
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+    monkeypatch.setattr(Pipeline, "execute", redis_down)
+
+    assert batch.batch_accepted(TicketFactory().pk) == backlog.RETRY_AFTER_MIN_SECONDS
+    assert published == []
+    assert "its sweep will re-enqueue it" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)
