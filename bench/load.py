@@ -41,6 +41,7 @@ class Buyer:
     error: str | None = None
     sold_out: bool = False  # answered 409 {"code": "sold_out"}: nothing stored
     purchase_id: str | None = None
+    first_wait: float = 0.0  # the 202's Retry-After (0 when it has none: look at once)
     polls: int = 0
     not_modified: int = 0
     poll_errors: int = 0
@@ -141,6 +142,7 @@ class LoadGenerator:
                     payload = await response.json(content_type=None)
                     buyer.http_status = response.status
                     location = response.headers.get("Location")
+                    retry_after = response.headers.get("Retry-After")
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 buyer.error = f"{type(exc).__name__}: {exc}"
                 return None
@@ -155,12 +157,13 @@ class LoadGenerator:
             buyer.error = f"HTTP {buyer.http_status}: {str(payload)[:200]}"
             return None
         buyer.purchase_id = payload["purchase_id"]
+        buyer.first_wait = float(retry_after) if retry_after else 0.0
         self._observe(buyer, payload.get("status"))
         return location
 
     async def _poll(self, buyer: Buyer, location: str) -> None:
         etag = None
-        wait = 0.0  # the 202 carries no Retry-After: a front end looks at once
+        wait = buyer.first_wait  # as a front end does: not before the 202's Retry-After
         while buyer.final_at is None:
             if time.monotonic() + wait > self.deadline:
                 self.result.timed_out = True
