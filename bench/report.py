@@ -107,6 +107,14 @@ def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
     ]
     seen_sold_ms = [(b.seen_sold_at - b.sent_at) * 1000 for b in accepted if b.seen_sold_at]
     seen_final_ms = [(b.final_at - b.sent_at) * 1000 for b in accepted if b.final_at]
+    # What the 202 told each buyer to wait before the first poll, against how
+    # long its purchase really took to be final after the 202 (server clock).
+    told_wait_ms = [b.first_wait * 1000 for b in accepted]
+    real_wait_ms = [
+        (times[b.purchase_id].final_at - b.accepted_at) * 1000
+        for b in accepted
+        if b.purchase_id in times and times[b.purchase_id].final_at
+    ]
     last_confirm = max((t.confirmed_at for t in confirmed), default=first_post)
     polls = sum(b.polls for b in buyers)
     poll_window = load.last_poll_at - load.first_poll_at
@@ -125,6 +133,8 @@ def phase_figures(load: LoadResult, times: dict[str, PurchaseTimes]) -> dict:
         **spread("completed_after_confirmed", mailed_ms),
         **spread("client_seen_sold", seen_sold_ms),
         **spread("client_seen_final", seen_final_ms),
+        **spread("retry_after_on_202", told_wait_ms),
+        **spread("final_after_202", real_wait_ms),
         "polls": polls,
         "polls_not_modified": sum(b.not_modified for b in buyers),
         "poll_errors": sum(b.poll_errors for b in buyers),
