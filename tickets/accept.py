@@ -32,9 +32,9 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from project.actor import current_actor
-from tickets import batch, idempotency, services
+from tickets import batch, idempotency, selectors
 from tickets.audit import purchase_log
-from tickets.errors import TicketSoldOut, TicketUnavailable
+from tickets.errors import HoldLimitReached, TicketSoldOut, TicketUnavailable
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
 from tickets.selectors import tickets_on_sale
 from tickets.serializers import purchase_body
@@ -212,14 +212,14 @@ def purchase_store(
     client_address: str | None = None,
 ) -> dict:
     """Stores a validated purchase as pending, with its "created" audit row;
-    answers its 202 body. The rules are services.purchase_create's: on sale
-    (selectors.tickets_on_sale), price and currency from the ticket, unpaid
-    holds capped per client and e-mail; and it is refused as sold out when
-    fewer seats are free than asked and no pending purchase holds any."""
+    answers its 202 body (services.purchase_create wraps it for callers that
+    want the model). On sale (selectors.tickets_on_sale), price and currency
+    from the ticket, unpaid holds capped per client and e-mail; refused as sold
+    out when fewer seats are free than asked and no pending purchase holds any."""
     if ticket_id > MAX_ID:
         raise TicketUnavailable()
     if not payment_token:  # the rarer unpaid hold may cost a few reads more
-        services._check_hold_caps(
+        hold_caps_check(
             ticket_id=ticket_id,
             quantity=quantity,
             client_address=client_address,
@@ -252,6 +252,23 @@ def purchase_store(
     name, price, currency = ticket
     values.update(unit_price=price, total_amount=price * quantity, currency=currency)
     return purchase_body(values, ticket_name=name)
+
+
+def hold_caps_check(*, ticket_id: int, quantity: int, client_address, customer_email) -> None:
+    """Unpaid holds are capped per client address and per e-mail for each ticket,
+    so one buyer (or bot) cannot sit on seats it has not paid for."""
+    holding = selectors.unpaid_holds_of(ticket_id=ticket_id)
+    by_client = holding.filter(client_address=client_address) if client_address else None
+    by_email = holding.filter(customer_email__iexact=customer_email)
+    for held, cap, who in (
+        (by_client, settings.HOLD_CAP_PER_CLIENT, "this client"),
+        (by_email, settings.HOLD_CAP_PER_EMAIL, "this e-mail address"),
+    ):
+        if held is not None and selectors.seats_in(held) + quantity > cap:
+            raise HoldLimitReached(
+                f"{who} already holds unpaid seats for this ticket (at most {cap}): "
+                "pay for them, or buy with a payment token."
+            )
 
 
 def _insert_with_orm(values: dict, *, note: str) -> tuple:

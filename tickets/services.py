@@ -9,7 +9,6 @@ transaction) -> charge (no transaction) -> confirm or fail (short transaction).
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -25,23 +24,21 @@ from project.errors import DependencyUnavailable
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
 from tickets import backlog, batch, selectors
+from tickets.accept import purchase_store
 from tickets.audit import purchase_log, ticket_log
 from tickets.codes import codes_issue
 from tickets.delivery import delivery_ring_on_commit, delivery_ring_overdue
 from tickets.emails import send_purchase_confirmation
 from tickets.errors import (
     CapacityRefused,
-    HoldLimitReached,
     IllegalTransition,
     InventoryInvariantBroken,
     PaymentAlreadySubmitted,
     PurchaseNotPending,
     QuantityInvalid,
     RefundRefused,
-    TicketUnavailable,
 )
 from tickets.models import Ticket, TicketCode, TicketPurchase
-from tickets.selectors import tickets_on_sale
 from tickets.task_names import (  # noqa: F401  (the workers register these names)
     BATCH_TASK,
     DELIVER_TASK,
@@ -132,23 +129,6 @@ def _release_if_reserved(purchase: TicketPurchase) -> None:
         purchase.holds_unpaid = False
 
 
-def _check_hold_caps(*, ticket_id: int, quantity: int, client_address, customer_email) -> None:
-    """Unpaid holds are capped per client address and per e-mail for each ticket,
-    so one buyer (or bot) cannot sit on seats it has not paid for."""
-    holding = selectors.unpaid_holds_of(ticket_id=ticket_id)
-    by_client = holding.filter(client_address=client_address) if client_address else None
-    by_email = holding.filter(customer_email__iexact=customer_email)
-    for held, cap, who in (
-        (by_client, settings.HOLD_CAP_PER_CLIENT, "this client"),
-        (by_email, settings.HOLD_CAP_PER_EMAIL, "this e-mail address"),
-    ):
-        if held is not None and selectors.seats_in(held) + quantity > cap:
-            raise HoldLimitReached(
-                f"{who} already holds unpaid seats for this ticket (at most {cap}): "
-                "pay for them, or buy with a payment token."
-            )
-
-
 # --- Create and process ------------------------------------------------------------
 
 
@@ -163,49 +143,27 @@ def purchase_create(
     payment_token: str = "",
     user=None,
     client_address: str | None = None,
-    on_created: Callable[[TicketPurchase], None] | None = None,
 ) -> TicketPurchase:
-    """Accepts a purchase as pending; a worker reserves and charges it after commit.
-
-    Price and total come from the ticket, never from the client. `on_created`
-    runs inside the creating transaction (the API stores its idempotent reply).
-    Without a payment token it is an unpaid hold: capped per client and e-mail,
-    and short (UNPAID_HOLD_SECONDS).
-    """
+    """Accepts a purchase as pending, by the API's rules (tickets/accept.py:
+    on sale, price from the ticket, hold caps, sold out); a worker reserves and
+    charges it with the rest of its ticket's queue after commit. For callers
+    that want the model (commands, tests); the API answers from the values."""
     if not 1 <= quantity <= settings.MAX_TICKETS_PER_PURCHASE:
         raise QuantityInvalid(f"Between 1 and {settings.MAX_TICKETS_PER_PURCHASE} tickets.")
-    ticket = tickets_on_sale().filter(pk=ticket_id).first()
-    if ticket is None:
-        raise TicketUnavailable()
-    if not payment_token:
-        _check_hold_caps(
-            ticket_id=ticket.pk,
-            quantity=quantity,
-            client_address=client_address,
-            customer_email=customer_email,
-        )
-    hold = settings.PURCHASE_HOLD_SECONDS if payment_token else settings.UNPAID_HOLD_SECONDS
     with transaction.atomic():
-        purchase = TicketPurchase.objects.create(
-            ticket=ticket,
-            user=user if user is not None and user.is_authenticated else None,
+        body = purchase_store(
+            ticket_id=ticket_id,
+            quantity=quantity,
             customer_name=customer_name,
             customer_email=customer_email,
-            customer_phone=customer_phone,
-            quantity=quantity,
-            unit_price=ticket.price,
-            total_amount=ticket.price * quantity,
-            currency=ticket.currency,
             payment_method=payment_method,
+            customer_phone=customer_phone,
             payment_token=payment_token,
-            client_address=client_address or None,
-            hold_expires_at=timezone.now() + timedelta(seconds=hold),
+            user=user,
+            client_address=client_address,
         )
-        purchase_log(purchase, "created", note=f"{quantity} seat(s), {payment_method}")
-        if on_created is not None:
-            on_created(purchase)
-        batch.batch_ring_on_commit(ticket.pk)
-    return purchase
+        batch.batch_ring_on_commit(ticket_id)
+    return TicketPurchase.objects.select_related("ticket").get(pk=body["purchase_id"])
 
 
 def ticket_process_batches(*, ticket_id: int, resume: bool = False) -> int:
