@@ -46,3 +46,16 @@ class PurchaseFactory(factory.django.DjangoModelFactory):
     payment_method = TicketPurchase.PaymentMethod.CARD
     payment_token = "tok_success"
     hold_expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=15))
+
+
+def purchase_request(ticket, **overrides) -> dict:
+    """A valid body for `POST /api/tickets/purchase/direct/`, paid by card."""
+    return {
+        "ticket_id": ticket.pk,
+        "quantity": 1,
+        "customer_name": "Ann Buyer",
+        "customer_email": "ann@example.com",
+        "payment_method": "card",
+        "payment_token": "tok_success",
+        **overrides,
+    }

@@ -10,7 +10,7 @@ from django.test import RequestFactory
 
 from gateways.models import WebhookEvent
 from project.body_limit import RequestBodyLimitMiddleware
-from tests.factories import TicketFactory
+from tests.factories import TicketFactory, purchase_request
 from tickets.models import IdempotencyKey, TicketPurchase
 
 pytestmark = pytest.mark.django_db
@@ -19,15 +19,7 @@ CREATE_URL = "/api/tickets/purchase/direct/"
 ONE_MIB = 1024 * 1024
 
 
-def purchase_body(ticket, **extra) -> dict:
-    return {
-        "ticket_id": ticket.pk,
-        "quantity": 1,
-        "customer_name": "Ann Buyer",
-        "customer_email": "ann@example.com",
-        "payment_method": "card",
-        **extra,
-    }
+purchase_body = purchase_request
 
 
 def test_a_one_mib_purchase_body_is_413_and_creates_nothing(api_client, published):

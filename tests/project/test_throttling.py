@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from project import throttling
 from project.redis_client import redis_client
 from project.throttling import ClientRateThrottle
-from tests.factories import TicketFactory, UserFactory
+from tests.factories import TicketFactory, UserFactory, purchase_request
 
 pytestmark = pytest.mark.django_db
 
@@ -99,14 +99,7 @@ def test_a_view_without_a_scope_costs_nothing(round_trips):
 def test_past_the_rate_the_api_answers_429_with_retry_after(api_client, rates):
     rates("purchase_create", "1/minute")
     ticket = TicketFactory()
-    body = {
-        "ticket_id": ticket.pk,
-        "quantity": 1,
-        "customer_name": "Ann",
-        "customer_email": "ann@example.com",
-        "payment_method": "card",
-        "payment_token": "tok_success",
-    }
+    body = purchase_request(ticket, customer_name="Ann")
     url = "/api/tickets/purchase/direct/"
     assert api_client.post(url, body, format="json").status_code == 202
     refused = api_client.post(url, body, format="json")

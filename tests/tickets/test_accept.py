@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from project.redis_client import redis_client
-from tests.factories import PurchaseFactory, TicketFactory, UserFactory
+from tests.factories import PurchaseFactory, TicketFactory, UserFactory, purchase_request
 from tickets import backlog, services
 from tickets.accept import purchase_input_validate
 from tickets.models import IdempotencyKey, PurchaseEvent, TicketPurchase
@@ -32,15 +32,7 @@ on_postgresql = pytest.mark.skipif(
 
 
 def body(ticket, **overrides) -> dict:
-    return {
-        "ticket_id": ticket.pk,
-        "quantity": 2,
-        "customer_name": "Ann Buyer",
-        "customer_email": "ann@example.com",
-        "payment_method": "card",
-        "payment_token": "tok_success",
-        **overrides,
-    }
+    return purchase_request(ticket, **{"quantity": 2, **overrides})
 
 
 def as_json(data) -> object:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.factories import TicketFactory, UserFactory
+from tests.factories import TicketFactory, UserFactory, purchase_request
 from tickets import idempotency
 from tickets.idempotency import idempotency_keys_purge, idempotency_scope
 from tickets.models import IdempotencyKey, TicketPurchase
@@ -22,16 +22,7 @@ def ticket():
     return TicketFactory(total_quantity=50)
 
 
-def body(ticket, **overrides) -> dict:
-    return {
-        "ticket_id": ticket.pk,
-        "quantity": 1,
-        "customer_name": "Ann Buyer",
-        "customer_email": "ann@example.com",
-        "payment_method": "card",
-        "payment_token": "tok_success",
-        **overrides,
-    }
+body = purchase_request
 
 
 def create(api_client, data: dict, key: str, **meta):
