@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from project.clients import client_address
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
-from project.polling import POLL_INTERVAL_SECONDS, json_response, polling_response, state_etag
+from project.polling import json_response, polling_response, state_etag
 from tickets import accept, backlog, selectors, services
 from tickets.models import TicketPurchase
 from tickets.permissions import VIEW_DEBUG, HasPerm, SimulationEnabled
@@ -106,15 +106,8 @@ class PurchaseStatusApi(APIView):
             purchase_status_body(row),
             etag=state_etag(row["status"], row["payment_status"], row["updated_at"].isoformat()),
             final=row["status"] in TicketPurchase.FINAL_STATUSES,
-            retry_after=_poll_after(row),
+            retry_after=backlog.poll_after(row),
         )
-
-
-def _poll_after(row: dict) -> int:
-    """Still in its ticket's queue: as long as the queue takes to reach it."""
-    if row["status"] == TicketPurchase.Status.PENDING and not row["inventory_reserved"]:
-        return backlog.retry_after(row["ticket_id"])
-    return POLL_INTERVAL_SECONDS
 
 
 class PurchaseDetailApi(APIView):

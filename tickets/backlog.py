@@ -12,7 +12,9 @@ sets decided = accepted whenever it finds the queue empty.
 import logging
 import math
 
+from project.polling import POLL_INTERVAL_SECONDS
 from project.redis_client import redis_client
+from tickets.models import TicketPurchase
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,16 @@ def retry_after(ticket_id: int) -> int:
         logger.warning("ticket %s: queue counters unavailable", ticket_id, exc_info=True)
         return RETRY_AFTER_MIN_SECONDS
     return _retry_after(accepted, decided, rate)
+
+
+def poll_after(status_row: dict) -> int:
+    """When a poller should ask again about a purchase (selectors.purchase_status's
+    row): while it waits in its ticket's queue, as long as the queue takes to
+    reach it; once seated, the usual poll interval."""
+    waiting = status_row["status"] == TicketPurchase.Status.PENDING
+    if waiting and not status_row["inventory_reserved"]:
+        return retry_after(status_row["ticket_id"])
+    return POLL_INTERVAL_SECONDS
 
 
 def note_decided(ticket_id: int, *, count: int, seconds: float, drained: bool) -> None:
