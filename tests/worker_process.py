@@ -112,12 +112,13 @@ class WorkerProcess:
 class WebServer:
     """The API under gunicorn, as production runs it, on a free loopback port."""
 
-    def __init__(self, workers: int = 2, threads: int = 8) -> None:
+    def __init__(self, workers: int = 2, threads: int = 8, extra_env: dict | None = None) -> None:
         from devtools.embedded_redis import free_port
 
         self.port = free_port()
         self.workers = workers
         self.threads = threads
+        self.extra_env = extra_env or {}
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (open for the server's life)
             prefix="gunicorn-", suffix=".log", delete=False
         )
@@ -138,13 +139,16 @@ class WebServer:
                 f"--threads={self.threads}", "--graceful-timeout=5",
             ],
             cwd=ROOT,
-            env=service_env(),
+            env=service_env(self.extra_env),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         wait_for_port(self.port, timeout=30)
         return self
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -1,0 +1,88 @@
+"""Browser tests: Debian's headless Chromium driven by Playwright for Python,
+against the real stack (the API under gunicorn, a real Celery worker, the
+test database). Playwright never downloads a browser here: it launches
+/usr/bin/chromium (`CHROMIUM` overrides it); without one the tests skip and
+say why. `.ci/run` installs Debian's `chromium` package when it is missing.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.worker_process import ROOT, WebServer, WorkerProcess
+
+# Playwright's sync API runs an event loop in the test's thread, which makes
+# Django refuse ORM calls there; the tests' own ORM use is synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def chromium_executable() -> str | None:
+    candidate = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    return candidate if Path(candidate).is_file() else None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip("no Chromium here: install Debian's `chromium` package (or set CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed: pip install -r requirements-dev.txt")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context per test (no cookies or storage carried over)."""
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def web(django_db_setup, django_db_blocker):
+    """The project under gunicorn on a free port, serving static files itself."""
+    server = WebServer(workers=1, threads=8, extra_env={"WHITENOISE_USE_FINDERS": "true"})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline(django_db_setup, django_db_blocker):
+    """A real Celery worker deciding, charging and delivering purchases."""
+    process = WorkerProcess(name="browser").start()
+    yield process
+    process.stop()
+
+
+def screenshot(page, name: str) -> Path:
+    """Saves a full-page screenshot under docs/screenshots/ (the README shows them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
