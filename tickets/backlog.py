@@ -81,6 +81,19 @@ def retry_after(ticket_id: int) -> int:
     return _retry_after(accepted, decided, rate)
 
 
+def queue_depth(ticket_id: int) -> tuple[int, float]:
+    """How many of the ticket's purchases wait to be decided, and how many the
+    pipeline decides per second (both 0 when unknown). One round trip."""
+    try:
+        accepted, decided, rate = redis_client().hmget(
+            _key(ticket_id), "accepted", "decided", "rate"
+        )
+    except Exception:
+        logger.warning("ticket %s: queue counters unavailable", ticket_id, exc_info=True)
+        return 0, 0.0
+    return max(0, int(accepted or 0) - int(decided or 0)), float(rate or 0)
+
+
 def poll_after(status_row: dict) -> int:
     """When a poller should ask again about a purchase (selectors.purchase_status's
     row): while it waits in its ticket's queue, as long as the queue takes to
