@@ -1,10 +1,14 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from project.admin_actions import run_service_on_each
 from project.admin_inlines import AuditTrailInline
-from tickets import permissions, services
+from tickets import admin_live, permissions, services
 from tickets.errors import CapacityRefused
 from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
 
@@ -61,6 +65,33 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ("is_on_sale", "currency")
     search_fields = ("name", "venue", "destination_name")
     inlines = [TicketAuditTrailInline]
+
+    def get_urls(self):
+        # Before the model admin's own: its "<path:object_id>/" would take these.
+        live = [
+            path(
+                "<int:ticket_id>/live/",
+                self.admin_site.admin_view(partial(admin_live.live_sale_page, model_admin=self)),
+                name="tickets_ticket_live",
+            ),
+            path(
+                "<int:ticket_id>/live.json",
+                self.admin_site.admin_view(partial(admin_live.live_sale_feed, model_admin=self)),
+                name="tickets_ticket_live_feed",
+            ),
+        ]
+        return live + super().get_urls()
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        if request.user.has_perm(permissions.VIEW_LIVE_SALE):
+            return (*shown, "live_sale_link")
+        return shown
+
+    @admin.display(description="Live sale")
+    def live_sale_link(self, ticket: Ticket) -> str:
+        url = reverse(f"{self.admin_site.name}:tickets_ticket_live", args=[ticket.pk])
+        return format_html('<a href="{}">Live sale</a>', url)
 
     def get_readonly_fields(self, request, obj=None):
         # A new ticket sets its total once; afterwards capacity changes by a delta.

@@ -30,6 +30,9 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["starts_at", "id"]
+        # A staff capability of its own (is_staff alone grants none): the operator's
+        # live view of a sale in the admin (tickets/admin_live.py).
+        permissions = [("view_live_sale", "Can watch a ticket's live sale")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(available_quantity__gte=0), name="ticket_available_not_negative"

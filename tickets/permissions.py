@@ -1,5 +1,6 @@
 """Who may do what over the API. Each staff capability is its own Django
-permission (declared on `TicketPurchase.Meta`); `is_staff` alone grants none."""
+permission (declared on `TicketPurchase.Meta`, the live sale view's on
+`Ticket.Meta`); `is_staff` alone grants none."""
 
 from django.conf import settings
 from django.http import Http404
@@ -10,6 +11,7 @@ REFUND = "tickets.refund_ticketpurchase"
 VIEW_DEBUG = "tickets.view_purchase_debug"
 RESEND = "tickets.resend_tickets"
 RERUN = "tickets.rerun_processing"
+VIEW_LIVE_SALE = "tickets.view_live_sale"
 
 
 def HasPerm(perm: str) -> type[BasePermission]:

@@ -1,0 +1,148 @@
+"""The numbers of one ticket's sale as it happens, for the operator's live page
+in the admin (tickets/admin_live.py): seats sold, held and free, purchases by
+state, the queue, accepts and confirmations per time bucket over the last
+minutes, and the purchases that are stuck.
+
+A handful of queries whatever the sale's size: one aggregate for the seats, one
+grouped count by state, one count per kind of stuck purchase, one grouped count
+per chart series (by second, folded into buckets here), and the queue's counters
+from Redis (one round trip).
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncSecond
+from django.utils import timezone
+
+from tickets import backlog
+from tickets.models import Ticket, TicketPurchase
+
+Status = TicketPurchase.Status
+PaymentStatus = TicketPurchase.PaymentStatus
+
+BUCKET_SECONDS = 10
+WINDOW_SECONDS = 300
+BUCKETS = WINDOW_SECONDS // BUCKET_SECONDS
+# "Per second, last minute" is read from this many of the newest buckets.
+LAST_MINUTE_BUCKETS = 60 // BUCKET_SECONDS
+SOLD = (Status.CONFIRMED, Status.COMPLETED)
+
+
+def stuck_lookups(*, now: datetime) -> dict[str, dict]:
+    """The admin changelist filters (field lookups) of each kind of stuck purchase,
+    as the sweeps and the debug listing define them (tickets.selectors
+    `purchases_unstarted`, `purchases_stuck_in_payment`): the same lookups count
+    them here and make the operator's links to them."""
+    started_before = now - timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
+    paying_since = now - timedelta(minutes=settings.STUCK_PAYMENT_MINUTES)
+    return {
+        "never_started": {
+            "status__exact": Status.PENDING,
+            "processing_started_at__isnull": True,
+            "created_at__lte": started_before,
+        },
+        "payment_processing": {
+            "status__exact": Status.PENDING,
+            "payment_status__exact": PaymentStatus.PROCESSING,
+            "payment_started_at__lte": paying_since,
+        },
+    }
+
+
+def live_sale(*, ticket_id: int, now: datetime | None = None) -> dict:
+    """Everything the live page shows for one ticket, as plain values.
+    Raises Ticket.DoesNotExist for an unknown ticket."""
+    now = now or timezone.now()
+    ticket = Ticket.objects.get(pk=ticket_id)
+    purchases = TicketPurchase.objects.filter(ticket_id=ticket_id).order_by()
+    depth, drain_rate = backlog.queue_depth(ticket_id)
+    return {
+        "ticket": {"id": ticket.pk, "name": ticket.name, "on_sale": ticket.is_on_sale},
+        "generated_at": now,
+        "seats": _seats(ticket, purchases),
+        "by_status": _by_status(purchases),
+        "queue": {"depth": depth, "drain_rate": round(drain_rate, 1)},
+        "chart": _chart(purchases, now=now),
+        "stuck": {
+            kind: {"count": purchases.filter(**lookups).count(), "lookups": lookups}
+            for kind, lookups in stuck_lookups(now=now).items()
+        },
+    }
+
+
+def _seats(ticket: Ticket, purchases: QuerySet[TicketPurchase]) -> dict:
+    taken = purchases.aggregate(
+        sold=Coalesce(Sum("quantity", filter=Q(status__in=SOLD)), 0),
+        held=Coalesce(Sum("quantity", filter=Q(status=Status.PENDING, inventory_reserved=True)), 0),
+    )
+    return {
+        "sold": taken["sold"],
+        "held": taken["held"],
+        "free": ticket.available_quantity,
+        "total": ticket.total_quantity,
+    }
+
+
+def _by_status(purchases: QuerySet[TicketPurchase]) -> dict[str, int]:
+    counts = dict.fromkeys(Status.values, 0)
+    rows = purchases.values_list("status").annotate(n=Count("pk"))
+    counts.update(dict(rows))
+    return counts
+
+
+def _chart(purchases: QuerySet[TicketPurchase], *, now: datetime) -> dict:
+    """Accepts (`created_at`) and confirmations (`confirmed_at`) per bucket of
+    BUCKET_SECONDS over the last WINDOW_SECONDS. Buckets sit on whole multiples of
+    BUCKET_SECONDS, so a refresh adds to the newest bar instead of shifting them
+    all; that newest one is still filling, and `seconds` says for how long."""
+    newest = _bucket_floor(now)
+    first = newest - timedelta(seconds=BUCKET_SECONDS * (BUCKETS - 1))
+    accepted = _per_bucket(purchases, "created_at", first=first, now=now)
+    confirmed = _per_bucket(purchases, "confirmed_at", first=first, now=now)
+    buckets = []
+    for index in range(BUCKETS):
+        start = first + timedelta(seconds=BUCKET_SECONDS * index)
+        seconds = BUCKET_SECONDS if start < newest else max(1, int((now - newest).total_seconds()))
+        buckets.append(
+            {
+                "start": start,
+                "seconds": seconds,
+                "accepted": accepted[index],
+                "confirmed": confirmed[index],
+            }
+        )
+    recent = buckets[-LAST_MINUTE_BUCKETS:]
+    recent_seconds = sum(bucket["seconds"] for bucket in recent)
+    return {
+        "bucket_seconds": BUCKET_SECONDS,
+        "window_seconds": WINDOW_SECONDS,
+        "buckets": buckets,
+        "last_minute": {
+            name: round(sum(bucket[name] for bucket in recent) / recent_seconds, 2)
+            for name in ("accepted", "confirmed")
+        },
+    }
+
+
+def _bucket_floor(moment: datetime) -> datetime:
+    whole = moment.replace(microsecond=0)
+    return whole - timedelta(seconds=whole.timestamp() % BUCKET_SECONDS)
+
+
+def _per_bucket(
+    purchases: QuerySet[TicketPurchase], field: str, *, first: datetime, now: datetime
+) -> list[int]:
+    """One grouped query: purchases per second of `field`, folded into buckets."""
+    rows = (
+        purchases.filter(**{f"{field}__gte": first, f"{field}__lte": now})
+        .annotate(second=TruncSecond(field))
+        .values_list("second")
+        .annotate(n=Count("pk"))
+    )
+    counts = [0] * BUCKETS
+    for second, n in rows:
+        index = int((second - first).total_seconds()) // BUCKET_SECONDS
+        counts[min(index, BUCKETS - 1)] += n
+    return counts
