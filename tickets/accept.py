@@ -8,8 +8,8 @@ request a flash sale sends by the thousand, so it does the least that is safe.
    and not sold out, inserts the purchase and its "created" audit row (data-
    modifying CTEs); SQLite has none, so there the same rules run as plain ORM
    statements in one transaction;
-3. once committed, count it into its ticket's queue (tickets/backlog.py, whose
-   answer is the 202's `Retry-After`) and ring the ticket's batch doorbell
+3. once committed, give it its place in its ticket's line (tickets/backlog.py,
+   whose answer is the 202's `Retry-After`) and ring the ticket's batch doorbell
    (tickets/batch.py); a worker decides it with the rest of the ticket's queue;
 4. the 202 body, `PurchaseDetailSerializer`'s fields and values, built from the
    values in hand (no read back) and rendered by orjson in the view.
@@ -81,7 +81,7 @@ def purchase_accept(*, data, key: str | None, user, client_address: str | None) 
             return Accepted(reply.status, reply.body, REPLAY_RETRY_AFTER_SECONDS)
         body = reply.body
     # Committed now: count it into the ticket's queue and wake a worker.
-    retry_after = batch.batch_accepted(body["ticket_id"])
+    retry_after = batch.batch_accepted(body["ticket_id"], body["purchase_id"])
     return Accepted(ACCEPTED, body, retry_after)
 
 

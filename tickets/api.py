@@ -90,7 +90,8 @@ class PurchaseCreateApi(APIView):
 
 
 class PurchaseStatusApi(APIView):
-    """The polling endpoint: small, cheap, cacheable by ETag."""
+    """The polling endpoint: small, cheap, cacheable by ETag; while the purchase
+    waits in its ticket's line it says where it stands (the waiting room)."""
 
     @extend_schema(
         responses={
@@ -101,12 +102,21 @@ class PurchaseStatusApi(APIView):
     )
     def get(self, request, purchase_id):
         row = selectors.purchase_status(purchase_id=purchase_id)
+        place = backlog.waiting_room(row)
         return polling_response(
             request,
-            purchase_status_body(row),
-            etag=state_etag(row["status"], row["payment_status"], row["updated_at"].isoformat()),
+            purchase_status_body(
+                row, queue_position=place.position, estimated_wait_seconds=place.wait_seconds
+            ),
+            etag=state_etag(
+                row["status"],
+                row["payment_status"],
+                row["updated_at"].isoformat(),
+                place.position,
+                place.wait_seconds,
+            ),
             final=row["status"] in TicketPurchase.FINAL_STATUSES,
-            retry_after=backlog.poll_after(row),
+            retry_after=place.retry_after,
         )
 
 

@@ -1,16 +1,21 @@
-"""How long a ticket's queue of undecided purchases is, and how fast it drains,
-so a poller can be told when its purchase can be decided (`Retry-After`).
+"""The ticket's queue of undecided purchases: where a purchase stands in it,
+how fast it drains, and so when a poller should ask again (`Retry-After`) and
+what the waiting room shows (`queue_position`, `estimated_wait_seconds`).
 
-Two counters and a rate per ticket in one Redis hash: `accepted` (the accept
-path adds one per purchase), `decided` (the batch pipeline adds what it
-decided) and `rate` (purchases decided per second, a moving average). Depth is
-accepted - decided: O(1), never a COUNT over the queue. Purchases decided
-elsewhere (the per-purchase path, expiry) would make it drift, so the pipeline
-sets decided = accepted whenever it finds the queue empty.
+Per ticket, in Redis: a hash of two counters and a rate, `accepted` (the
+accept path adds one per purchase), `decided` (the batch pipeline adds what it
+decided) and `rate` (purchases decided per second, a moving average); and a
+hash of places, purchase id -> its number in the ticket's line (the value of
+`accepted` it got). The batch pipeline decides oldest first, so the purchases
+ahead of number n and not yet decided are n - 1 - decided: O(1) per poll,
+never a COUNT over the queue. Purchases decided elsewhere (the per-purchase
+path, expiry) would make `decided` drift, so the pipeline sets decided =
+accepted whenever it finds the queue empty.
 """
 
 import logging
 import math
+from dataclasses import dataclass
 
 from project.polling import POLL_INTERVAL_SECONDS
 from project.redis_client import redis_client
@@ -29,6 +34,22 @@ def _key(ticket_id: int) -> str:
     return f"tickets:queue:{ticket_id}"
 
 
+def _places_key(ticket_id: int) -> str:
+    return f"tickets:queue:{ticket_id}:places"
+
+
+# Takes the next number in the ticket's line for a purchase and answers it with
+# the queue's state: one round trip, and no two purchases get the same number.
+_JOIN_LINE = """
+local number = redis.call('HINCRBY', KEYS[1], 'accepted', 1)
+redis.call('HSET', KEYS[2], ARGV[1], number)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'decided', 'rate')
+return {number, state[1], state[2]}
+"""
+
+
 def retry_after_seconds(depth: int, rate: float) -> int:
     """Seconds until a purchase `depth` places back can be decided at `rate`/s."""
     if depth <= 0 or rate <= 0:
@@ -41,12 +62,12 @@ def _retry_after(accepted, decided, rate) -> int:
     return retry_after_seconds(int(accepted or 0) - int(decided or 0), float(rate or 0))
 
 
-def note_accepted(ticket_id: int) -> int:
+def note_accepted(ticket_id: int, purchase_id) -> int:
     """A purchase joined the queue: returns the Retry-After for it (one round trip).
     Never raises: without Redis the answer is the shortest wait."""
     try:
         pipe = redis_client().pipeline(transaction=False)
-        queue_accepted(pipe, ticket_id)
+        queue_accepted(pipe, ticket_id, purchase_id)
         results = pipe.execute()
     except Exception:
         logger.warning("ticket %s: queue counters unavailable", ticket_id, exc_info=True)
@@ -54,19 +75,19 @@ def note_accepted(ticket_id: int) -> int:
     return retry_after_accepted(results)
 
 
-def queue_accepted(pipe, ticket_id: int) -> None:
+def queue_accepted(pipe, ticket_id: int, purchase_id) -> None:
     """Queues on `pipe` what note_accepted sends, for a caller that has more to
     send in the same round trip; `retry_after_accepted` reads the answers."""
-    pipe.hincrby(_key(ticket_id), "accepted", 1)
-    pipe.hmget(_key(ticket_id), "decided", "rate")
-    pipe.expire(_key(ticket_id), KEY_TTL_SECONDS)
+    pipe.eval(
+        _JOIN_LINE, 2, _key(ticket_id), _places_key(ticket_id), str(purchase_id), KEY_TTL_SECONDS
+    )
 
 
 def retry_after_accepted(results: list | None) -> int:
     if not results:  # Redis could not be reached: the shortest wait
         return RETRY_AFTER_MIN_SECONDS
-    accepted, (decided, rate), _ = results
-    return _retry_after(accepted, decided, rate)
+    [(number, decided, rate)] = results
+    return _retry_after(number, decided, rate)
 
 
 def retry_after(ticket_id: int) -> int:
@@ -94,19 +115,51 @@ def queue_depth(ticket_id: int) -> tuple[int, float]:
     return max(0, int(accepted or 0) - int(decided or 0)), float(rate or 0)
 
 
-def poll_after(status_row: dict) -> int:
-    """When a poller should ask again about a purchase (selectors.purchase_status's
-    row): while it waits in its ticket's queue, as long as the queue takes to
-    reach it; once seated, the usual poll interval."""
+@dataclass(frozen=True)
+class Place:
+    """Where a purchase stands: `position`, how many purchases accepted before it
+    are not yet decided; `wait_seconds`, when it should be decided at the
+    measured rate (None until a rate is measured); both None once decided."""
+
+    position: int | None
+    wait_seconds: int | None
+    retry_after: int
+
+
+DECIDED = Place(None, None, POLL_INTERVAL_SECONDS)
+
+
+def waiting_room(status_row: dict) -> Place:
+    """A purchase's place in its ticket's line (selectors.purchase_status's row),
+    in one round trip while it waits; once seated or final, no Redis at all and
+    the usual poll interval."""
     waiting = status_row["status"] == TicketPurchase.Status.PENDING
-    if waiting and not status_row["inventory_reserved"]:
-        return retry_after(status_row["ticket_id"])
-    return POLL_INTERVAL_SECONDS
+    if not waiting or status_row["inventory_reserved"]:
+        return DECIDED
+    ticket_id = status_row["ticket_id"]
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.hmget(_key(ticket_id), "accepted", "decided", "rate")
+        pipe.hget(_places_key(ticket_id), str(status_row["id"]))
+        (accepted, decided, rate), number = pipe.execute()
+    except Exception:
+        logger.warning("ticket %s: queue counters unavailable", ticket_id, exc_info=True)
+        return Place(None, None, RETRY_AFTER_MIN_SECONDS)
+    # A purchase that joined without a number (Redis was away at its accept)
+    # counts as the last in line.
+    number = int(number or accepted or 0)
+    ahead = max(0, number - 1 - int(decided or 0))
+    rate = float(rate or 0)
+    wait = math.ceil((ahead + 1) / rate) if rate > 0 else None
+    return Place(ahead, wait, retry_after_seconds(ahead + 1, rate))
 
 
-def note_decided(ticket_id: int, *, count: int, seconds: float, drained: bool) -> None:
-    """The pipeline decided `count` purchases in `seconds`; `drained` when it
-    found no more waiting (the counters are re-aligned)."""
+def note_decided(
+    ticket_id: int, *, count: int, seconds: float, drained: bool, purchase_ids=()
+) -> None:
+    """The pipeline decided `count` purchases (`purchase_ids`, which leave the
+    line) in `seconds`; `drained` when it found no more waiting (the counters
+    are re-aligned)."""
     client = redis_client()
     key = _key(ticket_id)
     try:
@@ -120,6 +173,8 @@ def note_decided(ticket_id: int, *, count: int, seconds: float, drained: bool) -
         else:
             pipe.hincrby(key, "decided", count)
         pipe.expire(key, KEY_TTL_SECONDS)
+        if purchase_ids:
+            pipe.hdel(_places_key(ticket_id), *(str(pk) for pk in purchase_ids))
         results = pipe.execute()
         if drained:
             client.hset(key, "decided", int(results[1] or 0))

@@ -59,15 +59,16 @@ def batch_ring(ticket_id: int) -> bool:
     )
 
 
-def batch_accepted(ticket_id: int) -> int:
-    """A committed purchase joins its ticket's queue and rings its batch, in one
-    Redis round trip; returns its Retry-After (tickets/backlog.py). Never raises."""
+def batch_accepted(ticket_id: int, purchase_id) -> int:
+    """A committed purchase takes its place in its ticket's line and rings its
+    batch, in one Redis round trip; returns its Retry-After (tickets/backlog.py).
+    Never raises."""
     _, results = ring_along(
         BATCH_TASK,
         ticket_id,
         key=_doorbell_key(ticket_id),
         hold_seconds=settings.BATCH_DOORBELL_SECONDS,
-        along=lambda pipe: backlog.queue_accepted(pipe, ticket_id),
+        along=lambda pipe: backlog.queue_accepted(pipe, ticket_id, purchase_id),
     )
     return backlog.retry_after_accepted(results)
 
@@ -102,7 +103,7 @@ CLAIM_FIELDS = (
 
 @dataclass
 class Reserved:
-    claimed: int  # purchases decided by the reservation (seated or failed)
+    claimed: list  # ids of the purchases decided by the reservation (seated or failed)
     to_charge: list[TicketPurchase]  # seated with a payment token: charge them now
 
 
@@ -118,7 +119,7 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
             .only(*CLAIM_FIELDS)[:size]
         )
         if not waiting:
-            return Reserved(0, [])
+            return Reserved([], [])
         # FOR NO KEY UPDATE: batches still take turns on the ticket row, but a
         # purchase being inserted (its foreign key takes FOR KEY SHARE on the
         # row) does not wait for the batch to commit.
@@ -157,7 +158,7 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
                 updated_at=now,
             )
             purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
-    return Reserved(len(waiting), seating.paid)
+    return Reserved([purchase.pk for purchase in waiting], seating.paid)
 
 
 def charges_in_flight(ticket_id: int, *, size: int) -> list[TicketPurchase]:

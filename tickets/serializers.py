@@ -74,6 +74,23 @@ class PurchaseStatusSerializer(serializers.Serializer):
     payment_status = serializers.CharField()
     failure_reason = serializers.CharField(allow_null=True)
     updated_at = serializers.DateTimeField()
+    queue_position = serializers.IntegerField(
+        allow_null=True,
+        min_value=0,
+        help_text=(
+            "The waiting room: how many purchases of the same ticket were accepted"
+            " before this one and are not yet decided (0: it is being decided now)."
+            " null once decided (seats reserved, or final)."
+        ),
+    )
+    estimated_wait_seconds = serializers.IntegerField(
+        allow_null=True,
+        min_value=0,
+        help_text=(
+            "When this purchase should be decided, from the ticket's measured drain"
+            " rate; null once decided, or while no rate has been measured yet."
+        ),
+    )
 
 
 class PurchaseDetailSerializer(serializers.ModelSerializer):
@@ -169,12 +186,15 @@ def purchase_body(values: dict, *, ticket_name: str) -> dict:
     }
 
 
-def purchase_status_body(row: dict) -> dict:
-    """PurchaseStatusSerializer's output for a selectors.purchase_status row."""
+def purchase_status_body(row: dict, *, queue_position=None, estimated_wait_seconds=None) -> dict:
+    """PurchaseStatusSerializer's output for a selectors.purchase_status row and
+    its place in the ticket's line (tickets/backlog.waiting_room)."""
     return {
         "purchase_id": str(row["id"]),
         "status": row["status"],
         "payment_status": row["payment_status"],
         "failure_reason": row["failure_reason"],
         "updated_at": iso_datetime(row["updated_at"]),
+        "queue_position": queue_position,
+        "estimated_wait_seconds": estimated_wait_seconds,
     }

@@ -184,14 +184,15 @@ def ticket_process_batches(*, ticket_id: int, resume: bool = False) -> int:
         started = time.monotonic()
         reserved = batch.reserve_batch(ticket_id, size=settings.BATCH_SIZE)
         _charge_batch(ticket_id, reserved.to_charge)
-        decided += reserved.claimed
-        drained = reserved.claimed < settings.BATCH_SIZE
+        decided += len(reserved.claimed)
+        drained = len(reserved.claimed) < settings.BATCH_SIZE
         if reserved.claimed:
             backlog.note_decided(
                 ticket_id,
-                count=reserved.claimed,
+                count=len(reserved.claimed),
                 seconds=time.monotonic() - started,
                 drained=drained,
+                purchase_ids=reserved.claimed,
             )
         if drained:
             return decided

@@ -315,7 +315,9 @@ def test_the_status_is_one_row_by_primary_key_without_order_by(api_client):
     [query] = queries
     assert "ORDER BY" not in query["sql"].upper()
     assert "LIMIT 1" in query["sql"].upper()
-    assert response.json() == as_json(PurchaseStatusSerializer(purchase).data)
+    # Waiting, with no line recorded for it: it counts as the only one in line.
+    waiting_room = {"queue_position": 0, "estimated_wait_seconds": None}
+    assert response.json() == {**as_json(PurchaseStatusSerializer(purchase).data), **waiting_room}
 
 
 def test_a_purchase_waiting_in_its_queue_is_told_how_long_the_queue_takes(api_client):
@@ -340,3 +342,70 @@ def test_a_purchase_past_the_queue_polls_every_second_and_a_final_one_not_at_all
     services.purchase_fail(purchase_id=purchase.pk, reason="payment_declined")
     final = api_client.get(status_url(purchase))
     assert final.json()["status"] == "failed" and "Retry-After" not in final
+
+
+# --- the waiting room -------------------------------------------------------------------
+
+
+def test_each_waiting_purchase_is_told_its_place_in_line_and_the_wait(api_client, published):
+    ticket = TicketFactory(total_quantity=100)
+    urls = [
+        api_client.post(CREATE_URL, body(ticket, quantity=1), format="json")["Location"]
+        for _ in range(5)
+    ]
+    before = [api_client.get(url).json() for url in urls]
+    assert [poll["queue_position"] for poll in before] == [0, 1, 2, 3, 4]
+    assert {poll["estimated_wait_seconds"] for poll in before} == {None}  # no rate measured yet
+
+    first_two = [poll["purchase_id"] for poll in before[:2]]
+    backlog.note_decided(ticket.pk, count=2, seconds=1.0, drained=False, purchase_ids=first_two)
+
+    after = [api_client.get(url) for url in urls[2:]]
+    assert [poll.json()["queue_position"] for poll in after] == [0, 1, 2]
+    # 2 decided per second: the last, 2 behind, is decided within 3 / 2 s.
+    assert [poll.json()["estimated_wait_seconds"] for poll in after] == [1, 1, 2]
+    assert [poll["Retry-After"] for poll in after] == ["1", "1", "2"]
+
+
+def test_a_move_up_the_line_is_news_to_a_poller_holding_the_old_etag(api_client, published):
+    ticket = TicketFactory(total_quantity=100)
+    first, second = (
+        api_client.post(CREATE_URL, body(ticket, quantity=1), format="json") for _ in range(2)
+    )
+    seen = api_client.get(second["Location"])
+    assert seen.json()["queue_position"] == 1
+    unchanged = api_client.get(second["Location"], HTTP_IF_NONE_MATCH=seen["ETag"])
+    assert unchanged.status_code == 304
+
+    decided = [first.json()["purchase_id"]]
+    backlog.note_decided(ticket.pk, count=1, seconds=0.5, drained=False, purchase_ids=decided)
+
+    moved = api_client.get(second["Location"], HTTP_IF_NONE_MATCH=seen["ETag"])
+    assert moved.status_code == 200 and moved.json()["queue_position"] == 0
+
+
+def test_a_decided_purchase_has_no_place_in_line_and_costs_no_redis(
+    api_client, published, monkeypatch
+):
+    ticket = TicketFactory(total_quantity=100)
+    hold = body(ticket, quantity=1, payment_token="")  # seated, then waits for its payment
+    url = api_client.post(CREATE_URL, hold, format="json")["Location"]
+    services.ticket_process_batches(ticket_id=ticket.pk)
+    monkeypatch.setattr(backlog, "redis_client", lambda: pytest.fail("Redis asked"))
+
+    seated = api_client.get(url).json()
+
+    assert seated["status"] == "pending" and TicketPurchase.objects.get().inventory_reserved
+    assert seated["queue_position"] is None and seated["estimated_wait_seconds"] is None
+
+
+def test_without_redis_a_poll_still_answers_without_a_place(api_client, published, monkeypatch):
+    purchase = PurchaseFactory(inventory_reserved=False)
+
+    def redis_down():
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(backlog, "redis_client", redis_down)
+    response = api_client.get(status_url(purchase))
+    assert response.status_code == 200 and response["Retry-After"] == "1"
+    assert response.json()["queue_position"] is None

@@ -2,6 +2,7 @@
 order, with a constant number of statements per batch."""
 
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -179,7 +180,7 @@ def test_accepting_many_rings_the_ticket_doorbell_once(
 def test_the_queue_counters_give_a_retry_after_from_depth_and_drain_rate(published):
     ticket = TicketFactory(total_quantity=100)
     for _ in range(30):
-        backlog.note_accepted(ticket.pk)
+        backlog.note_accepted(ticket.pk, uuid.uuid4())
     backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=False)  # 10/s
     assert backlog.retry_after(ticket.pk) == 2  # 20 left at 10/s
     backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=True)
@@ -195,7 +196,7 @@ def test_an_accepted_purchase_is_counted_and_rings_in_one_redis_round_trip(publi
         Pipeline, "execute", lambda pipe, *a, **kw: round_trips.append(1) or execute(pipe, *a, **kw)
     )
 
-    waits = [batch.batch_accepted(ticket.pk) for _ in range(31)]
+    waits = [batch.batch_accepted(ticket.pk, uuid.uuid4()) for _ in range(31)]
 
     assert len(round_trips) == 31
     assert published.ids(services.BATCH_TASK) == [ticket.pk]  # one doorbell for them all
@@ -211,7 +212,7 @@ def test_accepting_without_redis_answers_the_shortest_wait_and_rings_nothing(
 
     monkeypatch.setattr(Pipeline, "execute", redis_down)
 
-    assert batch.batch_accepted(TicketFactory().pk) == backlog.RETRY_AFTER_MIN_SECONDS
+    assert batch.batch_accepted(TicketFactory().pk, uuid.uuid4()) == backlog.RETRY_AFTER_MIN_SECONDS
     assert published == []
     assert "its sweep will re-enqueue it" in caplog.text
 

@@ -37,7 +37,16 @@ def test_cancel_gives_the_seats_back_and_answers_the_status(api_client):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"purchase_id", "status", "payment_status", "failure_reason", "updated_at"}
+    assert set(body) == {
+        "purchase_id",
+        "status",
+        "payment_status",
+        "failure_reason",
+        "updated_at",
+        "queue_position",
+        "estimated_wait_seconds",
+    }
+    assert body["queue_position"] is None and body["estimated_wait_seconds"] is None
     assert (body["purchase_id"], body["status"], body["payment_status"]) == (
         str(purchase.pk),
         "cancelled",
