@@ -1,0 +1,111 @@
+"""`python -m bench.poll_cost`: what one waiting-room poll costs as the line grows.
+
+A waiting purchase's status poll answers its `queue_position` and
+`estimated_wait_seconds` (tickets/backlog.py). They must cost the same with 100
+or 10,000 purchases ahead: a number taken at accept and the pipeline's decided
+mark, never a COUNT over the queue. This fills one ticket's line through the
+API (no worker runs, so nothing is decided) to each depth in
+BENCH_POLL_DEPTHS (default 100,1000,10000) and measures, in this process, the
+polls of the last BENCH_POLL_CALLS (default 200) purchases in line: CPU per
+poll, SQL statements and Redis round trips (bench/hot_path.measure).
+"""
+
+import json
+import os
+import sys
+import uuid
+
+from bench.config import Config
+from bench.hot_path import OUT, RedisCounter, measure
+from bench.stack import ROOT, Stack
+
+
+def main() -> int:
+    depths = [int(d) for d in (os.environ.get("BENCH_POLL_DEPTHS") or "100,1000,10000").split(",")]
+    calls = int(os.environ.get("BENCH_POLL_CALLS") or 200)
+    config = Config()
+    logdir = ROOT / "bench" / "results" / "logs" / "poll-cost"
+    logdir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(config, logdir)
+    stack.prepare_backends()
+    try:
+        os.environ.update({k: v for k, v in stack.env().items() if k != "PATH"})
+        os.environ["ALLOWED_HOSTS"] = "testserver"
+        stack.migrate()
+        import django
+
+        django.setup()
+        return run(sorted(depths), calls)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        stack.drop_database()
+
+
+def run(depths: list[int], calls: int) -> int:
+    from django.test import Client
+
+    from bench.flash_sale import create_ticket
+    from workers.celery import app
+
+    ticket_id = create_ticket("Poll cost", depths[-1] + 1)
+    client = Client()
+    ids: list[str] = []
+
+    def join(i: int) -> None:
+        response = client.post(
+            "/api/tickets/purchase/direct/",
+            data={
+                "ticket_id": ticket_id,
+                "quantity": 1,
+                "customer_name": f"Buyer {i}",
+                "customer_email": f"line{i}.{uuid.uuid4().hex[:6]}@bench.example.com",
+                "payment_method": "card",
+                "payment_token": "tok_success",
+            },
+            content_type="application/json",
+            HTTP_X_FORWARDED_FOR=f"198.18.{i >> 8 & 255}.{i & 255}",
+        )
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["purchase_id"])
+
+    positions: list[int] = []
+
+    def poll(purchase_id: str) -> None:
+        response = client.get(f"/api/tickets/purchase/{purchase_id}/status/")
+        assert response.status_code == 200, response.status_code
+        positions.append(response.json()["queue_position"])
+
+    redis_counter = RedisCounter()
+    rows = {}
+    try:
+        for depth in depths:
+            while len(ids) < depth:
+                join(len(ids))
+            positions.clear()
+            poll(ids[-1])  # warm
+            positions.clear()
+            stage = measure(f"poll_at_{depth}", poll, ids[-calls:], redis_counter=redis_counter)
+            stage["queue_positions_seen"] = [min(positions), max(positions)]
+            rows[depth] = stage
+    finally:
+        app.control.purge()  # the doorbells rung at accept: no worker will answer them
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "poll_cost.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print("| purchases in line | positions polled | CPU ms/poll | wall ms/poll "
+          "| SQL statements | Redis round trips |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|")
+    for depth, stage in rows.items():
+        low, high = stage["queue_positions_seen"]
+        print(
+            f"| {depth} | {low} to {high} | {stage['cpu_ms_per_call']} | "
+            f"{stage['wall_ms_per_call']} | {stage['sql_statements_per_call']} | "
+            f"{stage['redis_round_trips_per_call']} |"
+        )
+    print(f"\nfull report: {(OUT / 'poll_cost.json').relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
