@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_email_url
 import environ
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -326,6 +327,9 @@ SPECTACULAR_SETTINGS = {
 NUM_PROXIES = REST_FRAMEWORK["NUM_PROXIES"]
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# A front end on another origin sends these (a create's key, a poll's ETag)...
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "if-none-match")
+# ...and reads these: the status URL, when to poll again, the ETag to send back.
 CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "ETag"]
 
 # --- Behind a TLS-terminating proxy --------------------------------------------------
