@@ -37,6 +37,14 @@ def test_schema_lists_every_ticket_endpoint_with_its_errors(client):
         assert path in paths, path
 
 
+def test_the_status_schema_documents_the_waiting_room(client):
+    schemas = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["components"]
+    status = schemas["schemas"]["PurchaseStatus"]["properties"]
+    for field in ("queue_position", "estimated_wait_seconds"):
+        assert status[field]["type"] == "integer" and status[field]["nullable"] is True
+        assert "null once decided" in status[field]["description"]
+
+
 def test_docs_ui_is_served(client):
     assert client.get("/api/docs/").status_code == 200
 
