@@ -1,0 +1,134 @@
+"""The buyer's storefront: server-rendered pages that work without JavaScript
+for browsing, and a small script (static/tickets/storefront/storefront.js)
+that buys through the public API and polls the purchase's status.
+
+Views parse and render only: they read through selectors and never write; a
+purchase is created by the script's `POST /api/tickets/purchase/direct/`, so
+the storefront has no second way to buy.
+"""
+
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from tickets import selectors
+from tickets.models import Ticket, TicketPurchase
+
+Status = TicketPurchase.Status
+PaymentStatus = TicketPurchase.PaymentStatus
+
+# The simulated gateway's test tokens a buyer may pick while simulation is on
+# (gateways/simulated.py); "" pays later: an unpaid hold, paid on the purchase page.
+SIMULATED_CARDS = (
+    ("tok_success", "Card that succeeds"),
+    ("tok_decline", "Card that is declined"),
+    ("tok_pending", "Card whose bank answers late (stays \u201cpaying\u201d for a while)"),
+    ("tok_error_once", "Card that fails once, then succeeds"),
+    ("tok_error", "Card whose processor keeps failing"),
+)
+PAY_LATER = ("", "Pay later: hold the seats now, pay on the next page")
+
+
+def simulated_cards_offered() -> bool:
+    """Whether the buyer may choose a simulated card's outcome: only while the
+    simulated gateway takes the payments and simulation is switched on."""
+    return settings.PAYMENT_SIMULATION_ENABLED and settings.PAYMENT_GATEWAY == "simulated"
+
+
+def buyer_state(
+    *,
+    status: str,
+    payment_status: str,
+    failure_reason: str | None,
+    unpaid: bool,
+    payment_submitted: bool = False,
+) -> str:
+    """The state a buyer sees, named after one of the purchase page's sections.
+    `unpaid`: pending without a payment token (a hold the buyer pays on the
+    page); `payment_submitted`: such a hold was paid and the charge is coming.
+    storefront.js (`buyerState`) answers the same for every status poll."""
+    if status in (Status.CONFIRMED, Status.COMPLETED):
+        return "confirmed"
+    if status == Status.FAILED:
+        return {
+            "sold_out": "sold_out",
+            "unpaid_holds_full": "holds_full",
+            "payment_declined": "declined",
+        }.get(failure_reason or "", "failed")
+    if status in (Status.EXPIRED, Status.CANCELLED, Status.REFUNDED):
+        return str(status)
+    if payment_status == PaymentStatus.PROCESSING or payment_submitted:
+        return "paying"
+    return "hold" if unpaid else "waiting"
+
+
+def _ticket_on_sale(ticket_id: int):
+    try:
+        return selectors.tickets_on_sale().get(pk=ticket_id)
+    except Ticket.DoesNotExist:
+        raise Http404("No such event on sale") from None
+
+
+def event_list(request):
+    return render(
+        request,
+        "tickets/storefront/event_list.html",
+        {"tickets": selectors.tickets_on_sale()},
+    )
+
+
+def event_detail(request, ticket_id: int):
+    ticket = _ticket_on_sale(ticket_id)
+    # No more than are free now: asking for more would only be refused.
+    most = max(1, min(settings.MAX_TICKETS_PER_PURCHASE, ticket.available_quantity))
+    cards = [*SIMULATED_CARDS, PAY_LATER] if simulated_cards_offered() else []
+    return render(
+        request,
+        "tickets/storefront/event_detail.html",
+        {
+            "ticket": ticket,
+            "cards": cards,
+            "max_quantity": most,
+        },
+    )
+
+
+@never_cache
+def purchase_page(request, purchase_id):
+    """A purchase's page: what the buyer bookmarks or reloads. The script
+    resumes polling from the state rendered here."""
+    try:
+        purchase = selectors.purchase_detail(purchase_id=purchase_id)
+    except TicketPurchase.DoesNotExist:
+        raise Http404("No such purchase") from None
+    pending = purchase.status == Status.PENDING
+    unpaid = pending and not purchase.payment_token
+    # A seated hold that was then given a token: its charge comes next.
+    payment_submitted = pending and purchase.holds_unpaid and bool(purchase.payment_token)
+    state = buyer_state(
+        status=purchase.status,
+        payment_status=purchase.payment_status,
+        failure_reason=purchase.failure_reason,
+        unpaid=unpaid,
+        payment_submitted=payment_submitted,
+    )
+    hold_seconds_left = max(0, int((purchase.hold_expires_at - timezone.now()).total_seconds()))
+    codes = [code.code for code in purchase.codes.all()] if purchase.confirmed_at else []
+    return render(
+        request,
+        "tickets/storefront/purchase.html",
+        {
+            "purchase": purchase,
+            "ticket": purchase.ticket,
+            "state": state,
+            "unpaid": unpaid,
+            "payment_submitted": payment_submitted,
+            "hold_seconds_left": hold_seconds_left,
+            "codes": codes,
+            "delivered": purchase.status == Status.COMPLETED,
+            "final": purchase.is_final,
+            "cards": SIMULATED_CARDS if simulated_cards_offered() else [],
+        },
+    )
