@@ -421,6 +421,7 @@
         // Decided: a new order for this event is a new attempt with a new key.
         const saved = load(ATTEMPT + ticketId);
         if (saved && saved.purchaseId === purchaseId) save(ATTEMPT + ticketId, null);
+        save(ACCEPTED + purchaseId, null);
       }
     }
 
