@@ -210,6 +210,10 @@ BATCH_SIZE = env.int("BATCH_SIZE", default=100)
 # share each batch's fixed statements and task overhead; a buyer waits 50 ms more.
 BATCH_LINGER_MS = env.int("BATCH_LINGER_MS", default=50)
 BATCH_DOORBELL_SECONDS = env.float("BATCH_DOORBELL_SECONDS", default=10.0)
+# A purchase waiting in its ticket's line is told to poll again when its turn
+# should come, but at least every QUEUE_POLL_MAX_SECONDS, so the waiting room
+# shows its place going down (a longer cap means fewer polls in a long line).
+QUEUE_POLL_MAX_SECONDS = env.int("QUEUE_POLL_MAX_SECONDS", default=10)
 # Confirmation e-mails (tickets/delivery.py): a mailer sends up to
 # DELIVERY_BATCH_SIZE confirmed purchases over one mail connection and completes
 # them together; the delivery doorbell waits at most DELIVERY_DOORBELL_SECONDS

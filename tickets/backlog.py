@@ -17,6 +17,8 @@ import logging
 import math
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from project.polling import POLL_INTERVAL_SECONDS
 from project.redis_client import redis_client
 from tickets.models import TicketPurchase
@@ -24,7 +26,6 @@ from tickets.models import TicketPurchase
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_MIN_SECONDS = 1
-RETRY_AFTER_MAX_SECONDS = 30
 # The share of the newest batch in the drain rate's moving average.
 RATE_WEIGHT = 0.3
 KEY_TTL_SECONDS = 24 * 3600
@@ -55,7 +56,7 @@ def retry_after_seconds(depth: int, rate: float) -> int:
     if depth <= 0 or rate <= 0:
         return RETRY_AFTER_MIN_SECONDS
     wait = math.ceil(depth / rate)
-    return max(RETRY_AFTER_MIN_SECONDS, min(RETRY_AFTER_MAX_SECONDS, wait))
+    return max(RETRY_AFTER_MIN_SECONDS, min(settings.QUEUE_POLL_MAX_SECONDS, wait))
 
 
 def _retry_after(accepted, decided, rate) -> int:

@@ -409,3 +409,15 @@ def test_without_redis_a_poll_still_answers_without_a_place(api_client, publishe
     response = api_client.get(status_url(purchase))
     assert response.status_code == 200 and response["Retry-After"] == "1"
     assert response.json()["queue_position"] is None
+
+
+def test_far_back_in_line_a_poller_still_comes_back_every_few_seconds(api_client, settings):
+    settings.QUEUE_POLL_MAX_SECONDS = 4
+    purchase = PurchaseFactory(inventory_reserved=False)
+    redis_client().hset(
+        f"tickets:queue:{purchase.ticket_id}", mapping={"accepted": 200, "decided": 0, "rate": "2"}
+    )
+    response = api_client.get(status_url(purchase))
+    # 199 ahead at 2/s: its turn is 100 s away, but the place it shows moves sooner.
+    assert response.json()["estimated_wait_seconds"] == 100
+    assert response["Retry-After"] == "4"
