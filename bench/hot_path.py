@@ -113,8 +113,14 @@ def measure(name, fn, setups, *, redis_counter, profile_dir=None, items=None) ->
 
 def main() -> int:
     n = int(os.environ.get("BENCH_HOT_PATH_CALLS") or 200)
+    return in_bench_stack("hot-path", lambda: run(n))
+
+
+def in_bench_stack(name: str, measure_all) -> int:
+    """Runs `measure_all()` in this process against a fresh bench database and
+    the bench Redis db (flash_sale's defaults), dropped afterwards."""
     config = Config()
-    logdir = ROOT / "bench" / "results" / "logs" / "hot-path"
+    logdir = ROOT / "bench" / "results" / "logs" / name
     logdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(config, logdir)
     stack.prepare_backends()
@@ -125,7 +131,7 @@ def main() -> int:
         import django
 
         django.setup()
-        return run(n, stack)
+        return measure_all()
     finally:
         from django.db import connections
 
@@ -133,7 +139,27 @@ def main() -> int:
         stack.drop_database()
 
 
-def run(n: int, stack: Stack) -> int:
+def buy(client, ticket_id: int, i: int) -> str:
+    """One buyer's POST, each from its own address (as behind the proxy): the
+    purchase id of its 202."""
+    response = client.post(
+        "/api/tickets/purchase/direct/",
+        data={
+            "ticket_id": ticket_id,
+            "quantity": 1,
+            "customer_name": f"Buyer {i}",
+            "customer_email": f"hot{i}.{uuid.uuid4().hex[:6]}@bench.example.com",
+            "payment_method": "card",
+            "payment_token": "tok_success",
+        },
+        content_type="application/json",
+        HTTP_X_FORWARDED_FOR=f"198.18.{i >> 8 & 255}.{i & 255}",
+    )
+    assert response.status_code == 202, response.content
+    return response.json()["purchase_id"]
+
+
+def run(n: int) -> int:
     from django.test import Client
 
     from bench.flash_sale import create_ticket
@@ -153,21 +179,7 @@ def run(n: int, stack: Stack) -> int:
     etags: dict[str, str] = {}
 
     def create(i: int) -> None:
-        response = client.post(
-            "/api/tickets/purchase/direct/",
-            data={
-                "ticket_id": ticket_id,
-                "quantity": 1,
-                "customer_name": f"Buyer {i}",
-                "customer_email": f"hot{i}.{uuid.uuid4().hex[:6]}@bench.example.com",
-                "payment_method": "card",
-                "payment_token": "tok_success",
-            },
-            content_type="application/json",
-            HTTP_X_FORWARDED_FOR=f"198.18.{i >> 8 & 255}.{i & 255}",
-        )
-        assert response.status_code == 202, response.content
-        ids.append(response.json()["purchase_id"])
+        ids.append(buy(client, ticket_id, i))
 
     def status(purchase_id: str) -> None:
         response = client.get(f"/api/tickets/purchase/{purchase_id}/status/")

@@ -13,34 +13,15 @@ poll, SQL statements and Redis round trips (bench/hot_path.measure).
 import json
 import os
 import sys
-import uuid
 
-from bench.config import Config
-from bench.hot_path import OUT, RedisCounter, measure
-from bench.stack import ROOT, Stack
+from bench.hot_path import OUT, RedisCounter, buy, in_bench_stack, measure
+from bench.stack import ROOT
 
 
 def main() -> int:
     depths = [int(d) for d in (os.environ.get("BENCH_POLL_DEPTHS") or "100,1000,10000").split(",")]
     calls = int(os.environ.get("BENCH_POLL_CALLS") or 200)
-    config = Config()
-    logdir = ROOT / "bench" / "results" / "logs" / "poll-cost"
-    logdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(config, logdir)
-    stack.prepare_backends()
-    try:
-        os.environ.update({k: v for k, v in stack.env().items() if k != "PATH"})
-        os.environ["ALLOWED_HOSTS"] = "testserver"
-        stack.migrate()
-        import django
-
-        django.setup()
-        return run(sorted(depths), calls)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        stack.drop_database()
+    return in_bench_stack("poll-cost", lambda: run(sorted(depths), calls))
 
 
 def run(depths: list[int], calls: int) -> int:
@@ -52,23 +33,6 @@ def run(depths: list[int], calls: int) -> int:
     ticket_id = create_ticket("Poll cost", depths[-1] + 1)
     client = Client()
     ids: list[str] = []
-
-    def join(i: int) -> None:
-        response = client.post(
-            "/api/tickets/purchase/direct/",
-            data={
-                "ticket_id": ticket_id,
-                "quantity": 1,
-                "customer_name": f"Buyer {i}",
-                "customer_email": f"line{i}.{uuid.uuid4().hex[:6]}@bench.example.com",
-                "payment_method": "card",
-                "payment_token": "tok_success",
-            },
-            content_type="application/json",
-            HTTP_X_FORWARDED_FOR=f"198.18.{i >> 8 & 255}.{i & 255}",
-        )
-        assert response.status_code == 202, response.content
-        ids.append(response.json()["purchase_id"])
 
     positions: list[int] = []
 
@@ -82,7 +46,7 @@ def run(depths: list[int], calls: int) -> int:
     try:
         for depth in depths:
             while len(ids) < depth:
-                join(len(ids))
+                ids.append(buy(client, ticket_id, len(ids)))
             positions.clear()
             poll(ids[-1])  # warm
             positions.clear()
