@@ -214,6 +214,11 @@ BATCH_DOORBELL_SECONDS = env.float("BATCH_DOORBELL_SECONDS", default=10.0)
 # should come, but at least every QUEUE_POLL_MAX_SECONDS, so the waiting room
 # shows its place going down (a longer cap means fewer polls in a long line).
 QUEUE_POLL_MAX_SECONDS = env.int("QUEUE_POLL_MAX_SECONDS", default=10)
+# The waiting list (tickets/waiting_list.py): how long seats offered to an
+# entry stay held for it before the offer lapses and they pass on.
+WAITING_LIST_OFFER_SECONDS = env.int("WAITING_LIST_OFFER_SECONDS", default=1800)
+# The public address of the storefront, for links in e-mails (waiting-list offers).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Confirmation e-mails (tickets/delivery.py): a mailer sends up to
 # DELIVERY_BATCH_SIZE confirmed purchases over one mail connection and completes
 # them together; the delivery doorbell waits at most DELIVERY_DOORBELL_SECONDS
@@ -304,6 +309,8 @@ REST_FRAMEWORK = {
                 "purchase_simulate",
                 "purchase_cancel",
                 "purchase_refund",
+                "waiting_list_join",
+                "waiting_list_change",
                 "booking_create",
                 "booking_cancel",
             )

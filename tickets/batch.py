@@ -38,6 +38,7 @@ from tickets.delivery import delivery_ring_on_commit
 from tickets.errors import InventoryInvariantBroken
 from tickets.models import Ticket, TicketPurchase
 from tickets.task_names import BATCH_TASK
+from tickets.waiting_list import seats_returned
 
 logger = logging.getLogger(__name__)
 
@@ -280,11 +281,7 @@ def _fail_all(ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now
     if not refused:
         return
     seats = sum(purchase.quantity for purchase, _ in refused)
-    changed = Ticket.objects.filter(
-        pk=ticket_id, available_quantity__lte=F("total_quantity") - seats
-    ).update(available_quantity=F("available_quantity") + seats)
-    if changed != 1:
-        raise InventoryInvariantBroken(f"cannot return {seats} seats to ticket {ticket_id}")
+    seats_returned(ticket_id=ticket_id, seats=seats)  # the waiting list first
     by_reason: dict[str, list[TicketPurchase]] = {}
     for purchase, plan in refused:
         reason = "payment_declined" if plan.outcome == Outcome.DECLINED else "payment_error"

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from tickets.models import TicketPurchase
+from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.qr import EMAIL_BORDER, EMAIL_SCALE, EMAIL_ZOOM, qr_pixels, qr_png
 
 
@@ -66,3 +66,22 @@ def confirmation_message(purchase: TicketPurchase, codes: list[str]) -> EmailMul
 def send_purchase_confirmation(purchase: TicketPurchase) -> None:
     codes = list(purchase.codes.values_list("code", flat=True))
     confirmation_message(purchase, codes).send()
+
+
+def offer_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternatives:
+    """A waiting-list offer: the seats held for the entry, until when, and the link
+    that buys (or declines) them."""
+    context = {
+        "entry": entry,
+        "ticket": entry.ticket,
+        "link": link,
+        "total": entry.ticket.price * entry.quantity,
+    }
+    message = EmailMultiAlternatives(
+        subject=f"Seats for {entry.ticket.name} are held for you",
+        body=render_to_string("tickets/email/offer.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[entry.customer_email],
+    )
+    message.attach_alternative(render_to_string("tickets/email/offer.html", context), "text/html")
+    return message

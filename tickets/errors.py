@@ -64,3 +64,23 @@ class TicketSoldOut(DomainError):
         "Sold out: no seats are left for this ticket, and none are held by pending "
         "purchases that could give them back."
     )
+
+
+class SeatsOnSale(DomainError):
+    """The waiting list is for sold-out tickets: while seats can be bought, buy."""
+
+    code = "seats_on_sale"
+    http_status = 409
+    default_detail = "Seats of this ticket are still on sale: buy them instead of waiting."
+
+
+class OfferNotOpen(DomainError):
+    code = "offer_not_open"
+    http_status = 409
+    default_detail = "This waiting-list offer is not open: it was taken, declined or has lapsed."
+
+
+class WaitingListCapReached(DomainError):
+    code = "waiting_list_cap_reached"
+    http_status = 429
+    default_detail = "This client already waits for as many seats of this ticket as allowed."

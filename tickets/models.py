@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 from project.audit import AuditEvent
 
@@ -22,6 +23,11 @@ class Ticket(models.Model):
     # Seats taken by reservations nobody has paid for yet (purchases without a
     # payment token): capped so that unpaid holds can never take a whole sale.
     unpaid_held_quantity = models.PositiveIntegerField(default=0)
+    # Seats handed to waiting-list entries as offers (tickets/waiting_list.py):
+    # held for them, neither on sale nor sold.
+    offered_quantity = models.PositiveIntegerField(default=0)
+    # Operators may stop automatic offers: freed seats then go back on sale.
+    waiting_list_paused = models.BooleanField(default=False)
     is_on_sale = models.BooleanField(default=True)
     sale_starts_at = models.DateTimeField(null=True, blank=True)
     sale_ends_at = models.DateTimeField(null=True, blank=True)
@@ -47,6 +53,15 @@ class Ticket(models.Model):
                     unpaid_held_quantity__lte=F("total_quantity") - F("available_quantity")
                 ),
                 name="ticket_unpaid_holds_within_taken",
+            ),
+            # Free, offered and the rest (held or sold) never add up to more than the seats.
+            models.CheckConstraint(
+                condition=Q(
+                    offered_quantity__lte=F("total_quantity")
+                    - F("available_quantity")
+                    - F("unpaid_held_quantity")
+                ),
+                name="ticket_offers_within_taken",
             ),
         ]
 
@@ -174,6 +189,82 @@ class TicketPurchase(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+
+class WaitingListEntry(models.Model):
+    """A buyer waiting for seats of a sold-out ticket (tickets/waiting_list.py).
+
+    When seats come back they are offered to the oldest waiting entries that
+    fit: an offer holds `quantity` seats (counted in the ticket's
+    `offered_quantity`) until `offer_expires_at`. The id is the holder's secret,
+    as a purchase's is: the offer e-mail's link carries it."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting"
+        OFFERED = "offered"
+        TAKEN = "taken"  # bought through its offer: `purchase`
+        LAPSED = "lapsed"  # the offer was not taken in time
+        DECLINED = "declined"  # the buyer declined the offer
+        LEFT = "left"  # the buyer left the list before any offer
+
+    ACTIVE_STATES = (State.WAITING, State.OFFERED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="waiting_list")
+    customer_name = models.CharField(max_length=120)
+    customer_email = models.EmailField()
+    quantity = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    offered_at = models.DateTimeField(null=True, blank=True)
+    offer_expires_at = models.DateTimeField(null=True, blank=True)
+    purchase = models.OneToOneField(
+        TicketPurchase,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="waiting_list_entry",
+    )
+    # Set when the lapse sweep hands the offer to a worker (project/sweeps.py).
+    sweep_claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "waiting list entries"
+        indexes = [
+            # The line: oldest waiting entries of a ticket first.
+            models.Index(
+                fields=["ticket", "created_at"],
+                condition=Q(state="waiting"),
+                name="waiting_list_line_idx",
+            ),
+            models.Index(
+                fields=["offer_expires_at"],
+                condition=Q(state="offered"),
+                name="waiting_list_offers_due_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="waiting_list_quantity_positive"
+            ),
+            # One place in a ticket's line per e-mail address.
+            models.UniqueConstraint(
+                Lower("customer_email"),
+                "ticket",
+                condition=Q(state__in=["waiting", "offered"]),
+                name="waiting_list_one_entry_per_email",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="offered") | Q(offer_expires_at__isnull=False),
+                name="waiting_list_offer_expires",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_email} for {self.ticket_id} ({self.state})"
 
 
 class TicketCode(models.Model):

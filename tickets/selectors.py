@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from tickets.models import Ticket, TicketCode, TicketPurchase
+from tickets.models import Ticket, TicketCode, TicketPurchase, WaitingListEntry
 from tickets.redemption import code_normalize
 
 Status = TicketPurchase.Status
@@ -144,3 +144,7 @@ def purchases_overview(*, stuck_older_than_minutes: int) -> dict:
         "never_started": list(purchases_unstarted().values_list("id", flat=True)[:50]),
         "recent": recent.order_by("-created_at")[:20],
     }
+
+
+def waiting_list_entry(*, entry_id) -> WaitingListEntry:
+    return WaitingListEntry.objects.get(pk=entry_id)

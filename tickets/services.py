@@ -23,7 +23,7 @@ from gateways.simulated import SimulatedGateway
 from project.errors import DependencyUnavailable
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
-from tickets import backlog, batch, selectors
+from tickets import backlog, batch, selectors, waiting_list
 from tickets.accept import purchase_store
 from tickets.audit import purchase_log, ticket_log
 from tickets.codes import codes_issue
@@ -32,7 +32,6 @@ from tickets.emails import send_purchase_confirmation
 from tickets.errors import (
     CapacityRefused,
     IllegalTransition,
-    InventoryInvariantBroken,
     PaymentAlreadySubmitted,
     PurchaseNotPending,
     QuantityInvalid,
@@ -42,6 +41,7 @@ from tickets.models import Ticket, TicketCode, TicketPurchase
 from tickets.task_names import (  # noqa: F401  (the workers register these names)
     BATCH_TASK,
     DELIVER_TASK,
+    OFFER_MAIL_TASK,
     PROCESS_TASK,
     RECONCILE_TASK,
     REFUND_TASK,
@@ -76,14 +76,12 @@ def inventory_reserve(*, ticket_id: int, quantity: int, unpaid: bool = False) ->
 
 
 def inventory_release(*, ticket_id: int, quantity: int, unpaid: bool = False) -> None:
-    seats = Ticket.objects.filter(
-        pk=ticket_id, available_quantity__lte=F("total_quantity") - quantity
+    """Gives `quantity` seats back, inside the caller's transaction: the ticket's
+    waiting list is offered them first (tickets/waiting_list.py), the rest go
+    back on sale."""
+    waiting_list.seats_returned(
+        ticket_id=ticket_id, seats=quantity, unpaid=quantity if unpaid else 0
     )
-    change = {"available_quantity": F("available_quantity") + quantity}
-    if unpaid:
-        change["unpaid_held_quantity"] = F("unpaid_held_quantity") - quantity
-    if seats.update(**change) != 1:
-        raise InventoryInvariantBroken(f"cannot return {quantity} seats to ticket {ticket_id}")
 
 
 def _unpaid_hold_settle(purchase: TicketPurchase) -> None:
@@ -96,19 +94,28 @@ def _unpaid_hold_settle(purchase: TicketPurchase) -> None:
 
 
 def ticket_change_capacity(*, ticket_id: int, delta: int) -> Ticket:
-    """Adds (or, with a negative delta, removes) seats: total and available move
-    together in one conditional UPDATE, so a stale admin page can never undo
-    sales, and seats already sold or held cannot be taken away."""
-    changed = Ticket.objects.filter(pk=ticket_id, available_quantity__gte=max(0, -delta)).update(
-        total_quantity=F("total_quantity") + delta,
-        available_quantity=F("available_quantity") + delta,
-    )
-    if changed != 1:
-        raise CapacityRefused(
-            f"only the free seats can be removed; {-delta} asked for is more than are free"
+    """Adds (or, with a negative delta, removes) seats. Added seats go to the
+    waiting list first, like any seats coming back; removed ones must be free:
+    total and available move together in one conditional UPDATE, so a stale
+    admin page can never undo sales, and seats sold, held or offered cannot be
+    taken away."""
+    with transaction.atomic():
+        if delta > 0:
+            Ticket.objects.filter(pk=ticket_id).update(total_quantity=F("total_quantity") + delta)
+            waiting_list.seats_returned(ticket_id=ticket_id, seats=delta)
+        else:
+            changed = Ticket.objects.filter(pk=ticket_id, available_quantity__gte=-delta).update(
+                total_quantity=F("total_quantity") + delta,
+                available_quantity=F("available_quantity") + delta,
+            )
+            if changed != 1:
+                raise CapacityRefused(
+                    f"only the free seats can be removed; {-delta} asked for is more than are free"
+                )
+        ticket = Ticket.objects.get(pk=ticket_id)
+        ticket_log(
+            ticket, "capacity changed", note=f"{delta:+d} seats, total {ticket.total_quantity}"
         )
-    ticket = Ticket.objects.get(pk=ticket_id)
-    ticket_log(ticket, "capacity changed", note=f"{delta:+d} seats, total {ticket.total_quantity}")
     logger.info("ticket %s: capacity changed by %+d", ticket_id, delta)
     return ticket
 

@@ -1,11 +1,36 @@
 from django.urls import path
 
-from tickets import api, api_codes, api_refunds
+from tickets import api, api_codes, api_refunds, api_waiting_list
 
 urlpatterns = [
     path("", api.TicketListApi.as_view(), name="ticket-list"),
     path("<int:pk>/", api.TicketDetailApi.as_view(), name="ticket-detail"),
     path("purchase/direct/", api.PurchaseCreateApi.as_view(), name="purchase-create"),
+    path(
+        "<int:ticket_id>/waiting-list/",
+        api_waiting_list.WaitingListJoinApi.as_view(),
+        name="waiting-list-join",
+    ),
+    path(
+        "waiting-list/<uuid:entry_id>/",
+        api_waiting_list.WaitingListEntryApi.as_view(),
+        name="waiting-list-entry",
+    ),
+    path(
+        "waiting-list/<uuid:entry_id>/purchase/",
+        api_waiting_list.WaitingListPurchaseApi.as_view(),
+        name="waiting-list-purchase",
+    ),
+    path(
+        "waiting-list/<uuid:entry_id>/decline/",
+        api_waiting_list.WaitingListDeclineApi.as_view(),
+        name="waiting-list-decline",
+    ),
+    path(
+        "waiting-list/<uuid:entry_id>/leave/",
+        api_waiting_list.WaitingListLeaveApi.as_view(),
+        name="waiting-list-leave",
+    ),
     path(
         "purchase/<uuid:purchase_id>/status/",
         api.PurchaseStatusApi.as_view(),

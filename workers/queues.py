@@ -18,4 +18,5 @@ SWEEPS_QUEUE = "sweeps"
 TASK_ROUTES = {
     "tickets.deliver_purchase": {"queue": DELIVERY_QUEUE},
     "tickets.deliver_batch": {"queue": DELIVERY_QUEUE},
+    "tickets.send_waiting_list_offer": {"queue": DELIVERY_QUEUE},
 }

@@ -35,6 +35,7 @@ def project_schedule() -> dict[str, dict]:
             "every": often,
         },
         "finish-interrupted-refunds": {"task": "tickets.finish_refunds", "every": often},
+        "lapse-waiting-list-offers": {"task": "tickets.lapse_waiting_list_offers", "every": often},
         "requeue-waiting-destination-payments": {
             "task": "payments.requeue_waiting_payments",
             "every": often,

@@ -6,7 +6,7 @@ import smtplib
 
 from django.conf import settings
 
-from tickets import idempotency, services
+from tickets import idempotency, services, waiting_list
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
@@ -106,6 +106,22 @@ def sweep_stuck_purchase_payments() -> int:
     return services.purchases_sweep_stuck_payments(
         older_than_minutes=settings.STUCK_PAYMENT_MINUTES
     )
+
+
+@app.task(name=services.OFFER_MAIL_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+def send_waiting_list_offer(self, entry_id: str) -> bool | None:
+    return run_service(
+        self,
+        label="waiting-list offer",
+        object_id=entry_id,
+        work=lambda: waiting_list.offer_mail(entry_id=entry_id),
+        retry_on=(smtplib.SMTPException, OSError),
+    )
+
+
+@app.task(name="tickets.lapse_waiting_list_offers")
+def lapse_waiting_list_offers() -> int:
+    return waiting_list.offers_lapse_due()
 
 
 @app.task(name="workers.ping")

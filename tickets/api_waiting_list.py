@@ -1,0 +1,124 @@
+"""The waiting list's API: join a sold-out ticket's line, follow the entry,
+buy the offered seats, decline, leave. Rules live in tickets/waiting_list.py.
+The entry's id is its holder's secret, as a purchase's is."""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from project.clients import client_address
+from project.openapi import NOT_FOUND, THROTTLED, error, invalid
+from tickets import selectors, waiting_list
+from tickets.models import WaitingListEntry
+from tickets.serializers import PurchaseDetailSerializer
+from tickets.serializers_waiting_list import (
+    OfferTakeSerializer,
+    WaitingListEntrySerializer,
+    WaitingListJoinSerializer,
+)
+
+
+def entry_response(entry: WaitingListEntry, *, status_code: int = status.HTTP_200_OK) -> Response:
+    position = waiting_list.waiting_position(entry)
+    body = WaitingListEntrySerializer(entry, context={"position": position}).data
+    return Response(body, status=status_code)
+
+
+class WaitingListJoinApi(APIView):
+    throttle_scope = "waiting_list_join"
+
+    @extend_schema(
+        description=(
+            "Joins a sold-out ticket's waiting list. When seats come back they are offered"
+            " to the oldest entries that fit, by e-mail, for WAITING_LIST_OFFER_SECONDS."
+            " The same e-mail joins a ticket's list once: joining again answers the entry."
+        ),
+        request=WaitingListJoinSerializer,
+        responses={
+            201: WaitingListEntrySerializer,
+            200: WaitingListEntrySerializer,
+            400: invalid("Invalid input, or the ticket is not on sale"),
+            409: error("Seats are still on sale (`seats_on_sale`): buy instead"),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request, ticket_id):
+        serializer = WaitingListJoinSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entry, created = waiting_list.waiting_list_join(
+            ticket_id=ticket_id, client_address=client_address(request), **serializer.validated_data
+        )
+        response = entry_response(entry, status_code=201 if created else 200)
+        response["Location"] = request.build_absolute_uri(
+            reverse("waiting-list-entry", args=[entry.pk])
+        )
+        return response
+
+
+class WaitingListEntryApi(APIView):
+    @extend_schema(responses={200: WaitingListEntrySerializer, 404: NOT_FOUND})
+    def get(self, request, entry_id):
+        return entry_response(selectors.waiting_list_entry(entry_id=entry_id))
+
+
+class WaitingListLeaveApi(APIView):
+    throttle_scope = "waiting_list_change"
+
+    @extend_schema(
+        description="Leaves the line; an open offer is declined and its seats pass on.",
+        request=None,
+        responses={200: WaitingListEntrySerializer, 404: NOT_FOUND, 429: THROTTLED},
+    )
+    def post(self, request, entry_id):
+        return entry_response(waiting_list.waiting_list_leave(entry_id=entry_id))
+
+
+class WaitingListDeclineApi(APIView):
+    throttle_scope = "waiting_list_change"
+
+    @extend_schema(
+        description="Declines the open offer: its seats go to the next in line.",
+        request=None,
+        responses={
+            200: WaitingListEntrySerializer,
+            404: NOT_FOUND,
+            409: error("No open offer (`offer_not_open`)"),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request, entry_id):
+        return entry_response(waiting_list.offer_decline(entry_id=entry_id))
+
+
+class WaitingListPurchaseApi(APIView):
+    throttle_scope = "purchase_create"
+
+    @extend_schema(
+        description=(
+            "Buys the offered seats: the purchase is created holding them (no race with"
+            " open buyers); poll its status URL in `Location` like any purchase. Taking"
+            " a taken offer answers its purchase again."
+        ),
+        request=OfferTakeSerializer,
+        responses={
+            202: PurchaseDetailSerializer,
+            400: invalid(),
+            404: NOT_FOUND,
+            409: error("No open offer: taken by nobody and lapsed, or declined (`offer_not_open`)"),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request, entry_id):
+        selectors.waiting_list_entry(entry_id=entry_id)  # 404 before looking at the body
+        serializer = OfferTakeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        purchase = waiting_list.offer_take(entry_id=entry_id, **serializer.validated_data)
+        purchase = selectors.purchase_detail(purchase_id=purchase.pk)
+        location = request.build_absolute_uri(reverse("purchase-status", args=[purchase.pk]))
+        return Response(
+            PurchaseDetailSerializer(purchase).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": location, "Retry-After": "1"},
+        )
