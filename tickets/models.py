@@ -26,6 +26,9 @@ class Ticket(models.Model):
     # Seats handed to waiting-list entries as offers (tickets/waiting_list.py):
     # held for them, neither on sale nor sold.
     offered_quantity = models.PositiveIntegerField(default=0)
+    # Seats come back while people wait but fit none of them yet (one seat freed,
+    # the line asks for two): kept for the line, not put on sale, until they do.
+    list_held_quantity = models.PositiveIntegerField(default=0)
     # Operators may stop automatic offers: freed seats then go back on sale.
     waiting_list_paused = models.BooleanField(default=False)
     is_on_sale = models.BooleanField(default=True)
@@ -54,12 +57,14 @@ class Ticket(models.Model):
                 ),
                 name="ticket_unpaid_holds_within_taken",
             ),
-            # Free, offered and the rest (held or sold) never add up to more than the seats.
+            # Free, offered, kept for the line and the rest (held or sold) never add
+            # up to more than the seats.
             models.CheckConstraint(
                 condition=Q(
                     offered_quantity__lte=F("total_quantity")
                     - F("available_quantity")
                     - F("unpaid_held_quantity")
+                    - F("list_held_quantity")
                 ),
                 name="ticket_offers_within_taken",
             ),
@@ -233,6 +238,12 @@ class WaitingListEntry(models.Model):
     class Meta:
         ordering = ["created_at"]
         verbose_name_plural = "waiting list entries"
+        # Staff capabilities of their own (is_staff alone grants none), used in the
+        # admin (tickets/admin.py); "Support" gets both (migration 0009).
+        permissions = [
+            ("offer_waiting_list", "Can send waiting-list offers by hand"),
+            ("pause_waiting_list", "Can pause and resume a ticket's waiting-list offers"),
+        ]
         indexes = [
             # The line: oldest waiting entries of a ticket first.
             models.Index(

@@ -64,7 +64,12 @@ def waiting_list_join(
     """Puts a buyer in a sold-out ticket's line; answers the entry and whether
     it is new (the same e-mail joins a ticket's line once: a second join
     answers the first). Raises SeatsOnSale while seats can still be bought."""
-    ticket = tickets_on_sale().filter(pk=ticket_id).only("available_quantity").first()
+    ticket = (
+        tickets_on_sale()
+        .filter(pk=ticket_id)
+        .only("available_quantity", "list_held_quantity")
+        .first()
+    )
     if ticket is None:
         raise TicketUnavailable()
     existing = _active_entry(ticket_id, customer_email)
@@ -82,6 +87,8 @@ def waiting_list_join(
                 quantity=quantity,
                 client_address=client_address or None,
             )
+            if ticket.list_held_quantity:  # seats kept for the line may fit the newcomer
+                seats_returned(ticket_id=ticket_id, seats=0)
     except IntegrityError:  # the same e-mail joined at the same moment
         existing = _active_entry(ticket_id, customer_email)
         if existing is None:
@@ -122,6 +129,8 @@ def waiting_list_leave(*, entry_id: UUID | str) -> WaitingListEntry:
         if entry.state == State.WAITING:
             entry.state = State.LEFT
             entry.save(update_fields=["state", "updated_at"])
+            # Seats kept for the line may now fit someone else, or nobody waits.
+            seats_returned(ticket_id=entry.ticket_id, seats=0)
     return entry
 
 
@@ -155,32 +164,51 @@ def _locked(entry_id: UUID | str) -> WaitingListEntry:
 def seats_returned(
     *, ticket_id: int, seats: int, from_offers: int = 0, unpaid: int = 0
 ) -> list[WaitingListEntry]:
-    """Gives `seats` of the ticket back, inside the caller's transaction: to the
-    oldest waiting entries that fit first, the rest on sale. `from_offers` of
-    them were offered (an offer lapsed or was declined), `unpaid` were held by
-    an unpaid hold. Answers the entries offered seats."""
-    if seats <= 0:
-        return []
+    """Gives `seats` of the ticket back, inside the caller's transaction. With
+    people waiting, they and any seats already kept for the line go to the
+    oldest waiting entries that fit, as offers; what fits nobody yet stays kept
+    for the line (`list_held_quantity`). Seats go on sale only when nobody
+    waits (or offers are paused). `from_offers` of the seats were offered (a
+    lapsed or declined offer), `unpaid` held by an unpaid hold. Answers the
+    entries offered seats."""
     # The ticket row first: every seat change of this ticket waits here, so the
     # line read below cannot change under us and no seat is handed out twice.
-    paused = (
+    paused, kept = (
         Ticket.objects.select_for_update(no_key=True)
-        .values_list("waiting_list_paused", flat=True)
+        .values_list("waiting_list_paused", "list_held_quantity")
         .get(pk=ticket_id)
     )
-    offered = [] if paused else _entries_that_fit(ticket_id, seats)
-    now = timezone.now()
-    to_entries = sum(entry.quantity for entry in offered)
+    if not seats and not kept:
+        return []
+    if paused:  # returned seats go on sale; what is kept waits for an operator
+        offered, pool, keep = [], 0, kept
+    else:
+        pool = seats + kept
+        offered = _entries_that_fit(ticket_id, pool) if pool else []
+        pool -= sum(entry.quantity for entry in offered)
+        still_waiting = pool and _anyone_waiting(ticket_id, besides=offered)
+        keep = pool if still_waiting else 0
+        pool -= keep
+    to_offers = sum(entry.quantity for entry in offered)
     _move_seats(
         ticket_id,
-        to_sale=seats - to_entries,
-        to_offers=to_entries - from_offers,
+        to_sale=seats - to_offers - (keep - kept) if not paused else seats,
+        to_offers=to_offers - from_offers,
+        to_line=keep - kept,
         unpaid=unpaid,
         returned=seats,
     )
     if offered:
-        _mark_offered(offered, now=now)
+        _mark_offered(offered, now=timezone.now())
     return offered
+
+
+def _anyone_waiting(ticket_id: int, *, besides: list[WaitingListEntry]) -> bool:
+    return (
+        WaitingListEntry.objects.filter(ticket_id=ticket_id, state=State.WAITING)
+        .exclude(pk__in=[entry.pk for entry in besides])
+        .exists()
+    )
 
 
 def _entries_that_fit(ticket_id: int, seats: int) -> list[WaitingListEntry]:
@@ -207,18 +235,27 @@ def _entries_that_fit(ticket_id: int, seats: int) -> list[WaitingListEntry]:
     return chosen
 
 
-def _move_seats(ticket_id: int, *, to_sale: int, to_offers: int, unpaid: int, returned: int):
-    """One conditional UPDATE of the ticket's counters (the row is locked)."""
-    # After the change free + offered + unpaid holds must still fit in the seats.
-    room = F("total_quantity") - F("offered_quantity") - F("unpaid_held_quantity")
+def _move_seats(
+    ticket_id: int, *, to_sale: int, to_offers: int, to_line: int, unpaid: int, returned: int
+) -> None:
+    """One conditional UPDATE of the ticket's counters (its row is locked)."""
+    # After the change free + offered + kept + unpaid holds must still fit in the seats.
+    room = (
+        F("total_quantity")
+        - F("offered_quantity")
+        - F("list_held_quantity")
+        - F("unpaid_held_quantity")
+    )
     changed = Ticket.objects.filter(
         pk=ticket_id,
         offered_quantity__gte=max(0, -to_offers),
+        list_held_quantity__gte=max(0, -to_line),
         unpaid_held_quantity__gte=unpaid,
-        available_quantity__lte=room + unpaid - to_sale - to_offers,
+        available_quantity__lte=room + unpaid - to_sale - to_offers - to_line,
     ).update(
         available_quantity=F("available_quantity") + to_sale,
         offered_quantity=F("offered_quantity") + to_offers,
+        list_held_quantity=F("list_held_quantity") + to_line,
         unpaid_held_quantity=F("unpaid_held_quantity") - unpaid,
     )
     if changed != 1:
@@ -386,6 +423,14 @@ def capacity_wanted(ticket: Ticket) -> tuple[int, Decimal]:
 
 
 def ticket_pause_offers(*, ticket_id: int, paused: bool) -> None:
-    Ticket.objects.filter(pk=ticket_id).update(waiting_list_paused=paused)
-    ticket = Ticket.objects.get(pk=ticket_id)
-    ticket_log(ticket, "waiting list paused" if paused else "waiting list resumed")
+    """Stops (or restarts) automatic offers. Paused, freed seats go on sale, and
+    so do the seats kept for the line; open offers run their course."""
+    with transaction.atomic():
+        Ticket.objects.filter(pk=ticket_id).update(waiting_list_paused=paused)
+        if paused:
+            Ticket.objects.filter(pk=ticket_id).update(
+                available_quantity=F("available_quantity") + F("list_held_quantity"),
+                list_held_quantity=0,
+            )
+        ticket = Ticket.objects.get(pk=ticket_id)
+        ticket_log(ticket, "waiting list paused" if paused else "waiting list resumed")

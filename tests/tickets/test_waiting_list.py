@@ -1,0 +1,389 @@
+"""The waiting list's rules (tickets/waiting_list.py), service by service and
+through the API: who gets freed seats, when offers lapse or pass on, and that
+the inventory adds up with offered seats as a held category at every step."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from tests.factories import PurchaseFactory, TicketFactory, purchase_request
+from tickets import services, waiting_list
+from tickets.models import Ticket, TicketPurchase, WaitingListEntry
+from tickets.task_names import OFFER_MAIL_TASK
+
+pytestmark = pytest.mark.django_db
+
+Status = TicketPurchase.Status
+State = WaitingListEntry.State
+
+
+def sold_out_with_holds(seats: int) -> Ticket:
+    """A ticket whose every seat is held by a token-less purchase of one seat."""
+    ticket = TicketFactory(total_quantity=seats)
+    for n in range(seats):
+        hold = PurchaseFactory(
+            ticket=ticket, quantity=1, payment_token="", customer_email=f"h{n}@x.io"
+        )
+        services.purchase_reserve(purchase_id=hold.pk)
+    ticket.refresh_from_db()
+    assert ticket.available_quantity == 0
+    return ticket
+
+
+def join(ticket, email: str, quantity: int = 1) -> WaitingListEntry:
+    entry, _ = waiting_list.waiting_list_join(
+        ticket_id=ticket.pk, customer_name="Wendy", customer_email=email, quantity=quantity
+    )
+    return entry
+
+
+def states(entries) -> list[str]:
+    return [WaitingListEntry.objects.get(pk=entry.pk).state for entry in entries]
+
+
+def assert_inventory_adds_up(ticket) -> None:
+    """The spec's equation with offered seats and seats kept for the line as
+    held categories, and every offered seat belonging to exactly one open offer."""
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    purchases = TicketPurchase.objects.filter(ticket=ticket)
+    held = purchases.filter(status=Status.PENDING, inventory_reserved=True)
+    sold = purchases.filter(status__in=[Status.CONFIRMED, Status.COMPLETED])
+    seats = lambda queryset: queryset.aggregate(n=Sum("quantity"))["n"] or 0  # noqa: E731
+    offers = WaitingListEntry.objects.filter(ticket=ticket, state=State.OFFERED)
+    assert ticket.total_quantity - ticket.available_quantity == (
+        seats(held) + seats(sold) + ticket.offered_quantity + ticket.list_held_quantity
+    )
+    assert ticket.offered_quantity == seats(offers)
+
+
+def expire_all_holds() -> int:
+    with time_machine.travel(timezone.now() + timedelta(hours=1)):
+        return services.purchases_expire_due()
+
+
+# --- joining -----------------------------------------------------------------------------
+
+
+def test_a_buyer_joins_a_sold_out_ticket_and_learns_their_place(api_client):
+    ticket = sold_out_with_holds(2)
+    url = f"/api/tickets/{ticket.pk}/waiting-list/"
+    body = {"customer_name": "Wendy", "customer_email": "wendy@example.com", "quantity": 2}
+
+    first = api_client.post(url, body, format="json")
+    second = api_client.post(url, {**body, "customer_email": "zoe@example.com"}, format="json")
+    again = api_client.post(url, {**body, "customer_email": "WENDY@example.com"}, format="json")
+
+    assert first.status_code == 201 and first.json()["position"] == 1
+    assert second.status_code == 201 and second.json()["position"] == 2
+    assert again.status_code == 200 and again.json()["entry_id"] == first.json()["entry_id"]
+    assert first["Location"].endswith(f"/api/tickets/waiting-list/{first.json()['entry_id']}/")
+    assert WaitingListEntry.objects.count() == 2
+
+
+def test_joining_while_seats_are_on_sale_is_409_and_stores_nothing(api_client):
+    ticket = TicketFactory(total_quantity=10)
+    response = api_client.post(
+        f"/api/tickets/{ticket.pk}/waiting-list/",
+        {"customer_name": "Wendy", "customer_email": "w@example.com", "quantity": 1},
+        format="json",
+    )
+    assert response.status_code == 409 and response.json()["code"] == "seats_on_sale"
+    assert not WaitingListEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (
+            {"customer_name": "W", "customer_email": "not-an-address", "quantity": 1},
+            "customer_email",
+        ),
+        ({"customer_name": "W", "customer_email": "w@example.com", "quantity": 0}, "quantity"),
+        ({"customer_name": "W", "customer_email": "w@example.com", "quantity": "2"}, "quantity"),
+        ({"customer_email": "w@example.com", "quantity": 1}, "customer_name"),
+    ],
+)
+def test_bad_input_is_400_and_stores_nothing(api_client, body, field):
+    ticket = sold_out_with_holds(1)
+    response = api_client.post(f"/api/tickets/{ticket.pk}/waiting-list/", body, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert not WaitingListEntry.objects.exists()
+
+
+def test_a_ticket_not_on_sale_has_no_list(api_client):
+    closed = TicketFactory(is_on_sale=False, available_quantity=0)
+    response = api_client.post(
+        f"/api/tickets/{closed.pk}/waiting-list/",
+        {"customer_name": "W", "customer_email": "w@example.com", "quantity": 1},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert not WaitingListEntry.objects.exists()
+
+
+def test_one_client_cannot_fill_the_line(api_client, settings):
+    settings.HOLD_CAP_PER_CLIENT = 3
+    ticket = sold_out_with_holds(1)
+    url = f"/api/tickets/{ticket.pk}/waiting-list/"
+    body = {"customer_name": "Bot", "quantity": 2}
+    first = api_client.post(url, {**body, "customer_email": "b1@example.com"}, format="json")
+    second = api_client.post(url, {**body, "customer_email": "b2@example.com"}, format="json")
+    assert first.status_code == 201
+    assert second.status_code == 429 and second.json()["code"] == "waiting_list_cap_reached"
+
+
+# --- offers --------------------------------------------------------------------------------
+
+
+def test_freed_seats_go_to_the_oldest_entries_that_fit_not_to_open_sale(
+    api_client, published, django_capture_on_commit_callbacks
+):
+    ticket = sold_out_with_holds(3)
+    quantities = [2, 1, 1, 1, 1]
+    entries = [join(ticket, f"w{n}@example.com", q) for n, q in enumerate(quantities)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_all_holds() == 3
+
+    # Three holds of one seat each come back, one at a time: each goes to the
+    # oldest entry it fits (the first asks for two and is passed over).
+    assert states(entries) == ["waiting", "offered", "offered", "offered", "waiting"]
+    ticket.refresh_from_db()
+    assert (ticket.available_quantity, ticket.offered_quantity) == (0, 3)
+    assert published.ids(OFFER_MAIL_TASK) == [str(entry.pk) for entry in entries[1:4]]
+    assert_inventory_adds_up(ticket)
+    # An open buyer arriving now finds nothing to buy.
+    refused = api_client.post(
+        "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
+    )
+    assert refused.status_code == 409 and refused.json()["code"] == "sold_out"
+
+
+def test_a_seat_that_fits_nobody_yet_is_kept_for_the_line_not_sold(api_client, published):
+    ticket = sold_out_with_holds(2)
+    first, second = TicketPurchase.objects.filter(ticket=ticket).order_by("created_at")
+    entry = join(ticket, "w@example.com", 2)
+
+    services.purchase_cancel(purchase_id=first.pk)
+
+    ticket.refresh_from_db()
+    assert states([entry]) == ["waiting"]
+    assert (ticket.available_quantity, ticket.list_held_quantity) == (0, 1)
+    assert_inventory_adds_up(ticket)
+    # An open buyer is accepted (a hold is still pending) but gets no seat.
+    accepted = api_client.post(
+        "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
+    )
+    services.ticket_process_batches(ticket_id=ticket.pk)
+    refused = TicketPurchase.objects.get(pk=accepted.json()["purchase_id"])
+    assert (refused.status, refused.failure_reason) == (Status.FAILED, "sold_out")
+
+    services.purchase_cancel(purchase_id=second.pk)
+
+    ticket.refresh_from_db()
+    assert states([entry]) == ["offered"]
+    assert (ticket.offered_quantity, ticket.list_held_quantity) == (2, 0)
+    assert_inventory_adds_up(ticket)
+
+
+def test_seats_kept_for_the_line_go_on_sale_when_the_line_empties(published):
+    ticket = sold_out_with_holds(1)
+    entry = join(ticket, "w@example.com", 2)
+    expire_all_holds()
+    ticket.refresh_from_db()
+    assert ticket.list_held_quantity == 1
+
+    waiting_list.waiting_list_leave(entry_id=entry.pk)
+
+    ticket.refresh_from_db()
+    assert states([entry]) == ["left"]
+    assert (ticket.available_quantity, ticket.list_held_quantity) == (1, 0)
+    assert_inventory_adds_up(ticket)
+
+
+def test_with_nobody_waiting_freed_seats_go_back_on_sale(published):
+    ticket = sold_out_with_holds(2)
+    expire_all_holds()
+    ticket.refresh_from_db()
+    assert (ticket.available_quantity, ticket.offered_quantity) == (2, 0)
+    assert_inventory_adds_up(ticket)
+
+
+def test_seats_beyond_the_line_go_on_sale(published):
+    ticket = sold_out_with_holds(3)
+    entry = join(ticket, "w@example.com", 2)
+    expire_all_holds()
+    ticket.refresh_from_db()
+    assert states([entry]) == ["offered"]
+    assert (ticket.available_quantity, ticket.offered_quantity) == (1, 2)
+    assert_inventory_adds_up(ticket)
+
+
+def test_an_offer_taken_is_bought_with_the_offered_seats(api_client, published):
+    ticket = sold_out_with_holds(2)
+    entry = join(ticket, "w@example.com", 2)
+    expire_all_holds()
+
+    response = api_client.post(
+        f"/api/tickets/waiting-list/{entry.pk}/purchase/",
+        {"payment_method": "card", "payment_token": "tok_success"},
+        format="json",
+    )
+
+    assert response.status_code == 202
+    purchase = TicketPurchase.objects.get(pk=response.json()["purchase_id"])
+    assert purchase.inventory_reserved and purchase.quantity == 2
+    assert (purchase.customer_email, purchase.total_amount) == ("w@example.com", 2 * ticket.price)
+    ticket.refresh_from_db()
+    assert (ticket.available_quantity, ticket.offered_quantity) == (0, 0)
+    assert_inventory_adds_up(ticket)
+    # The worker charges it like any seated purchase.
+    confirmed = services.purchase_process(purchase_id=purchase.pk)
+    assert confirmed.status == Status.CONFIRMED and confirmed.codes.count() == 2
+    assert_inventory_adds_up(ticket)
+    # Taking it again answers the same purchase; nothing more is taken.
+    again = api_client.post(
+        f"/api/tickets/waiting-list/{entry.pk}/purchase/",
+        {"payment_token": "tok_success"},
+        format="json",
+    )
+    assert again.status_code == 202 and again.json()["purchase_id"] == str(purchase.pk)
+    assert TicketPurchase.objects.filter(ticket=ticket, quantity=2).count() == 1
+
+
+def test_a_declined_card_on_an_offer_passes_the_seats_to_the_next_in_line(published):
+    ticket = sold_out_with_holds(1)
+    first, second = join(ticket, "a@example.com"), join(ticket, "b@example.com")
+    expire_all_holds()
+    purchase = waiting_list.offer_take(entry_id=first.pk, payment_token="tok_decline")
+    failed = services.purchase_process(purchase_id=purchase.pk)
+    assert failed.status == Status.FAILED
+    assert states([first, second]) == ["taken", "offered"]
+    assert_inventory_adds_up(ticket)
+
+
+def test_a_lapsed_offer_passes_to_the_next_entry_then_back_on_sale(settings, published):
+    settings.WAITING_LIST_OFFER_SECONDS = 60
+    ticket = sold_out_with_holds(1)
+    first, second = join(ticket, "a@example.com"), join(ticket, "b@example.com")
+    expire_all_holds()
+    assert states([first, second]) == ["offered", "waiting"]
+
+    in_two_hours = timezone.now() + timedelta(hours=2)
+    assert waiting_list.offers_lapse_due(now=in_two_hours) == 1
+    assert states([first, second]) == ["lapsed", "offered"]
+    assert_inventory_adds_up(ticket)
+    with pytest.raises(waiting_list.OfferNotOpen):
+        waiting_list.offer_take(entry_id=first.pk, payment_token="tok_success")
+
+    with time_machine.travel(in_two_hours + timedelta(hours=1)):
+        assert waiting_list.offers_lapse_due() == 1
+    ticket.refresh_from_db()
+    assert states([second]) == ["lapsed"]
+    assert (ticket.available_quantity, ticket.offered_quantity) == (1, 0)
+    assert_inventory_adds_up(ticket)
+
+
+def test_decline_and_leave_pass_the_seats_on(api_client, published):
+    ticket = sold_out_with_holds(1)
+    first, second, third = (join(ticket, f"{n}@example.com") for n in "abc")
+    expire_all_holds()
+
+    declined = api_client.post(f"/api/tickets/waiting-list/{first.pk}/decline/")
+    assert declined.status_code == 200 and declined.json()["state"] == "declined"
+    assert states([first, second, third]) == ["declined", "offered", "waiting"]
+    left = api_client.post(f"/api/tickets/waiting-list/{second.pk}/leave/")
+    assert left.json()["state"] == "declined"  # leaving with an open offer declines it
+    assert states([third]) == ["offered"]
+    assert api_client.post(f"/api/tickets/waiting-list/{first.pk}/decline/").status_code == 200
+    gone = api_client.post(f"/api/tickets/waiting-list/{third.pk}/purchase/", {}, format="json")
+    assert gone.status_code == 202  # no token: the seats stay held until the offer ends
+    assert api_client.post(f"/api/tickets/waiting-list/{third.pk}/decline/").status_code == 409
+    assert_inventory_adds_up(ticket)
+
+
+def test_a_refund_feeds_the_list_not_the_open_sale(published):
+    ticket = TicketFactory(total_quantity=2)
+    paid = services.purchase_create(
+        ticket_id=ticket.pk,
+        quantity=2,
+        customer_name="Early",
+        customer_email="early@example.com",
+        payment_method="card",
+        payment_token="tok_success",
+    )
+    assert services.purchase_process(purchase_id=paid.pk).status == Status.CONFIRMED
+    entry = join(ticket, "w@example.com", 2)
+
+    services.purchase_refund(purchase_id=paid.pk)
+
+    ticket.refresh_from_db()
+    assert states([entry]) == ["offered"]
+    assert (ticket.available_quantity, ticket.offered_quantity) == (0, 2)
+    assert_inventory_adds_up(ticket)
+
+
+def test_capacity_added_goes_to_the_list_first(published):
+    ticket = sold_out_with_holds(1)
+    entries = [join(ticket, f"{n}@example.com", 2) for n in "ab"]
+    services.ticket_change_capacity(ticket_id=ticket.pk, delta=3)
+    ticket.refresh_from_db()
+    # Two of the three go to the first; the third is kept: the second waits for two.
+    assert states(entries) == ["offered", "waiting"]
+    assert (ticket.total_quantity, ticket.available_quantity) == (4, 0)
+    assert (ticket.offered_quantity, ticket.list_held_quantity) == (2, 1)
+    assert_inventory_adds_up(ticket)
+
+
+def test_a_paused_list_lets_freed_seats_go_on_sale(published):
+    ticket = sold_out_with_holds(1)
+    entry = join(ticket, "w@example.com")
+    waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=True)
+    expire_all_holds()
+    ticket.refresh_from_db()
+    assert states([entry]) == ["waiting"] and ticket.available_quantity == 1
+    waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=False)
+    ticket.refresh_from_db()
+    assert not ticket.waiting_list_paused
+    assert_inventory_adds_up(ticket)
+
+
+def test_an_offer_by_hand_takes_free_seats(published):
+    ticket = sold_out_with_holds(1)
+    entry = join(ticket, "w@example.com")
+    with pytest.raises(waiting_list.SeatsOnSale):
+        waiting_list.offer_by_hand(entry_id=entry.pk)  # nothing free yet
+    waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=True)
+    expire_all_holds()
+    waiting_list.offer_by_hand(entry_id=entry.pk)
+    ticket.refresh_from_db()
+    assert states([entry]) == ["offered"]
+    assert (ticket.available_quantity, ticket.offered_quantity) == (0, 1)
+    assert_inventory_adds_up(ticket)
+
+
+def test_the_database_refuses_more_offered_seats_than_the_ticket_has():
+    from django.db import IntegrityError
+
+    ticket = TicketFactory(total_quantity=2, available_quantity=1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Ticket.objects.filter(pk=ticket.pk).update(offered_quantity=2)
+
+
+def test_the_offer_email_links_to_the_entry_page(mailoutbox, published, settings):
+    settings.SITE_URL = "https://tickets.example.com"
+    ticket = sold_out_with_holds(1)
+    entry = join(ticket, "w@example.com")
+    expire_all_holds()
+
+    assert waiting_list.offer_mail(entry_id=entry.pk) is True
+
+    [message] = mailoutbox
+    assert message.to == ["w@example.com"] and ticket.name in message.subject
+    assert f"https://tickets.example.com/waiting-list/{entry.pk}/" in message.body
+    waiting_list.offer_decline(entry_id=entry.pk)
+    assert waiting_list.offer_mail(entry_id=entry.pk) is False  # no longer open: no mail
