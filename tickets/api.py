@@ -106,7 +106,10 @@ class PurchaseStatusApi(APIView):
         return polling_response(
             request,
             purchase_status_body(
-                row, queue_position=place.position, estimated_wait_seconds=place.wait_seconds
+                row,
+                queue_position=place.position,
+                estimated_wait_seconds=place.wait_seconds,
+                waiting_list=_waiting_list_url(request, row),
             ),
             etag=state_etag(
                 row["status"],
@@ -118,6 +121,15 @@ class PurchaseStatusApi(APIView):
             final=row["status"] in TicketPurchase.FINAL_STATUSES,
             retry_after=place.retry_after,
         )
+
+
+def _waiting_list_url(request, status_row: dict) -> str | None:
+    """Sold out is not the end: a purchase that failed for want of seats points
+    to its ticket's waiting list."""
+    sold_out = status_row["status"] == TicketPurchase.Status.FAILED
+    if not sold_out or status_row["failure_reason"] != "sold_out":
+        return None
+    return request.build_absolute_uri(reverse("waiting-list-join", args=[status_row["ticket_id"]]))
 
 
 class PurchaseDetailApi(APIView):

@@ -91,6 +91,13 @@ class PurchaseStatusSerializer(serializers.Serializer):
             " rate; null once decided, or while no rate has been measured yet."
         ),
     )
+    waiting_list = serializers.URLField(
+        allow_null=True,
+        help_text=(
+            "Failed as sold out: where to join the ticket's waiting list"
+            " (POST name, e-mail, quantity); null otherwise."
+        ),
+    )
 
 
 class PurchaseDetailSerializer(serializers.ModelSerializer):
@@ -186,7 +193,9 @@ def purchase_body(values: dict, *, ticket_name: str) -> dict:
     }
 
 
-def purchase_status_body(row: dict, *, queue_position=None, estimated_wait_seconds=None) -> dict:
+def purchase_status_body(
+    row: dict, *, queue_position=None, estimated_wait_seconds=None, waiting_list=None
+) -> dict:
     """PurchaseStatusSerializer's output for a selectors.purchase_status row and
     its place in the ticket's line (tickets/backlog.waiting_room)."""
     return {
@@ -197,4 +206,5 @@ def purchase_status_body(row: dict, *, queue_position=None, estimated_wait_secon
         "updated_at": iso_datetime(row["updated_at"]),
         "queue_position": queue_position,
         "estimated_wait_seconds": estimated_wait_seconds,
+        "waiting_list": waiting_list,
     }

@@ -316,7 +316,7 @@ def test_the_status_is_one_row_by_primary_key_without_order_by(api_client):
     assert "ORDER BY" not in query["sql"].upper()
     assert "LIMIT 1" in query["sql"].upper()
     # Waiting, with no line recorded for it: it counts as the only one in line.
-    waiting_room = {"queue_position": 0, "estimated_wait_seconds": None}
+    waiting_room = {"queue_position": 0, "estimated_wait_seconds": None, "waiting_list": None}
     assert response.json() == {**as_json(PurchaseStatusSerializer(purchase).data), **waiting_room}
 
 

@@ -195,6 +195,7 @@ def test_status_is_small_with_retry_after_and_etag(api_client):
         "updated_at",
         "queue_position",
         "estimated_wait_seconds",
+        "waiting_list",
     }
     assert response["Retry-After"] == "1"
     unchanged = api_client.get(url, HTTP_IF_NONE_MATCH=response["ETag"])

@@ -45,6 +45,7 @@ def test_cancel_gives_the_seats_back_and_answers_the_status(api_client):
         "updated_at",
         "queue_position",
         "estimated_wait_seconds",
+        "waiting_list",
     }
     assert body["queue_position"] is None and body["estimated_wait_seconds"] is None
     assert (body["purchase_id"], body["status"], body["payment_status"]) == (

@@ -387,3 +387,22 @@ def test_the_offer_email_links_to_the_entry_page(mailoutbox, published, settings
     assert f"https://tickets.example.com/waiting-list/{entry.pk}/" in message.body
     waiting_list.offer_decline(entry_id=entry.pk)
     assert waiting_list.offer_mail(entry_id=entry.pk) is False  # no longer open: no mail
+
+
+def test_a_purchase_that_failed_sold_out_points_to_the_waiting_list(api_client, published):
+    ticket = sold_out_with_holds(1)
+    accepted = api_client.post(
+        "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
+    )
+    services.ticket_process_batches(ticket_id=ticket.pk)
+
+    status = api_client.get(accepted["Location"]).json()
+
+    assert (status["status"], status["failure_reason"]) == ("failed", "sold_out")
+    assert status["waiting_list"] == f"http://testserver/api/tickets/{ticket.pk}/waiting-list/"
+    joined = api_client.post(
+        status["waiting_list"],
+        {"customer_name": "Ann", "customer_email": "ann@example.com", "quantity": 1},
+        format="json",
+    )
+    assert joined.status_code == 201
