@@ -80,6 +80,8 @@ def waiting_list_join(
     _cap_check(ticket_id, client_address, quantity)
     try:
         with transaction.atomic():
+            if ticket.list_held_quantity:
+                _ticket_locked(ticket_id)  # seats_returned below: the ticket first
             entry = WaitingListEntry.objects.create(
                 ticket_id=ticket_id,
                 customer_name=customer_name,
@@ -155,7 +157,16 @@ def waiting_position(entry: WaitingListEntry) -> int | None:
 
 
 def _locked(entry_id: UUID | str) -> WaitingListEntry:
+    """The entry, locked after its ticket's row: every path that changes seats
+    and entries takes the ticket first (seats_returned locks the ticket, then
+    the waiting entries), so two of them never wait on each other in a circle."""
+    ticket_id = WaitingListEntry.objects.values_list("ticket_id", flat=True).get(pk=entry_id)
+    _ticket_locked(ticket_id)
     return WaitingListEntry.objects.select_for_update().get(pk=entry_id)
+
+
+def _ticket_locked(ticket_id: int) -> None:
+    Ticket.objects.select_for_update(no_key=True).only("pk").get(pk=ticket_id)
 
 
 # --- Seats coming back --------------------------------------------------------------------
