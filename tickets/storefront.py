@@ -4,7 +4,9 @@ that buys through the public API and polls the purchase's status.
 
 Views parse and render only: they read through selectors and never write; a
 purchase is created by the script's `POST /api/tickets/purchase/direct/`, so
-the storefront has no second way to buy.
+the storefront has no second way to buy. The waiting list works the same way:
+the script joins, buys an offer, declines and leaves through its API
+(tickets/api_waiting_list.py); the entry's page only shows where it stands.
 """
 
 from django.conf import settings
@@ -13,11 +15,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from tickets import selectors
-from tickets.models import Ticket, TicketPurchase
+from tickets import selectors, waiting_list
+from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
+EntryState = WaitingListEntry.State
 
 # The simulated gateway's test tokens a buyer may pick while simulation is on
 # (gateways/simulated.py); "" pays later: an unpaid hold, paid on the purchase page.
@@ -29,6 +32,8 @@ SIMULATED_CARDS = (
     ("tok_error", "Card whose processor keeps failing"),
 )
 PAY_LATER = ("", "Pay later: hold the seats now, pay on the next page")
+# An offer's seats are held already: paying later keeps them until the offer ends.
+OFFER_PAY_LATER = ("", "Pay later, on the next page, before the offer ends")
 
 
 def simulated_cards_offered() -> bool:
@@ -64,6 +69,15 @@ def buyer_state(
     return "hold" if unpaid else "waiting"
 
 
+def _join_context(**prefill) -> dict:
+    """What the "Join the waiting list" form (_join_form.html) needs."""
+    return {
+        "join_max": settings.MAX_TICKETS_PER_PURCHASE,
+        "offer_minutes": max(1, settings.WAITING_LIST_OFFER_SECONDS // 60),
+        "join": prefill,
+    }
+
+
 def _ticket_on_sale(ticket_id: int):
     try:
         return selectors.tickets_on_sale().get(pk=ticket_id)
@@ -91,6 +105,7 @@ def event_detail(request, ticket_id: int):
             "ticket": ticket,
             "cards": cards,
             "max_quantity": most,
+            **_join_context(),
         },
     )
 
@@ -130,5 +145,64 @@ def purchase_page(request, purchase_id):
             "delivered": purchase.status == Status.COMPLETED,
             "final": purchase.is_final,
             "cards": SIMULATED_CARDS if simulated_cards_offered() else [],
+            **_join_context(
+                customer_name=purchase.customer_name,
+                customer_email=purchase.customer_email,
+                quantity=purchase.quantity,
+            ),
+        },
+    )
+
+
+# The page title of each state of a waiting-list entry.
+ENTRY_TITLES = {
+    EntryState.WAITING: "You are on the waiting list",
+    EntryState.OFFERED: "Seats are held for you",
+    EntryState.TAKEN: "You took the offer",
+    EntryState.LAPSED: "The offer ended",
+    EntryState.DECLINED: "You declined the offer",
+    EntryState.LEFT: "You left the waiting list",
+}
+
+
+def entry_state(entry: WaitingListEntry, *, now) -> str:
+    """The state a buyer sees: an offer past its end is over even before the
+    beat's sweep records it as lapsed (the API no longer sells it)."""
+    if entry.state == EntryState.OFFERED and entry.offer_expires_at <= now:
+        return EntryState.LAPSED
+    return entry.state
+
+
+@never_cache
+def waiting_entry_page(request, entry_id):
+    """A waiting-list entry's page, linked from the offer e-mail: the place in
+    line, or the offer with its prefilled purchase form, or how it ended. The
+    script buys, declines and leaves through the API, then shows this again."""
+    try:
+        entry = selectors.waiting_list_entry(entry_id=entry_id)
+    except WaitingListEntry.DoesNotExist:
+        raise Http404("No such waiting-list entry") from None
+    ticket = entry.ticket
+    now = timezone.now()
+    state = entry_state(entry, now=now)
+    offer_seconds_left = (
+        max(0, int((entry.offer_expires_at - now).total_seconds()))
+        if state == EntryState.OFFERED
+        else 0
+    )
+    return render(
+        request,
+        "tickets/storefront/waiting_entry.html",
+        {
+            "entry": entry,
+            "ticket": ticket,
+            "state": state,
+            "title": ENTRY_TITLES[state],
+            "position": waiting_list.waiting_position(entry),
+            "offer_seconds_left": offer_seconds_left,
+            "total": ticket.price * entry.quantity,
+            "cards": [*SIMULATED_CARDS, OFFER_PAY_LATER] if simulated_cards_offered() else [],
+            "on_sale": selectors.tickets_on_sale().filter(pk=ticket.pk).exists(),
+            "offer_minutes": max(1, settings.WAITING_LIST_OFFER_SECONDS // 60),
         },
     )

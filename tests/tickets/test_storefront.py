@@ -107,7 +107,7 @@ def test_an_empty_catalog_says_so(client):
 def test_the_event_page_has_a_labelled_purchase_form(client):
     ticket = TicketFactory(name="Night Tour", total_quantity=20)
     elements, html = page(client, f"/events/{ticket.pk}/")
-    form = elements.one("form")
+    form = elements.one("form", **{"data-buy-form": True})
     assert form["data-ticket-id"] == str(ticket.pk)
     assert form["data-create-url"] == "/api/tickets/purchase/direct/"
     labels = {label["for"] for label in elements.all("label")}
@@ -116,22 +116,23 @@ def test_the_event_page_has_a_labelled_purchase_form(client):
         ("customer_name", "text"),
         ("customer_email", "email"),
     ):
-        field = elements.one("input", name=name)
+        field = elements.one("input", id=name)
+        assert field["name"] == name
         assert field["type"] == kind
         assert field["id"] in labels, f"{name} has no <label>"
         assert "required" in field
-    quantity = elements.one("input", name="quantity")
+    quantity = elements.one("input", id="quantity")
     assert (quantity["min"], quantity["max"], quantity["value"]) == ("1", "10", "1")
-    # The button waits for the script (buying goes through the API); without it, a note says so.
-    button = elements.one("button", type="submit")
-    assert "disabled" in button
+    # The buttons wait for the script (buying goes through the API); without it, a note says so.
+    buttons = elements.all("button", type="submit")
+    assert buttons and all("disabled" in button for button in buttons)
     assert "Buying needs JavaScript" in html
 
 
 def test_the_quantity_is_capped_by_the_seats_left(client):
     ticket = TicketFactory(total_quantity=20, available_quantity=3)
     elements, _ = page(client, f"/events/{ticket.pk}/")
-    assert elements.one("input", name="quantity")["max"] == "3"
+    assert elements.one("input", id="quantity")["max"] == "3"
 
 
 def test_simulated_cards_are_offered_while_simulation_is_on(client, settings):
@@ -166,14 +167,16 @@ def test_no_simulated_cards_unless_the_simulated_gateway_is_on(client, settings,
     elements, html = page(client, f"/events/{ticket.pk}/")
     assert not elements.all("input", name="payment_token")
     assert "tok_success" not in html
-    assert elements.one("input", name="customer_email")
+    assert elements.one("input", id="customer_email")
 
 
-def test_a_sold_out_event_says_so_instead_of_a_form(client):
+def test_a_sold_out_event_says_so_instead_of_a_purchase_form(client):
     ticket = TicketFactory(total_quantity=10, available_quantity=0)
     elements, html = page(client, f"/events/{ticket.pk}/")
     assert "Sold out" in html
-    assert not elements.all("form")
+    assert not elements.all("form", **{"data-buy-form": True})
+    # It offers the waiting list instead (tests/tickets/test_storefront_waiting_list.py).
+    assert elements.one("form", **{"data-join-form": True})
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,28 @@
  *   API answers the first purchase instead of making a second.
  * - Purchase page: poll the status URL (the 202's Location), honouring
  *   Retry-After and ETag (If-None-Match -> 304), and show each state.
+ * - Waiting list: where the storefront says "sold out", a form joins the
+ *   ticket's list (POST /api/tickets/<id>/waiting-list/) and opens the entry's
+ *   page; there the buyer follows their place, buys an offer (POST purchase/,
+ *   no Idempotency-Key needed: the API answers a taken offer with its purchase
+ *   again), declines it or leaves. The entry's page is rendered by the server
+ *   in its current state: after a change the script shows it again.
  */
 "use strict";
 
 (function () {
   const ATTEMPT = "storefront:attempt:"; // + ticket id: {key, body, purchaseId}
   const ACCEPTED = "storefront:accepted:"; // + purchase id: {location, retryAfter, at}
+  const ENTRY_CHANGED = "storefront:entry-changed:"; // + entry id: focus its new state once shown
   const NO_PURCHASE = "00000000-0000-0000-0000-000000000000";
+  const NO_ENTRY = NO_PURCHASE;
   const FINAL = ["completed", "failed", "expired", "cancelled", "refunded"];
   const DECIDED = FINAL.concat(["confirmed"]);
   const AVAILABILITY_EVERY_SECONDS = 15;
   const CREATE_TRIES = 6;
+  const ENTRY_EVERY_SECONDS = 15;
+  // 429s that are answers, not "busy": waiting would not change them.
+  const REFUSALS = ["hold_limit_reached", "waiting_list_cap_reached"];
 
   // --- Small helpers -------------------------------------------------------------
 
@@ -162,8 +173,13 @@
     return attempt;
   }
 
+  /** Field error slots are `#<prefix>error-<field>`, the prefix from data-error-prefix. */
+  function errorPrefix(form) {
+    return form.dataset.errorPrefix || "";
+  }
+
   function clearErrors(form) {
-    for (const slot of form.querySelectorAll(".error[id^='error-']")) {
+    for (const slot of form.querySelectorAll(".error[id^='" + errorPrefix(form) + "error-']")) {
       slot.hidden = true;
       say(slot, "");
     }
@@ -175,7 +191,7 @@
     const general = [];
     for (const [field, messages] of Object.entries(errors)) {
       const text = [].concat(messages).join(" ");
-      const slot = form.querySelector("#error-" + CSS.escape(field));
+      const slot = form.querySelector("#" + CSS.escape(errorPrefix(form) + "error-" + field));
       if (!slot) {
         general.push(text);
         continue;
@@ -190,7 +206,7 @@
       }
     }
     if (general.length) {
-      const slot = form.querySelector("#error-form");
+      const slot = form.querySelector("#" + CSS.escape(errorPrefix(form) + "error-form"));
       say(slot, general.join(" "));
       slot.hidden = false;
     }
@@ -270,8 +286,9 @@
       }
       if (response.status === 409 && problem.code === "sold_out") {
         save(ATTEMPT + ticketId, null);
-        say(status, "Sold out: there are not enough seats left for this order. Nothing was charged.");
+        say(status, "Sold out: there are not enough seats left for this order. Nothing was charged. You can join the waiting list below.");
         for (const cell of document.querySelectorAll('[data-availability="' + ticketId + '"]')) say(cell, "Sold out");
+        offerWaitingList(form);
         return false;
       }
       if (response.status === 422) {
@@ -294,6 +311,25 @@
     }
     say(status, "The box office is still busy. Press Buy again in a moment: you will not be charged twice.");
     return false;
+  }
+
+  /** Shows "Join the waiting list" under the buy form, filled in from it. */
+  function offerWaitingList(buyForm) {
+    let join = document.querySelector("[data-join-form]");
+    const template = document.querySelector("template[data-join-template]");
+    if (!join && template) {
+      buyForm.after(template.content.cloneNode(true));
+      template.remove();
+      join = document.querySelector("[data-join-form]");
+      for (const note of join.querySelectorAll("[data-without-script]")) note.hidden = true;
+      startJoinForm(join);
+    }
+    if (!join) return;
+    for (const name of ["customer_name", "customer_email", "quantity"]) {
+      const from = buyForm.elements.namedItem(name);
+      const to = join.elements.namedItem(name);
+      if (from && to && from.value) to.value = from.value;
+    }
   }
 
   function resumeNotice(ticketId) {
@@ -493,7 +529,7 @@
         schedule(0);
       },
     });
-    startCountdown(root);
+    startCountdown(root, Number(root.dataset.holdSecondsLeft || 0));
     document.title = headline(state) + " \u00b7 Tickets";
 
     if (root.dataset.final === "true") {
@@ -513,17 +549,24 @@
     return parsed.origin === window.location.origin ? parsed.href : parsed.pathname + parsed.search;
   }
 
-  function startCountdown(root) {
+  /** Counts `secondsLeft` down in [data-countdown] as m:ss; `onEnd` once at zero. */
+  function startCountdown(root, secondsLeft, onEnd) {
     const countdown = root.querySelector("[data-countdown]");
-    const ends = performance.now() + Number(root.dataset.holdSecondsLeft || 0) * 1000;
+    if (!countdown) return;
+    const ends = performance.now() + secondsLeft * 1000;
+    let timer = null;
     function tick() {
       const left = Math.max(0, Math.round((ends - performance.now()) / 1000));
       const minutes = Math.floor(left / 60);
       const seconds = String(left % 60).padStart(2, "0");
       say(countdown, left > 0 ? minutes + ":" + seconds : "a moment");
+      if (left === 0 && onEnd && timer !== null) {
+        window.clearInterval(timer);
+        onEnd();
+      }
     }
+    timer = window.setInterval(tick, 1000);
     tick();
-    window.setInterval(tick, 1000);
   }
 
   function startPayStep(root, page) {
@@ -577,6 +620,216 @@
     pay.disabled = cancel.disabled = false;
   }
 
+  // --- The waiting list ------------------------------------------------------------------
+
+  /** POSTs, waiting as told while the box office is busy (429, 503); null when it could
+   * not be reached or stayed busy (the status line says so), else the answer. */
+  async function postPatiently(url, body, scope, status) {
+    for (let tries = 0; tries < CREATE_TRIES; tries++) {
+      let response;
+      try {
+        response = await postJson(url, body, scope);
+      } catch (error) {
+        say(status, "We could not reach the box office. Check your connection and try again.");
+        return null;
+      }
+      const problem = response.ok ? {} : await jsonOf(response.clone());
+      const busy = response.status === 503 || (response.status === 429 && !REFUSALS.includes(problem.code));
+      if (!busy) return response;
+      const wait = retryAfter(response, 2);
+      say(status, "The box office is busy. Trying again in " + duration(Math.ceil(wait)) + "\u2026");
+      await sleep(wait);
+    }
+    say(status, "The box office is still busy. Please try again in a moment.");
+    return null;
+  }
+
+  /** A button or form that sends one request at a time: disabled while it is on its way. */
+  function guard(form, buttons, send) {
+    let inFlight = false;
+    return async function (event) {
+      if (event) event.preventDefault();
+      if (inFlight) return; // a second click while the first is on its way
+      inFlight = true;
+      for (const button of buttons) button.disabled = true;
+      if (form) form.setAttribute("aria-busy", "true");
+      let leaving = false;
+      try {
+        leaving = await send();
+      } finally {
+        if (form) form.removeAttribute("aria-busy");
+        if (!leaving) {
+          inFlight = false;
+          for (const button of buttons) button.disabled = false;
+        }
+      }
+    };
+  }
+
+  function joinBody(form) {
+    const data = new FormData(form);
+    const quantity = String(data.get("quantity") || "").trim();
+    return {
+      customer_name: String(data.get("customer_name") || "").trim(),
+      customer_email: String(data.get("customer_email") || "").trim(),
+      quantity: /^\d+$/.test(quantity) ? Number(quantity) : quantity,
+    };
+  }
+
+  function startJoinForm(form) {
+    const button = form.querySelector("button[type=submit]");
+    const status = form.querySelector("[data-join-status]");
+    const onSale = form.querySelector("[data-join-on-sale]");
+    form.addEventListener(
+      "submit",
+      guard(form, [button], async function () {
+        clearErrors(form);
+        onSale.hidden = true;
+        say(status, "Joining the waiting list\u2026");
+        const response = await postPatiently(form.dataset.joinUrl, joinBody(form), form, status);
+        if (!response) return false;
+        const answer = await jsonOf(response);
+        if (response.status === 201 || response.status === 200) {
+          say(status, response.status === 201 ? "You are on the waiting list." : "You were already on this waiting list.");
+          window.location.assign(form.dataset.entryUrl.replace(NO_ENTRY, answer.entry_id));
+          return true;
+        }
+        if (response.status === 400) {
+          say(status, "Please check the details below.");
+          showFieldErrors(form, answer);
+        } else if (response.status === 409 && answer.code === "seats_on_sale") {
+          say(status, "Seats are on sale again: you can buy them now instead of waiting.");
+          onSale.hidden = false;
+        } else {
+          say(status, answer.detail || "Something went wrong. Please try again.");
+        }
+        return false;
+      })
+    );
+    button.disabled = false;
+  }
+
+  function startEntryPage(root) {
+    const entryId = root.dataset.entryId;
+    const state = root.dataset.state;
+    const announcer = root.querySelector("[data-announcer]");
+    const heading = root.querySelector("#h-state");
+    const controls = Array.from(root.querySelectorAll("button"));
+
+    /** Shows the entry again as the server has it now, its new state focused. */
+    function showAgain() {
+      save(ENTRY_CHANGED + entryId, true);
+      window.location.reload();
+    }
+
+    if (load(ENTRY_CHANGED + entryId)) {
+      save(ENTRY_CHANGED + entryId, null);
+      if (heading) heading.focus(); // after leave, decline or a new offer: read out where it stands
+    }
+
+    // Leave (while waiting) and decline (an open offer): one POST, then the new state.
+    for (const button of root.querySelectorAll("[data-action]")) {
+      const region = button.parentElement;
+      const status = region.querySelector("[data-action-status]");
+      const error = region.querySelector("[data-action-error]");
+      button.addEventListener(
+        "click",
+        guard(null, controls, async function () {
+          error.hidden = true;
+          say(status, button.dataset.busyText);
+          const response = await postPatiently(button.dataset.action, {}, root, status);
+          if (!response) return false;
+          if (response.ok || response.status === 409) {
+            showAgain(); // done, or it had already changed (taken, lapsed): the page says which
+            return true;
+          }
+          const answer = await jsonOf(response);
+          say(status, "");
+          say(error, answer.detail || "Something went wrong. Please try again.");
+          error.hidden = false;
+          return false;
+        })
+      );
+    }
+
+    const offer = root.querySelector("[data-offer-form]");
+    if (offer) startOfferForm(root, offer, controls, showAgain);
+
+    if (state === "offered") {
+      startCountdown(root, Number(root.dataset.offerSecondsLeft || 0), function () {
+        say(announcer, "The offer has ended.");
+        // A moment after its end the server has it as over; a purchase on its way decides itself.
+        if (!offer || offer.getAttribute("aria-busy") !== "true") window.setTimeout(showAgain, 1500);
+      });
+    }
+    if (state === "waiting") followPlace(root, announcer, showAgain);
+    for (const button of controls) button.disabled = false;
+  }
+
+  /** While waiting: the place in line as it moves, and the page again once it changes state. */
+  function followPlace(root, announcer, showAgain) {
+    let position = root.dataset.position;
+    async function check() {
+      if (document.hidden) return;
+      let response;
+      try {
+        response = await fetch(root.dataset.entryUrl, { headers: { Accept: "application/json" }, cache: "no-store" });
+      } catch (error) {
+        return; // the next check tries again
+      }
+      if (!response.ok) return;
+      const entry = await response.json();
+      if (entry.state !== "waiting") {
+        window.clearInterval(timer);
+        showAgain(); // an offer came (or the entry ended elsewhere)
+        return;
+      }
+      if (String(entry.position) !== position) {
+        position = String(entry.position);
+        say(root.querySelector("[data-position]"), position);
+        say(announcer, "You are number " + position + " in line.");
+      }
+    }
+    const timer = window.setInterval(check, ENTRY_EVERY_SECONDS * 1000);
+  }
+
+  function startOfferForm(root, form, controls, showAgain) {
+    const status = form.querySelector("[data-offer-status]");
+    form.addEventListener(
+      "submit",
+      guard(form, controls, async function () {
+        clearErrors(form);
+        const token = String(new FormData(form).get("payment_token") || "");
+        say(status, "Buying your seats\u2026");
+        const body = { payment_method: "card", payment_token: token };
+        const response = await postPatiently(root.dataset.purchaseUrl, body, root, status);
+        if (!response) return false;
+        const answer = await jsonOf(response);
+        if (response.status === 202) {
+          save(ACCEPTED + answer.purchase_id, {
+            location: response.headers.get("Location"),
+            retryAfter: retryAfter(response, 1),
+            at: Date.now(),
+          });
+          say(status, "Order received. Opening your purchase\u2026");
+          window.location.assign(root.dataset.purchasePageUrl.replace(NO_PURCHASE, answer.purchase_id));
+          return true;
+        }
+        if (response.status === 400) {
+          say(status, "Please check the details below.");
+          showFieldErrors(form, answer);
+          return false;
+        }
+        if (response.status === 409) {
+          showAgain(); // the offer is no longer open: the page says what happened
+          return true;
+        }
+        say(status, answer.detail || "Something went wrong. Please try again.");
+        return false;
+      })
+    );
+  }
+
   // --- Start ---------------------------------------------------------------------------
 
   // Notes for browsers without this script (shown by the server, hidden here).
@@ -586,4 +839,7 @@
   if (form) startBuyForm(form);
   const purchase = document.querySelector("[data-purchase]");
   if (purchase) startPurchasePage(purchase);
+  for (const join of document.querySelectorAll("[data-join-form]")) startJoinForm(join);
+  const entry = document.querySelector("[data-waiting-entry]");
+  if (entry) startEntryPage(entry);
 })();
