@@ -3,7 +3,9 @@
 Checks the spec's invariants for the bench ticket: seats sold == min(accepted,
 seats), nothing oversold, every sold purchase has exactly `quantity` unique
 codes, no purchase left non-final, total - available == seats held by
-purchases with `inventory_reserved`, and no destination `Payment` touched.
+purchases with `inventory_reserved` + seats offered to the waiting list + seats
+kept for it, the offered seats == the seats of the open offers, and no
+destination `Payment` touched.
 
 Buyers answered 409 `sold_out` are answered, not lost: the audit checks that
 nothing was stored for them and that the ticket really sold out (every buyer
@@ -14,7 +16,7 @@ from django.db.models import Count, F, Q, Sum
 
 from bench.report import PurchaseTimes
 from payments.models import Payment
-from tickets.models import Ticket, TicketCode, TicketPurchase
+from tickets.models import Ticket, TicketCode, TicketPurchase, WaitingListEntry
 
 Status = TicketPurchase.Status
 SOLD = (Status.CONFIRMED, Status.COMPLETED)
@@ -65,7 +67,15 @@ def audit(
     non_final = purchases.exclude(status__in=TicketPurchase.FINAL_STATUSES).count()
     missing = len(accepted_ids - db_ids)
     expected_sold = min(len(accepted_ids), ticket.total_quantity)
-    taken = ticket.total_quantity - ticket.available_quantity
+    # Seats offered to waiting-list entries, or kept for the line, are held too.
+    for_waiting_list = ticket.offered_quantity + ticket.list_held_quantity
+    taken = ticket.total_quantity - ticket.available_quantity - for_waiting_list
+    open_offers = (
+        WaitingListEntry.objects.filter(
+            ticket_id=ticket_id, state=WaitingListEntry.State.OFFERED
+        ).aggregate(n=Sum("quantity"))["n"]
+        or 0
+    )
     sold_out_stored = purchases.filter(customer_email__in=sold_out_emails).count()
     checks = {
         "seats_sold_equals_min_accepted_seats": sold == expected_sold,
@@ -79,6 +89,7 @@ def audit(
         "no_purchase_non_final": non_final == 0,
         "inventory_matches_reserved": taken == reserved,
         "inventory_matches_holding": taken == holding,
+        "offered_seats_match_open_offers": ticket.offered_quantity == open_offers,
         "every_accepted_purchase_stored": missing == 0,
         "no_destination_payment_touched": Payment.objects.count() == payments_before,
         "sold_out_answers_stored_nothing": sold_out_stored == 0,
@@ -98,6 +109,9 @@ def audit(
         "seats_sold": sold,
         "expected_sold": expected_sold,
         "reserved_quantity": reserved,
+        "offered_quantity": ticket.offered_quantity,
+        "list_held_quantity": ticket.list_held_quantity,
+        "open_offer_seats": open_offers,
         "codes": code_count,
         "distinct_codes": distinct_codes,
         "non_final": non_final,

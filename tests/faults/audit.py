@@ -62,8 +62,9 @@ def audit_sale(
     problems: list[str] = []
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         purchases = _purchases(conn, ticket_id)
-        total, available = conn.execute(
-            "SELECT total_quantity, available_quantity FROM tickets_ticket WHERE id = %s",
+        total, available, kept_for_waiting_list = conn.execute(
+            "SELECT total_quantity, available_quantity, offered_quantity + list_held_quantity"
+            " FROM tickets_ticket WHERE id = %s",
             (ticket_id,),
         ).fetchone()
         codes = conn.execute(
@@ -98,7 +99,7 @@ def audit_sale(
     if not_paid:
         problems.append(f"{len(not_paid)} purchase(s) without a completed payment: {not_paid}")
 
-    sold = total - available
+    sold = total - available - kept_for_waiting_list
     if not 0 <= available <= total:
         problems.append(f"inventory out of bounds: available {available} of {total}")
     if sold != len(buyers):
