@@ -8,13 +8,35 @@ from django.utils.html import format_html
 
 from project.admin_actions import run_service_on_each
 from project.admin_inlines import AuditTrailInline
-from tickets import admin_live, permissions, services
+from tickets import admin_live, permissions, services, waiting_list
+from tickets.admin_waiting_list import demand_text, line_summary, line_url, seats_wanted
 from tickets.errors import CapacityRefused
 from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
 
+# What an operator edits on a ticket's page; nothing else is a form field.
+EVENT_FIELDS = (
+    "name",
+    "description",
+    "venue",
+    "destination_name",
+    "starts_at",
+    "price",
+    "currency",
+    "is_on_sale",
+    "sale_starts_at",
+    "sale_ends_at",
+)
 # The seat counts move only through services (conditional UPDATEs): a form that
 # wrote them back would undo every sale made since the page was opened.
-INVENTORY_FIELDS = ("total_quantity", "available_quantity", "unpaid_held_quantity")
+INVENTORY_FIELDS = (
+    "total_quantity",
+    "available_quantity",
+    "unpaid_held_quantity",
+    "offered_quantity",
+    "seats_kept_for_line",
+)
+# Pausing offers is an action of its own (and a permission), not a checkbox.
+WAITING_LIST_FIELDS = ("waiting_list_offers", "waiting_list_demand")
 SEATS_LIMIT = 1_000_000
 
 
@@ -59,12 +81,19 @@ class TicketAdmin(admin.ModelAdmin):
         "price",
         "currency",
         "available_quantity",
+        "offered_quantity",
         "total_quantity",
         "is_on_sale",
+        "waiting_list_paused",
+        "waiting_list_wanted",
     )
-    list_filter = ("is_on_sale", "currency")
+    list_filter = ("is_on_sale", "currency", "waiting_list_paused")
     search_fields = ("name", "venue", "destination_name")
     inlines = [TicketAuditTrailInline]
+    actions = ["pause_offers", "resume_offers"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(seats_wanted=seats_wanted())
 
     def get_urls(self):
         # Before the model admin's own: its "<path:object_id>/" would take these.
@@ -93,24 +122,92 @@ class TicketAdmin(admin.ModelAdmin):
         url = reverse(f"{self.admin_site.name}:tickets_ticket_live", args=[ticket.pk])
         return format_html('<a href="{}">Live sale</a>', url)
 
-    def get_readonly_fields(self, request, obj=None):
-        # A new ticket sets its total once; afterwards capacity changes by a delta.
-        return () if obj is None else INVENTORY_FIELDS
+    # --- The waiting list ---
 
-    def get_exclude(self, request, obj=None):
-        # A new ticket's seats are all free: available is its total, nothing held.
-        return ("available_quantity", "unpaid_held_quantity") if obj is None else ()
+    @admin.display(description="Kept for the waiting list")
+    def seats_kept_for_line(self, ticket: Ticket) -> int:
+        # Seats that came back while people wait but fit none of them yet.
+        return ticket.list_held_quantity
+
+    @admin.display(description="Waiting list wants")
+    def waiting_list_wanted(self, ticket: Ticket) -> str:
+        return demand_text(ticket.seats_wanted, ticket.price * ticket.seats_wanted, ticket.currency)
+
+    @admin.display(description="Demand")
+    def waiting_list_demand(self, ticket: Ticket) -> str:
+        seats, amount = waiting_list.capacity_wanted(ticket)
+        return demand_text(seats, amount, ticket.currency)
+
+    @admin.display(description="Offers")
+    def waiting_list_offers(self, ticket: Ticket) -> str:
+        if ticket.waiting_list_paused:
+            return (
+                "Paused: seats that come back go on sale. "
+                "Resume with the action “Resume waiting-list offers”."
+            )
+        return "On: seats that come back are offered to the oldest entries that fit first."
+
+    @admin.display(description="Line")
+    def waiting_list_line(self, ticket: Ticket) -> str:
+        line = line_summary(ticket)
+        return format_html(
+            '<a href="{}">{} waiting, {} open offer(s): the line in order</a>',
+            line_url(self.admin_site, ticket.pk),
+            line["waiting"],
+            line["offered"],
+        )
+
+    def has_pause_waiting_list_permission(self, request) -> bool:
+        return request.user.has_perm(permissions.PAUSE_WAITING_LIST)
+
+    @admin.action(description="Pause waiting-list offers", permissions=["pause_waiting_list"])
+    def pause_offers(self, request, queryset):
+        run_service_on_each(
+            self,
+            request,
+            queryset,
+            partial(waiting_list.ticket_pause_offers, paused=True),
+            id_argument="ticket_id",
+            done="paused: seats that come back go on sale",
+        )
+
+    @admin.action(description="Resume waiting-list offers", permissions=["pause_waiting_list"])
+    def resume_offers(self, request, queryset):
+        run_service_on_each(
+            self,
+            request,
+            queryset,
+            partial(waiting_list.ticket_pause_offers, paused=False),
+            id_argument="ticket_id",
+            done="resumed: seats that come back go to the waiting list first",
+        )
+
+    # --- The form ---
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            # A new ticket sets its total once, and all of it is free.
+            return [(None, {"fields": EVENT_FIELDS}), ("Seats", {"fields": ["total_quantity"]})]
+        seats = list(INVENTORY_FIELDS)
+        if self.has_change_permission(request, obj):
+            seats.append("seats_delta")  # below the numbers it changes
+        line = list(WAITING_LIST_FIELDS)
+        if request.user.has_perm(permissions.VIEW_WAITING_LIST):
+            line.append("waiting_list_line")
+        return [
+            (None, {"fields": EVENT_FIELDS}),
+            ("Seats", {"fields": seats}),
+            ("Waiting list", {"fields": line}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once the ticket exists its counts are shown, and capacity changes by a delta.
+        return () if obj is None else (*INVENTORY_FIELDS, *WAITING_LIST_FIELDS, "waiting_list_line")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:
             kwargs["form"] = TicketCapacityForm
         return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        fields = [name for name in super().get_fields(request, obj) if name != "seats_delta"]
-        if obj is not None and self.has_change_permission(request, obj):
-            fields.append("seats_delta")  # below the numbers it changes
-        return fields
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from tickets import live_sale, permissions
+from tickets.admin_waiting_list import line_url
 from tickets.models import Ticket, TicketPurchase
 
 REFRESH_SECONDS = 3
@@ -65,6 +66,8 @@ def _sale(request: HttpRequest, ticket_id: int, *, admin_site) -> dict:
         lookups = stuck.pop("lookups")
         stuck["label"] = STUCK_LABELS[kind]
         stuck["url"] = _changelist_url(changelist, ticket_id, lookups) if may_list else None
+    may_see_line = request.user.has_perm(permissions.VIEW_WAITING_LIST)
+    sale["waiting_list"]["url"] = line_url(admin_site, ticket_id) if may_see_line else None
     return sale
 
 

@@ -1,12 +1,13 @@
 """The numbers of one ticket's sale as it happens, for the operator's live page
-in the admin (tickets/admin_live.py): seats sold, held and free, purchases by
-state, the queue, accepts and confirmations per time bucket over the last
-minutes, and the purchases that are stuck.
+in the admin (tickets/admin_live.py): seats sold, held, offered to the waiting
+list or kept for it, and free, the waiting list's size, purchases by state, the queue, accepts
+and confirmations per time bucket over the last minutes, and the purchases that
+are stuck.
 
 A handful of queries whatever the sale's size: one aggregate for the seats, one
-grouped count by state, one count per kind of stuck purchase, one grouped count
-per chart series (by second, folded into buckets here), and the queue's counters
-from Redis (one round trip).
+for the waiting list, one grouped count by state, one count per kind of stuck
+purchase, one grouped count per chart series (by second, folded into buckets
+here), and the queue's counters from Redis (one round trip).
 """
 
 from datetime import datetime, timedelta
@@ -17,10 +18,11 @@ from django.db.models.functions import Coalesce, TruncSecond
 from django.utils import timezone
 
 from tickets import backlog
-from tickets.models import Ticket, TicketPurchase
+from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
+EntryState = WaitingListEntry.State
 
 BUCKET_SECONDS = 10
 WINDOW_SECONDS = 300
@@ -62,6 +64,7 @@ def live_sale(*, ticket_id: int, now: datetime | None = None) -> dict:
         "ticket": {"id": ticket.pk, "name": ticket.name, "on_sale": ticket.is_on_sale},
         "generated_at": now,
         "seats": _seats(ticket, purchases),
+        "waiting_list": _waiting_list(ticket),
         "by_status": _by_status(purchases),
         "queue": {"depth": depth, "drain_rate": round(drain_rate, 1)},
         "chart": _chart(purchases, now=now),
@@ -80,9 +83,26 @@ def _seats(ticket: Ticket, purchases: QuerySet[TicketPurchase]) -> dict:
     return {
         "sold": taken["sold"],
         "held": taken["held"],
+        # Held for waiting-list entries until their offers are taken or lapse.
+        "offered": ticket.offered_quantity,
+        # Came back while people wait, but fit none of them yet: not on sale.
+        "kept": ticket.list_held_quantity,
         "free": ticket.available_quantity,
         "total": ticket.total_quantity,
     }
+
+
+def _waiting_list(ticket: Ticket) -> dict:
+    """Entries still waiting and the seats they ask for, open offers, and whether
+    seats that come back are offered to the line at all (an operator may pause)."""
+    line = WaitingListEntry.objects.filter(
+        ticket=ticket, state__in=WaitingListEntry.ACTIVE_STATES
+    ).aggregate(
+        waiting=Count("pk", filter=Q(state=EntryState.WAITING)),
+        seats_wanted=Coalesce(Sum("quantity", filter=Q(state=EntryState.WAITING)), 0),
+        offers=Count("pk", filter=Q(state=EntryState.OFFERED)),
+    )
+    return {**line, "paused": ticket.waiting_list_paused}
 
 
 def _by_status(purchases: QuerySet[TicketPurchase]) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """Who may do what over the API. Each staff capability is its own Django
 permission (declared on `TicketPurchase.Meta`, the live sale view's on
-`Ticket.Meta`); `is_staff` alone grants none."""
+`Ticket.Meta`, the waiting list's on `WaitingListEntry.Meta`); `is_staff` alone
+grants none."""
 
 from django.conf import settings
 from django.http import Http404
@@ -12,6 +13,9 @@ VIEW_DEBUG = "tickets.view_purchase_debug"
 RESEND = "tickets.resend_tickets"
 RERUN = "tickets.rerun_processing"
 VIEW_LIVE_SALE = "tickets.view_live_sale"
+OFFER_WAITING_LIST = "tickets.offer_waiting_list"
+PAUSE_WAITING_LIST = "tickets.pause_waiting_list"
+VIEW_WAITING_LIST = "tickets.view_waitinglistentry"
 
 
 def HasPerm(perm: str) -> type[BasePermission]:

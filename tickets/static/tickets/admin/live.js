@@ -22,6 +22,7 @@
   function formatted(value, format) {
     if (format === "rate") return Number(value).toFixed(1);
     if (format === "time") return new Date(value).toLocaleTimeString();
+    if (format === "paused") return value ? "Paused" : "On";
     return String(value);
   }
 
