@@ -84,3 +84,9 @@ class WaitingListCapReached(DomainError):
     code = "waiting_list_cap_reached"
     http_status = 429
     default_detail = "This client already waits for as many seats of this ticket as allowed."
+
+
+class NotEnoughFreeSeats(DomainError):
+    code = "not_enough_free_seats"
+    http_status = 409
+    default_detail = "Fewer seats are free than the offer needs."

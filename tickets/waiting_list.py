@@ -36,6 +36,7 @@ from tickets.audit import purchase_log, ticket_log
 from tickets.emails import offer_message
 from tickets.errors import (
     InventoryInvariantBroken,
+    NotEnoughFreeSeats,
     OfferNotOpen,
     SeatsOnSale,
     TicketUnavailable,
@@ -300,8 +301,13 @@ def offer_by_hand(*, entry_id: UUID | str) -> WaitingListEntry:
             offered_quantity=F("offered_quantity") + entry.quantity,
         )
         if taken != 1:
-            raise SeatsOnSale(f"fewer than {entry.quantity} seats are free to offer")
+            raise NotEnoughFreeSeats(f"fewer than {entry.quantity} seats are free to offer")
         _mark_offered([entry], now=timezone.now())
+        ticket_log(
+            Ticket.objects.get(pk=entry.ticket_id),
+            "waiting-list offer by hand",
+            note=f"{entry.quantity} seat(s) to entry {entry.pk}",
+        )
     return entry
 
 
@@ -437,7 +443,11 @@ def ticket_pause_offers(*, ticket_id: int, paused: bool) -> None:
     """Stops (or restarts) automatic offers. Paused, freed seats go on sale, and
     so do the seats kept for the line; open offers run their course."""
     with transaction.atomic():
-        Ticket.objects.filter(pk=ticket_id).update(waiting_list_paused=paused)
+        changed = Ticket.objects.filter(pk=ticket_id, waiting_list_paused=not paused).update(
+            waiting_list_paused=paused
+        )
+        if not changed:
+            return  # already so: nothing to do, nothing to record
         if paused:
             Ticket.objects.filter(pk=ticket_id).update(
                 available_quantity=F("available_quantity") + F("list_held_quantity"),

@@ -355,13 +355,14 @@ def test_a_paused_list_lets_freed_seats_go_on_sale(published):
 def test_an_offer_by_hand_takes_free_seats(published):
     ticket = sold_out_with_holds(1)
     entry = join(ticket, "w@example.com")
-    with pytest.raises(waiting_list.SeatsOnSale):
+    with pytest.raises(waiting_list.NotEnoughFreeSeats):
         waiting_list.offer_by_hand(entry_id=entry.pk)  # nothing free yet
     waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=True)
     expire_all_holds()
     waiting_list.offer_by_hand(entry_id=entry.pk)
     ticket.refresh_from_db()
     assert states([entry]) == ["offered"]
+    assert ticket.events.filter(action="waiting-list offer by hand").count() == 1
     assert (ticket.available_quantity, ticket.offered_quantity) == (0, 1)
     assert_inventory_adds_up(ticket)
 
