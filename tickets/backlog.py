@@ -2,11 +2,12 @@
 how fast it drains, and so when a poller should ask again (`Retry-After`) and
 what the waiting room shows (`queue_position`, `estimated_wait_seconds`).
 
-Per ticket, in Redis: a hash of two counters and a rate, `accepted` (the
+Per ticket, in one Redis hash: two counters and a rate, `accepted` (the
 accept path adds one per purchase), `decided` (the batch pipeline adds what it
 decided) and `rate` (purchases decided per second, a moving average); and a
-hash of places, purchase id -> its number in the ticket's line (the value of
-`accepted` it got). The batch pipeline decides oldest first, so the purchases
+place per waiting purchase, `p:<purchase id>` -> its number in the ticket's
+line (the value of `accepted` it got), removed once decided. One hash, so a
+poll reads all it needs with one HMGET. The batch pipeline decides oldest first, so the purchases
 ahead of number n and not yet decided are n - 1 - decided: O(1) per poll,
 never a COUNT over the queue. Purchases decided elsewhere (the per-purchase
 path, expiry) would make `decided` drift, so the pipeline sets decided =
@@ -35,17 +36,16 @@ def _key(ticket_id: int) -> str:
     return f"tickets:queue:{ticket_id}"
 
 
-def _places_key(ticket_id: int) -> str:
-    return f"tickets:queue:{ticket_id}:places"
+def _place_field(purchase_id) -> str:
+    return f"p:{purchase_id}"
 
 
 # Takes the next number in the ticket's line for a purchase and answers it with
 # the queue's state: one round trip, and no two purchases get the same number.
 _JOIN_LINE = """
 local number = redis.call('HINCRBY', KEYS[1], 'accepted', 1)
-redis.call('HSET', KEYS[2], ARGV[1], number)
+redis.call('HSET', KEYS[1], ARGV[1], number)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'decided', 'rate')
 return {number, state[1], state[2]}
 """
@@ -79,9 +79,7 @@ def note_accepted(ticket_id: int, purchase_id) -> int:
 def queue_accepted(pipe, ticket_id: int, purchase_id) -> None:
     """Queues on `pipe` what note_accepted sends, for a caller that has more to
     send in the same round trip; `retry_after_accepted` reads the answers."""
-    pipe.eval(
-        _JOIN_LINE, 2, _key(ticket_id), _places_key(ticket_id), str(purchase_id), KEY_TTL_SECONDS
-    )
+    pipe.eval(_JOIN_LINE, 1, _key(ticket_id), _place_field(purchase_id), KEY_TTL_SECONDS)
 
 
 def retry_after_accepted(results: list | None) -> int:
@@ -139,10 +137,9 @@ def waiting_room(status_row: dict) -> Place:
         return DECIDED
     ticket_id = status_row["ticket_id"]
     try:
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.hmget(_key(ticket_id), "accepted", "decided", "rate")
-        pipe.hget(_places_key(ticket_id), str(status_row["id"]))
-        (accepted, decided, rate), number = pipe.execute()
+        accepted, decided, rate, number = redis_client().hmget(
+            _key(ticket_id), "accepted", "decided", "rate", _place_field(status_row["id"])
+        )
     except Exception:
         logger.warning("ticket %s: queue counters unavailable", ticket_id, exc_info=True)
         return Place(None, None, RETRY_AFTER_MIN_SECONDS)
@@ -175,7 +172,7 @@ def note_decided(
             pipe.hincrby(key, "decided", count)
         pipe.expire(key, KEY_TTL_SECONDS)
         if purchase_ids:
-            pipe.hdel(_places_key(ticket_id), *(str(pk) for pk in purchase_ids))
+            pipe.hdel(key, *(_place_field(pk) for pk in purchase_ids))
         results = pipe.execute()
         if drained:
             client.hset(key, "decided", int(results[1] or 0))
