@@ -17,6 +17,7 @@ from tickets.serializers_waiting_list import (
     OfferTakeSerializer,
     WaitingListEntrySerializer,
     WaitingListJoinSerializer,
+    WaitingListPlaceSerializer,
 )
 
 
@@ -33,12 +34,14 @@ class WaitingListJoinApi(APIView):
         description=(
             "Joins a sold-out ticket's waiting list. When seats come back they are offered"
             " to the oldest entries that fit, by e-mail, for WAITING_LIST_OFFER_SECONDS."
-            " The same e-mail joins a ticket's list once: joining again answers the entry."
+            " The same e-mail joins a ticket's list once: joining again answers 200 with"
+            " where that entry stands, without its id, and e-mails the link to its place"
+            " (the id is the entry's secret: only the address's owner may act on it)."
         ),
         request=WaitingListJoinSerializer,
         responses={
             201: WaitingListEntrySerializer,
-            200: WaitingListEntrySerializer,
+            200: WaitingListPlaceSerializer,
             400: invalid("Invalid input, or the ticket is not on sale"),
             409: error("Seats are still on sale (`seats_on_sale`): buy instead"),
             429: THROTTLED,
@@ -50,7 +53,10 @@ class WaitingListJoinApi(APIView):
         entry, created = waiting_list.waiting_list_join(
             ticket_id=ticket_id, client_address=client_address(request), **serializer.validated_data
         )
-        response = entry_response(entry, status_code=201 if created else 200)
+        if not created:
+            position = waiting_list.waiting_position(entry)
+            return Response(WaitingListPlaceSerializer(entry, context={"position": position}).data)
+        response = entry_response(entry, status_code=status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(
             reverse("waiting-list-entry", args=[entry.pk])
         )

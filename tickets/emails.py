@@ -71,6 +71,18 @@ def send_purchase_confirmation(purchase: TicketPurchase) -> None:
 def offer_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternatives:
     """A waiting-list offer: the seats held for the entry, until when, and the link
     that buys (or declines) them."""
+    subject = f"Seats for {entry.ticket.name} are held for you"
+    return _entry_message(entry, "offer", subject=subject, link=link)
+
+
+def entry_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternatives:
+    """A place on a waiting list: the link to it (the entry's secret), sent to
+    the e-mail address that joined, on every join."""
+    subject = f"You are on the waiting list for {entry.ticket.name}"
+    return _entry_message(entry, "entry", subject=subject, link=link)
+
+
+def _entry_message(entry, template: str, *, subject: str, link: str) -> EmailMultiAlternatives:
     context = {
         "entry": entry,
         "ticket": entry.ticket,
@@ -78,10 +90,12 @@ def offer_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternativ
         "total": entry.ticket.price * entry.quantity,
     }
     message = EmailMultiAlternatives(
-        subject=f"Seats for {entry.ticket.name} are held for you",
-        body=render_to_string("tickets/email/offer.txt", context),
+        subject=subject,
+        body=render_to_string(f"tickets/email/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[entry.customer_email],
     )
-    message.attach_alternative(render_to_string("tickets/email/offer.html", context), "text/html")
+    message.attach_alternative(
+        render_to_string(f"tickets/email/{template}.html", context), "text/html"
+    )
     return message

@@ -66,3 +66,25 @@ class WaitingListEntrySerializer(serializers.ModelSerializer):
             "decline": reverse("waiting-list-decline", args=args),
             "leave": reverse("waiting-list-leave", args=args),
         }
+
+
+class WaitingListPlaceSerializer(serializers.Serializer):
+    """A second join with the same e-mail: where that entry stands, without the
+    entry's id (its secret), which goes by e-mail to the address instead."""
+
+    ticket_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=WaitingListEntry.State.choices)
+    position = serializers.SerializerMethodField(
+        help_text="1 for the first in line; null once the entry no longer waits."
+    )
+    detail = serializers.SerializerMethodField()
+
+    def get_position(self, entry) -> int | None:
+        return self.context.get("position")
+
+    def get_detail(self, entry) -> str:
+        return (
+            "This e-mail address is already on this ticket's waiting list:"
+            " the link to its place was e-mailed to it again."
+        )

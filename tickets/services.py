@@ -41,6 +41,7 @@ from tickets.models import Ticket, TicketCode, TicketPurchase
 from tickets.task_names import (  # noqa: F401  (the workers register these names)
     BATCH_TASK,
     DELIVER_TASK,
+    ENTRY_MAIL_TASK,
     OFFER_MAIL_TASK,
     PROCESS_TASK,
     RECONCILE_TASK,

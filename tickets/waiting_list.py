@@ -33,7 +33,7 @@ from django.utils import timezone
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
 from tickets.audit import purchase_log, ticket_log
-from tickets.emails import offer_message
+from tickets.emails import entry_message, offer_message
 from tickets.errors import (
     InventoryInvariantBroken,
     NotEnoughFreeSeats,
@@ -44,7 +44,7 @@ from tickets.errors import (
 )
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 from tickets.selectors import tickets_on_sale
-from tickets.task_names import OFFER_MAIL_TASK, PROCESS_TASK
+from tickets.task_names import ENTRY_MAIL_TASK, OFFER_MAIL_TASK, PROCESS_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ def waiting_list_join(
 ) -> tuple[WaitingListEntry, bool]:
     """Puts a buyer in a sold-out ticket's line; answers the entry and whether
     it is new (the same e-mail joins a ticket's line once: a second join
-    answers the first). Raises SeatsOnSale while seats can still be bought."""
+    answers the first). Either way the link to the entry (its secret) is
+    e-mailed to the address, so only its owner can act on it. Raises
+    SeatsOnSale while seats can still be bought."""
     ticket = (
         tickets_on_sale()
         .filter(pk=ticket_id)
@@ -75,6 +77,7 @@ def waiting_list_join(
         raise TicketUnavailable()
     existing = _active_entry(ticket_id, customer_email)
     if existing is not None:
+        enqueue_on_commit(ENTRY_MAIL_TASK, str(existing.pk))
         return existing, False
     if ticket.available_quantity > 0:
         raise SeatsOnSale()
@@ -92,10 +95,12 @@ def waiting_list_join(
             )
             if ticket.list_held_quantity:  # seats kept for the line may fit the newcomer
                 seats_returned(ticket_id=ticket_id, seats=0)
+            enqueue_on_commit(ENTRY_MAIL_TASK, str(entry.pk))
     except IntegrityError:  # the same e-mail joined at the same moment
         existing = _active_entry(ticket_id, customer_email)
         if existing is None:
             raise
+        enqueue_on_commit(ENTRY_MAIL_TASK, str(existing.pk))
         return existing, False
     logger.info("waiting list %s: %s joined for %d", ticket_id, entry.pk, quantity)
     return entry, True
@@ -413,6 +418,16 @@ def offers_lapse_due(*, now=None, batch_size: int = 200) -> int:
 def offer_link(entry: WaitingListEntry) -> str:
     """The storefront page of the entry: buy the offered seats, decline, leave."""
     return f"{settings.SITE_URL}{reverse('storefront-waiting-entry', args=[entry.pk])}"
+
+
+def entry_mail(*, entry_id: UUID | str) -> bool:
+    """E-mails the link to a place on the list (the task's work); False once the
+    entry no longer waits or holds an offer."""
+    entry = WaitingListEntry.objects.select_related("ticket").get(pk=entry_id)
+    if entry.state not in WaitingListEntry.ACTIVE_STATES:
+        return False
+    entry_message(entry, link=offer_link(entry)).send()
+    return True
 
 
 def offer_mail(*, entry_id: UUID | str) -> bool:

@@ -19,4 +19,5 @@ TASK_ROUTES = {
     "tickets.deliver_purchase": {"queue": DELIVERY_QUEUE},
     "tickets.deliver_batch": {"queue": DELIVERY_QUEUE},
     "tickets.send_waiting_list_offer": {"queue": DELIVERY_QUEUE},
+    "tickets.send_waiting_list_entry": {"queue": DELIVERY_QUEUE},
 }

@@ -119,6 +119,17 @@ def send_waiting_list_offer(self, entry_id: str) -> bool | None:
     )
 
 
+@app.task(name=services.ENTRY_MAIL_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+def send_waiting_list_entry(self, entry_id: str) -> bool | None:
+    return run_service(
+        self,
+        label="waiting-list entry",
+        object_id=entry_id,
+        work=lambda: waiting_list.entry_mail(entry_id=entry_id),
+        retry_on=(smtplib.SMTPException, OSError),
+    )
+
+
 @app.task(name="tickets.lapse_waiting_list_offers")
 def lapse_waiting_list_offers() -> int:
     return waiting_list.offers_lapse_due()

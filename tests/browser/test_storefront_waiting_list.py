@@ -81,12 +81,16 @@ def test_joining_from_a_sold_out_event_page_shows_the_place_in_line(page, web):
     assert page.url == f"{web.url}/waiting-list/{entry.pk}/"
     expect(page.get_by_text("We will e-mail you at ann@example.com")).to_be_visible()
 
-    # Joining again with the same e-mail opens the same place, not a second one.
+    # Joining again with the same e-mail makes no second place, and does not
+    # open the first: its link is e-mailed to the address, whoever typed it.
     page.goto(f"{web.url}/events/{ticket.pk}/")
     fill_in_join(page)
     join_button(page).click()
-    expect(state_heading(page)).to_have_text("You are number 2 in line")
-    assert page.url == f"{web.url}/waiting-list/{entry.pk}/"
+    expect(page.locator("[data-join-status]")).to_have_text(
+        "This e-mail address is already on the waiting list (number 2 in line)."
+        " We have e-mailed the link to your place again."
+    )
+    assert page.url == f"{web.url}/events/{ticket.pk}/"
     assert len(line_of(ticket)) == 2
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from tests.factories import PurchaseFactory, TicketFactory, purchase_request
 from tickets import services, waiting_list
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
-from tickets.task_names import OFFER_MAIL_TASK
+from tickets.task_names import ENTRY_MAIL_TASK, OFFER_MAIL_TASK
 
 pytestmark = pytest.mark.django_db
 
@@ -68,20 +68,30 @@ def expire_all_holds() -> int:
 # --- joining -----------------------------------------------------------------------------
 
 
-def test_a_buyer_joins_a_sold_out_ticket_and_learns_their_place(api_client):
+def test_a_buyer_joins_a_sold_out_ticket_and_learns_their_place(
+    api_client, published, django_capture_on_commit_callbacks
+):
     ticket = sold_out_with_holds(2)
     url = f"/api/tickets/{ticket.pk}/waiting-list/"
     body = {"customer_name": "Wendy", "customer_email": "wendy@example.com", "quantity": 2}
 
-    first = api_client.post(url, body, format="json")
-    second = api_client.post(url, {**body, "customer_email": "zoe@example.com"}, format="json")
-    again = api_client.post(url, {**body, "customer_email": "WENDY@example.com"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = api_client.post(url, body, format="json")
+        second = api_client.post(url, {**body, "customer_email": "zoe@example.com"}, format="json")
+        again = api_client.post(url, {**body, "customer_email": "WENDY@example.com"}, format="json")
 
     assert first.status_code == 201 and first.json()["position"] == 1
     assert second.status_code == 201 and second.json()["position"] == 2
-    assert again.status_code == 200 and again.json()["entry_id"] == first.json()["entry_id"]
     assert first["Location"].endswith(f"/api/tickets/waiting-list/{first.json()['entry_id']}/")
+    # Joining again answers where the entry stands, but not its id: that is its
+    # owner's secret, e-mailed to the address (as on every join).
+    assert again.status_code == 200
+    assert (again.json()["position"], again.json()["state"]) == (1, "waiting")
+    assert "entry_id" not in again.json() and "links" not in again.json()
+    assert first.json()["entry_id"] not in again.content.decode()
     assert WaitingListEntry.objects.count() == 2
+    mailed = [first.json()["entry_id"], second.json()["entry_id"], first.json()["entry_id"]]
+    assert published.ids(ENTRY_MAIL_TASK) == mailed
 
 
 def test_joining_while_seats_are_on_sale_is_409_and_stores_nothing(api_client):
@@ -407,3 +417,16 @@ def test_a_purchase_that_failed_sold_out_points_to_the_waiting_list(api_client, 
         format="json",
     )
     assert joined.status_code == 201
+
+
+def test_the_entry_email_sends_the_link_to_the_place(mailoutbox, published):
+    ticket = sold_out_with_holds(1)
+    entry = join(ticket, "w@example.com")
+
+    assert waiting_list.entry_mail(entry_id=entry.pk) is True
+
+    [message] = mailoutbox
+    assert message.to == ["w@example.com"] and "waiting list" in message.subject
+    assert f"/waiting-list/{entry.pk}/" in message.body
+    waiting_list.waiting_list_leave(entry_id=entry.pk)
+    assert waiting_list.entry_mail(entry_id=entry.pk) is False

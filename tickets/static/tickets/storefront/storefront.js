@@ -689,9 +689,20 @@
         const response = await postPatiently(form.dataset.joinUrl, joinBody(form), form, status);
         if (!response) return false;
         const answer = await jsonOf(response);
-        if (response.status === 201 || response.status === 200) {
-          say(status, response.status === 201 ? "You are on the waiting list." : "You were already on this waiting list.");
+        if (response.status === 201) {
+          say(status, "You are on the waiting list.");
           window.location.assign(form.dataset.entryUrl.replace(NO_ENTRY, answer.entry_id));
+          return true;
+        }
+        if (response.status === 200) {
+          // Already on the list: the place's link is its owner's secret, so the
+          // API e-mails it again rather than answering it here.
+          const place = answer.position ? " (number " + answer.position + " in line)" : "";
+          say(
+            status,
+            "This e-mail address is already on the waiting list" + place +
+              ". We have e-mailed the link to your place again."
+          );
           return true;
         }
         if (response.status === 400) {
