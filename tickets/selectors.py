@@ -148,3 +148,8 @@ def purchases_overview(*, stuck_older_than_minutes: int) -> dict:
 
 def waiting_list_entry(*, entry_id) -> WaitingListEntry:
     return WaitingListEntry.objects.get(pk=entry_id)
+
+
+def waiting_list_entry_of_purchase(*, purchase_id) -> WaitingListEntry | None:
+    """The waiting-list entry whose offer the purchase was bought through, if any."""
+    return WaitingListEntry.objects.filter(purchase_id=purchase_id).first()

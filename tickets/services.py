@@ -464,6 +464,11 @@ def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
             return purchase
         if purchase.status != Status.PENDING:
             raise PurchaseNotPending(f"cannot fail a {purchase.status} purchase")
+        # Bought through a waiting-list offer that still runs: the seats go back
+        # to that offer, so its buyer can try another card.
+        declined = reason == "payment_declined" and purchase.inventory_reserved
+        if declined and waiting_list.offer_reopen(purchase):
+            purchase.inventory_reserved = purchase.holds_unpaid = False
         _release_if_reserved(purchase)
         purchase.status = Status.FAILED
         purchase.failure_reason = reason

@@ -145,6 +145,9 @@ def purchase_page(request, purchase_id):
             "delivered": purchase.status == Status.COMPLETED,
             "final": purchase.is_final,
             "cards": SIMULATED_CARDS if simulated_cards_offered() else [],
+            # Bought through a waiting-list offer: a declined card leads back to
+            # the offer (its seats are held for the entry again while it runs).
+            "offer_entry": selectors.waiting_list_entry_of_purchase(purchase_id=purchase.pk),
             **_join_context(
                 customer_name=purchase.customer_name,
                 customer_email=purchase.customer_email,

@@ -351,6 +351,38 @@ def offer_take(
     return purchase
 
 
+def offer_reopen(purchase: TicketPurchase) -> bool:
+    """A purchase made through an offer was declined while the offer still runs:
+    its seats go back to that offer (held -> offered) and the entry may buy
+    again with another card. Inside the caller's transaction, the purchase
+    locked; False when there is no such offer (the seats are then released by
+    the usual rule)."""
+    entry = (
+        WaitingListEntry.objects.filter(purchase=purchase, state=State.TAKEN)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if entry is None:
+        return False
+    entry = _locked(entry)
+    if entry.state != State.TAKEN or entry.offer_expires_at <= timezone.now():
+        return False
+    _move_seats(
+        entry.ticket_id,
+        to_sale=0,
+        to_offers=purchase.quantity,
+        to_line=0,
+        unpaid=purchase.quantity if purchase.holds_unpaid else 0,
+        returned=purchase.quantity,
+    )
+    # The declined purchase stays linked (its page leads back to the offer)
+    # until the entry buys again.
+    entry.state = State.OFFERED
+    entry.save(update_fields=["state", "updated_at"])
+    logger.info("waiting list %s: offer %s open again after a decline", entry.ticket_id, entry.pk)
+    return True
+
+
 def _purchase_holding_offer(entry, payment_method, payment_token, phone) -> TicketPurchase:
     ticket = Ticket.objects.only("price", "currency").get(pk=entry.ticket_id)
     now = timezone.now()

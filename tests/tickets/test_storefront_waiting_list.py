@@ -279,3 +279,26 @@ def test_a_sold_out_purchase_offers_the_waiting_list_prefilled(client, sold_out)
         "quantity": "3",
     }
     assert "Join the waiting list" in html
+
+
+def test_a_declined_offer_purchase_leads_back_to_its_offer(client, published):
+    ticket = TicketFactory(name="Sunset Dhow Cruise", total_quantity=1)
+    hold = services.purchase_create(
+        ticket_id=ticket.pk,
+        quantity=1,
+        customer_name="Early",
+        customer_email="early@example.com",
+        payment_method="card",
+    )
+    services.purchase_reserve(purchase_id=hold.pk)
+    entry, _ = waiting_list.waiting_list_join(
+        ticket_id=ticket.pk, customer_name="Ann", customer_email="ann@example.com", quantity=1
+    )
+    services.purchase_cancel(purchase_id=hold.pk)
+    declined = waiting_list.offer_take(entry_id=entry.pk, payment_token="tok_decline")
+    services.purchase_process(purchase_id=declined.pk)
+
+    page = client.get(f"/purchases/{declined.pk}/").content.decode()
+
+    assert "Your card was declined" in page
+    assert f'href="/waiting-list/{entry.pk}/"' in page

@@ -265,13 +265,35 @@ def test_an_offer_taken_is_bought_with_the_offered_seats(api_client, published):
     assert TicketPurchase.objects.filter(ticket=ticket, quantity=2).count() == 1
 
 
-def test_a_declined_card_on_an_offer_passes_the_seats_to_the_next_in_line(published):
+def test_a_declined_card_on_an_offer_opens_it_again_for_another_card(published):
+    ticket = sold_out_with_holds(1)
+    first, second = join(ticket, "a@example.com"), join(ticket, "b@example.com")
+    expire_all_holds()
+    declined = waiting_list.offer_take(entry_id=first.pk, payment_token="tok_decline")
+
+    failed = services.purchase_process(purchase_id=declined.pk)
+
+    assert (failed.status, failed.failure_reason) == (Status.FAILED, "payment_declined")
+    assert states([first, second]) == ["offered", "waiting"]
+    assert_inventory_adds_up(ticket)
+    retried = waiting_list.offer_take(entry_id=first.pk, payment_token="tok_success")
+    assert retried.pk != declined.pk
+    assert services.purchase_process(purchase_id=retried.pk).status == Status.CONFIRMED
+    assert states([first, second]) == ["taken", "waiting"]
+    assert_inventory_adds_up(ticket)
+
+
+def test_a_declined_card_after_the_offer_ended_passes_the_seats_on(published):
     ticket = sold_out_with_holds(1)
     first, second = join(ticket, "a@example.com"), join(ticket, "b@example.com")
     expire_all_holds()
     purchase = waiting_list.offer_take(entry_id=first.pk, payment_token="tok_decline")
-    failed = services.purchase_process(purchase_id=purchase.pk)
-    assert failed.status == Status.FAILED
+    WaitingListEntry.objects.filter(pk=first.pk).update(
+        offer_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    services.purchase_process(purchase_id=purchase.pk)
+
     assert states([first, second]) == ["taken", "offered"]
     assert_inventory_adds_up(ticket)
 
