@@ -1,5 +1,5 @@
 """The buyer's storefront: server-rendered pages that work without JavaScript
-for browsing, and a small script (static/tickets/storefront/storefront.js)
+for browsing, and small scripts (static/tickets/storefront/, started by storefront.js)
 that buys through the public API and polls the purchase's status.
 
 Views parse and render only: they read through selectors and never write; a
@@ -53,7 +53,7 @@ def buyer_state(
     """The state a buyer sees, named after one of the purchase page's sections.
     `unpaid`: pending without a payment token (a hold the buyer pays on the
     page); `payment_submitted`: such a hold was paid and the charge is coming.
-    storefront.js (`buyerState`) answers the same for every status poll."""
+    purchase.js (`buyerState`) answers the same for every status poll."""
     if status in (Status.CONFIRMED, Status.COMPLETED):
         return "confirmed"
     if status == Status.FAILED:
