@@ -17,7 +17,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncSecond
 from django.utils import timezone
 
-from tickets import backlog
+from tickets import backlog, selectors
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 
 Status = TicketPurchase.Status
@@ -34,22 +34,15 @@ SOLD = (Status.CONFIRMED, Status.COMPLETED)
 
 def stuck_lookups(*, now: datetime) -> dict[str, dict]:
     """The admin changelist filters (field lookups) of each kind of stuck purchase,
-    as the sweeps and the debug listing define them (tickets.selectors
-    `purchases_unstarted`, `purchases_stuck_in_payment`): the same lookups count
-    them here and make the operator's links to them."""
-    started_before = now - timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
-    paying_since = now - timedelta(minutes=settings.STUCK_PAYMENT_MINUTES)
+    the very rules of the sweeps and the debug listing (tickets.selectors): the
+    same lookups count them here and make the operator's links to them."""
     return {
-        "never_started": {
-            "status__exact": Status.PENDING,
-            "processing_started_at__isnull": True,
-            "created_at__lte": started_before,
-        },
-        "payment_processing": {
-            "status__exact": Status.PENDING,
-            "payment_status__exact": PaymentStatus.PROCESSING,
-            "payment_started_at__lte": paying_since,
-        },
+        "never_started": selectors.unstarted_lookups(
+            older_than_seconds=settings.REQUEUE_AFTER_SECONDS, now=now
+        ),
+        "payment_processing": selectors.stuck_in_payment_lookups(
+            older_than_minutes=settings.STUCK_PAYMENT_MINUTES, now=now
+        ),
     }
 
 
@@ -65,7 +58,7 @@ def live_sale(*, ticket_id: int, now: datetime | None = None) -> dict:
         "generated_at": now,
         "seats": _seats(ticket, purchases),
         "waiting_list": _waiting_list(ticket),
-        "by_status": _by_status(purchases),
+        "by_status": selectors.purchase_status_counts(purchases),
         "queue": {"depth": depth, "drain_rate": round(drain_rate, 1)},
         "chart": _chart(purchases, now=now),
         "stuck": {
@@ -103,13 +96,6 @@ def _waiting_list(ticket: Ticket) -> dict:
         offers=Count("pk", filter=Q(state=EntryState.OFFERED)),
     )
     return {**line, "paused": ticket.waiting_list_paused}
-
-
-def _by_status(purchases: QuerySet[TicketPurchase]) -> dict[str, int]:
-    counts = dict.fromkeys(Status.values, 0)
-    rows = purchases.values_list("status").annotate(n=Count("pk"))
-    counts.update(dict(rows))
-    return counts
 
 
 def _chart(purchases: QuerySet[TicketPurchase], *, now: datetime) -> dict:

@@ -69,13 +69,20 @@ def purchases_for_user(user) -> QuerySet[TicketPurchase]:
     )
 
 
-def purchases_unstarted(*, older_than_seconds: int = 60) -> QuerySet[TicketPurchase]:
+def unstarted_lookups(*, older_than_seconds: int, now=None) -> dict:
     """Pending purchases no worker has touched: their task was lost between the
-    commit and the publish, or the broker lost it."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return TicketPurchase.objects.filter(
-        status=Status.PENDING, processing_started_at__isnull=True, created_at__lte=cutoff
-    )
+    commit and the publish, or the broker lost it. As field lookups, so the one
+    rule filters a queryset and an admin changelist link (tickets/live_sale.py)."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
+    return {
+        "status__exact": Status.PENDING,
+        "processing_started_at__isnull": True,
+        "created_at__lte": cutoff,
+    }
+
+
+def purchases_unstarted(*, older_than_seconds: int = 60) -> QuerySet[TicketPurchase]:
+    return TicketPurchase.objects.filter(**unstarted_lookups(older_than_seconds=older_than_seconds))
 
 
 def unpaid_holds_of(*, ticket_id: int) -> QuerySet[TicketPurchase]:
@@ -117,17 +124,26 @@ def purchases_refund_unfinished(*, older_than_seconds: int) -> QuerySet[TicketPu
     )
 
 
+def stuck_in_payment_lookups(*, older_than_minutes: int, now=None) -> dict:
+    """Pending purchases whose payment has been processing too long, as field
+    lookups (see unstarted_lookups)."""
+    cutoff = (now or timezone.now()) - timedelta(minutes=older_than_minutes)
+    return {
+        "status__exact": Status.PENDING,
+        "payment_status__exact": PaymentStatus.PROCESSING,
+        "payment_started_at__lte": cutoff,
+    }
+
+
 def purchases_stuck_in_payment(*, older_than_minutes: int) -> QuerySet[TicketPurchase]:
-    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
-    return TicketPurchase.objects.filter(
-        status=Status.PENDING,
-        payment_status=PaymentStatus.PROCESSING,
-        payment_started_at__lte=cutoff,
-    )
+    lookups = stuck_in_payment_lookups(older_than_minutes=older_than_minutes)
+    return TicketPurchase.objects.filter(**lookups)
 
 
-def purchase_status_counts() -> dict[str, int]:
-    rows = TicketPurchase.objects.values("status").annotate(n=Count("id")).order_by()
+def purchase_status_counts(purchases: QuerySet[TicketPurchase] | None = None) -> dict[str, int]:
+    """Purchases by status (every status, 0 included), of all or of `purchases`."""
+    purchases = TicketPurchase.objects.all() if purchases is None else purchases
+    rows = purchases.values("status").annotate(n=Count("id")).order_by()
     counts = {status: 0 for status in Status.values}
     counts.update({row["status"]: row["n"] for row in rows})
     return counts
