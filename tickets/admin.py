@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from project.admin_actions import run_service_on_each
 from project.admin_inlines import AuditTrailInline
 from tickets import admin_live, permissions, services, waiting_list
-from tickets.admin_waiting_list import demand_text, line_summary, line_url, seats_wanted
+from tickets.admin_waiting_list import demand_text, line_summary, line_url
 from tickets.errors import CapacityRefused
 from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
 
@@ -36,7 +36,7 @@ INVENTORY_FIELDS = (
     "seats_kept_for_line",
 )
 # Pausing offers is an action of its own (and a permission), not a checkbox.
-WAITING_LIST_FIELDS = ("waiting_list_offers", "waiting_list_demand")
+WAITING_LIST_FIELDS = ("waiting_list_offers", "waiting_list_wanted")
 SEATS_LIMIT = 1_000_000
 
 
@@ -93,7 +93,7 @@ class TicketAdmin(admin.ModelAdmin):
     actions = ["pause_offers", "resume_offers"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(seats_wanted=seats_wanted())
+        return super().get_queryset(request).annotate(seats_wanted=waiting_list.seats_wanted())
 
     def get_urls(self):
         # Before the model admin's own: its "<path:object_id>/" would take these.
@@ -132,11 +132,6 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(description="Waiting list wants")
     def waiting_list_wanted(self, ticket: Ticket) -> str:
         return demand_text(ticket.seats_wanted, ticket.price * ticket.seats_wanted, ticket.currency)
-
-    @admin.display(description="Demand")
-    def waiting_list_demand(self, ticket: Ticket) -> str:
-        seats, amount = waiting_list.capacity_wanted(ticket)
-        return demand_text(seats, amount, ticket.currency)
 
     @admin.display(description="Offers")
     def waiting_list_offers(self, ticket: Ticket) -> str:

@@ -10,9 +10,8 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Window
-from django.db.models.expressions import Combinable
-from django.db.models.functions import Coalesce, Rank
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import Rank
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -143,20 +142,6 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
 
 
 # --- On the ticket's pages ---------------------------------------------------------------
-
-
-def seats_wanted() -> Combinable:
-    """The seats a ticket's waiting entries ask for, for a whole page of tickets
-    in the page's own query: the sum `waiting_list.capacity_wanted` makes for
-    one ticket."""
-    wanted = (
-        WaitingListEntry.objects.filter(ticket=OuterRef("pk"), state=State.WAITING)
-        .order_by()
-        .values("ticket")
-        .annotate(seats=Sum("quantity"))
-        .values("seats")
-    )
-    return Coalesce(Subquery(wanted), 0)
 
 
 def demand_text(seats: int, amount: Decimal, currency: str) -> str:

@@ -17,7 +17,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncSecond
 from django.utils import timezone
 
-from tickets import backlog, selectors
+from tickets import backlog, selectors, waiting_list
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 
 Status = TicketPurchase.Status
@@ -50,7 +50,7 @@ def live_sale(*, ticket_id: int, now: datetime | None = None) -> dict:
     """Everything the live page shows for one ticket, as plain values.
     Raises Ticket.DoesNotExist for an unknown ticket."""
     now = now or timezone.now()
-    ticket = Ticket.objects.get(pk=ticket_id)
+    ticket = Ticket.objects.annotate(seats_wanted=waiting_list.seats_wanted()).get(pk=ticket_id)
     purchases = TicketPurchase.objects.filter(ticket_id=ticket_id).order_by()
     depth, drain_rate = backlog.queue_depth(ticket_id)
     return {
@@ -92,10 +92,14 @@ def _waiting_list(ticket: Ticket) -> dict:
         ticket=ticket, state__in=WaitingListEntry.ACTIVE_STATES
     ).aggregate(
         waiting=Count("pk", filter=Q(state=EntryState.WAITING)),
-        seats_wanted=Coalesce(Sum("quantity", filter=Q(state=EntryState.WAITING)), 0),
         offers=Count("pk", filter=Q(state=EntryState.OFFERED)),
     )
-    return {**line, "paused": ticket.waiting_list_paused}
+    return {
+        "waiting": line["waiting"],
+        "seats_wanted": ticket.seats_wanted,
+        "offers": line["offers"],
+        "paused": ticket.waiting_list_paused,
+    }
 
 
 def _chart(purchases: QuerySet[TicketPurchase], *, now: datetime) -> dict:

@@ -26,7 +26,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -475,14 +476,22 @@ def offer_mail(*, entry_id: UUID | str) -> bool:
 # --- What operators see ------------------------------------------------------------------
 
 
+def seats_wanted():
+    """The seats a ticket's waiting entries ask for, as an expression to annotate
+    tickets with (a page of them in one query)."""
+    wanted = (
+        WaitingListEntry.objects.filter(ticket=OuterRef("pk"), state=State.WAITING)
+        .order_by()
+        .values("ticket")
+        .annotate(seats=Sum("quantity"))
+        .values("seats")
+    )
+    return Coalesce(Subquery(wanted), 0)
+
+
 def capacity_wanted(ticket: Ticket) -> tuple[int, Decimal]:
     """Seats the waiting entries ask for, and what selling them would bring."""
-    seats = (
-        WaitingListEntry.objects.filter(ticket=ticket, state=State.WAITING).aggregate(
-            seats=Sum("quantity")
-        )["seats"]
-        or 0
-    )
+    seats = Ticket.objects.filter(pk=ticket.pk).values_list(seats_wanted(), flat=True).get()
     return seats, ticket.price * seats
 
 
