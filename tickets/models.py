@@ -277,6 +277,11 @@ class WaitingListEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.customer_email} for {self.ticket_id} ({self.state})"
 
+    def offer_open(self, now) -> bool:
+        """An offer can be bought until its end, even before the lapse sweep
+        records it as lapsed."""
+        return self.state == self.State.OFFERED and self.offer_expires_at > now
+
 
 class TicketCode(models.Model):
     class Status(models.TextChoices):

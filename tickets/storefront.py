@@ -171,7 +171,7 @@ ENTRY_TITLES = {
 def entry_state(entry: WaitingListEntry, *, now) -> str:
     """The state a buyer sees: an offer past its end is over even before the
     beat's sweep records it as lapsed (the API no longer sells it)."""
-    if entry.state == EntryState.OFFERED and entry.offer_expires_at <= now:
+    if entry.state == EntryState.OFFERED and not entry.offer_open(now):
         return EntryState.LAPSED
     return entry.state
 

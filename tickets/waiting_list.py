@@ -336,7 +336,7 @@ def offer_take(
         if entry.state == State.TAKEN and entry.purchase_id:
             return entry.purchase
         now = timezone.now()
-        if entry.state != State.OFFERED or entry.offer_expires_at <= now:
+        if not entry.offer_open(now):
             raise OfferNotOpen()
         moved = Ticket.objects.filter(
             pk=entry.ticket_id, offered_quantity__gte=entry.quantity
