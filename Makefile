@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Local development defaults; production sets DEBUG=false and a SECRET_KEY.
 export DEBUG ?= true
 
-.PHONY: run test lint format install migrate bench clean
+.PHONY: run test lint format install migrate bench clean openapi
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -34,6 +34,9 @@ test: install
 lint: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+openapi: install
+	$(BIN)/python -m devtools.openapi_snapshot
 
 bench: install
 	$(BIN)/python -m bench.flash_sale
