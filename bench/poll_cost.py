@@ -1,7 +1,7 @@
 """`python -m bench.poll_cost`: what one waiting-room poll costs as the line grows.
 
 A waiting purchase's status poll answers its `queue_position` and
-`estimated_wait_seconds` (tickets/backlog.py). They must cost the same with 100
+`estimated_wait_seconds` (tickets/sale/waiting_room.py). They must cost the same with 100
 or 10,000 purchases ahead: a number taken at accept and the pipeline's decided
 mark, never a COUNT over the queue. This fills one ticket's line through the
 API (no worker runs, so nothing is decided) to each depth in

@@ -1,6 +1,6 @@
 """Every write to a destination booking and its payment, one function per transition.
 
-The same rules as tickets/services.py: each transition locks its rows (always the
+The same rules as tickets/sale/purchases.py: each transition locks its rows (always the
 payment, then its booking), re-reads them, returns early when the work is already
 done (so a task delivered twice changes nothing) and raises a domain error on an
 illegal move. No lock is held while the gateway is called: begin (short

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "tickets",
     "payments",
     "workers",
+    "storefront",
     "devtools",
 ]
 
@@ -201,7 +202,7 @@ STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=10)
 # delivered, refund unfinished, webhook unprocessed) before a sweep re-enqueues
 # it: a message lost by the broker costs this much latency, never the purchase.
 REQUEUE_AFTER_SECONDS = env.int("REQUEUE_AFTER_SECONDS", default=60)
-# The batched pipeline (tickets/batch.py): a worker decides up to BATCH_SIZE
+# The batched pipeline (tickets/sale/batch.py): a worker decides up to BATCH_SIZE
 # pending purchases of one ticket per transaction, waiting BATCH_LINGER_MS first
 # for more to arrive; one doorbell per ticket waits at most
 # BATCH_DOORBELL_SECONDS before the next purchase may ring again.
@@ -214,12 +215,12 @@ BATCH_DOORBELL_SECONDS = env.float("BATCH_DOORBELL_SECONDS", default=10.0)
 # should come, but at least every QUEUE_POLL_MAX_SECONDS, so the waiting room
 # shows its place going down (a longer cap means fewer polls in a long line).
 QUEUE_POLL_MAX_SECONDS = env.int("QUEUE_POLL_MAX_SECONDS", default=10)
-# The waiting list (tickets/waiting_list.py): how long seats offered to an
+# The waiting list (tickets/waiting_list/offers.py): how long seats offered to an
 # entry stay held for it before the offer lapses and they pass on.
 WAITING_LIST_OFFER_SECONDS = env.int("WAITING_LIST_OFFER_SECONDS", default=1800)
 # The public address of the storefront, for links in e-mails (waiting-list offers).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
-# Confirmation e-mails (tickets/delivery.py): a mailer sends up to
+# Confirmation e-mails (tickets/delivery/mailer.py): a mailer sends up to
 # DELIVERY_BATCH_SIZE confirmed purchases over one mail connection and completes
 # them together; the delivery doorbell waits at most DELIVERY_DOORBELL_SECONDS
 # before the next confirmation may ring again.

@@ -21,5 +21,5 @@ urlpatterns = [
     # Gateway callbacks keep the address they were first published under.
     path("api/payments/webhooks/", include("gateways.urls")),
     path("api/payments/", include("payments.urls")),
-    path("", include("tickets.storefront_urls")),
+    path("", include("storefront.urls")),
 ]

@@ -1,14 +1,12 @@
 from django.urls import path
 
-from tickets import storefront
+from storefront import views
+from tickets.waiting_list import ENTRY_PAGE_ROUTE
 
 urlpatterns = [
-    path("", storefront.event_list, name="storefront-events"),
-    path("events/<int:ticket_id>/", storefront.event_detail, name="storefront-event"),
-    path("purchases/<uuid:purchase_id>/", storefront.purchase_page, name="storefront-purchase"),
-    path(
-        "waiting-list/<uuid:entry_id>/",
-        storefront.waiting_entry_page,
-        name="storefront-waiting-entry",
-    ),
+    path("", views.event_list, name="storefront-events"),
+    path("events/<int:ticket_id>/", views.event_detail, name="storefront-event"),
+    path("purchases/<uuid:purchase_id>/", views.purchase_page, name="storefront-purchase"),
+    # The address the waiting list's e-mails link to is the product's; the page is ours.
+    path(ENTRY_PAGE_ROUTE, views.waiting_entry_page, name="storefront-waiting-entry"),
 ]

@@ -1,12 +1,12 @@
 """The buyer's storefront: server-rendered pages that work without JavaScript
-for browsing, and small scripts (static/tickets/storefront/, started by storefront.js)
+for browsing, and small scripts (static/storefront/, started by storefront.js)
 that buys through the public API and polls the purchase's status.
 
 Views parse and render only: they read through selectors and never write; a
 purchase is created by the script's `POST /api/tickets/purchase/direct/`, so
 the storefront has no second way to buy. The waiting list works the same way:
 the script joins, buys an offer, declines and leaves through its API
-(tickets/api_waiting_list.py); the entry's page only shows where it stands.
+(tickets/waiting_list/api.py); the entry's page only shows where it stands.
 """
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from tickets import selectors, waiting_list
+from tickets import selectors
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 
 Status = TicketPurchase.Status
@@ -88,7 +88,7 @@ def _ticket_on_sale(ticket_id: int):
 def event_list(request):
     return render(
         request,
-        "tickets/storefront/event_list.html",
+        "storefront/event_list.html",
         {"tickets": selectors.tickets_on_sale()},
     )
 
@@ -100,7 +100,7 @@ def event_detail(request, ticket_id: int):
     cards = [*SIMULATED_CARDS, PAY_LATER] if simulated_cards_offered() else []
     return render(
         request,
-        "tickets/storefront/event_detail.html",
+        "storefront/event_detail.html",
         {
             "ticket": ticket,
             "cards": cards,
@@ -133,7 +133,7 @@ def purchase_page(request, purchase_id):
     codes = [code.code for code in purchase.codes.all()] if purchase.confirmed_at else []
     return render(
         request,
-        "tickets/storefront/purchase.html",
+        "storefront/purchase.html",
         {
             "purchase": purchase,
             "ticket": purchase.ticket,
@@ -195,13 +195,13 @@ def waiting_entry_page(request, entry_id):
     )
     return render(
         request,
-        "tickets/storefront/waiting_entry.html",
+        "storefront/waiting_entry.html",
         {
             "entry": entry,
             "ticket": ticket,
             "state": state,
             "title": ENTRY_TITLES[state],
-            "position": waiting_list.waiting_position(entry),
+            "position": selectors.waiting_position(entry),
             "offer_seconds_left": offer_seconds_left,
             "total": ticket.price * entry.quantity,
             "cards": [*SIMULATED_CARDS, OFFER_PAY_LATER] if simulated_cards_offered() else [],

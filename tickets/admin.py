@@ -8,10 +8,15 @@ from django.utils.html import format_html
 
 from project.admin_actions import run_service_on_each
 from project.admin_inlines import AuditTrailInline
-from tickets import admin_live, permissions, services, waiting_list
-from tickets.admin_waiting_list import demand_text, line_summary, line_url
+from tickets import inventory, permissions, seats
+from tickets.console import admin as console
+from tickets.delivery import services as delivery
 from tickets.errors import CapacityRefused
 from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
+from tickets.refunds import services as refunds
+from tickets.sale import purchases
+from tickets.waiting_list import services as waiting_list
+from tickets.waiting_list.admin import demand_text, line_summary, line_url
 
 # What an operator edits on a ticket's page; nothing else is a form field.
 EVENT_FIELDS = (
@@ -100,12 +105,12 @@ class TicketAdmin(admin.ModelAdmin):
         live = [
             path(
                 "<int:ticket_id>/live/",
-                self.admin_site.admin_view(partial(admin_live.live_sale_page, model_admin=self)),
+                self.admin_site.admin_view(partial(console.live_sale_page, model_admin=self)),
                 name="tickets_ticket_live",
             ),
             path(
                 "<int:ticket_id>/live.json",
-                self.admin_site.admin_view(partial(admin_live.live_sale_feed, model_admin=self)),
+                self.admin_site.admin_view(partial(console.live_sale_feed, model_admin=self)),
                 name="tickets_ticket_live_feed",
             ),
         ]
@@ -206,13 +211,13 @@ class TicketAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.available_quantity = obj.total_quantity
+            inventory.ticket_seats_initial(obj)
             super().save_model(request, obj, form, change)
             return
         delta = form.cleaned_data.get("seats_delta") or 0
         if delta:
             try:
-                ticket = services.ticket_change_capacity(ticket_id=obj.pk, delta=delta)
+                ticket = seats.ticket_change_capacity(ticket_id=obj.pk, delta=delta)
             except CapacityRefused as exc:
                 # Nothing on the page is saved: the operator sees the numbers again.
                 request.capacity_refused = True
@@ -298,7 +303,7 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            services.purchase_retry_processing,
+            purchases.purchase_retry_processing,
             id_argument="purchase_id",
             done="re-enqueued",
         )
@@ -309,7 +314,7 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            services.purchase_refund,
+            refunds.purchase_refund,
             id_argument="purchase_id",
             done="refunded",
         )
@@ -320,7 +325,7 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            services.purchase_resend_tickets,
+            delivery.purchase_resend_tickets,
             id_argument="purchase_id",
             done="sent again",
         )

@@ -42,3 +42,8 @@ def codes_issue_many(purchases: list[TicketPurchase]) -> list[TicketCode]:
         except IntegrityError:
             continue
     raise RuntimeError(f"could not draw unique ticket codes for {len(purchases)} purchases")
+
+
+def code_normalize(code: str) -> str:
+    """Codes are upper case; a code typed by hand at the door may not be."""
+    return code.strip().upper()

@@ -23,7 +23,7 @@ class Ticket(models.Model):
     # Seats taken by reservations nobody has paid for yet (purchases without a
     # payment token): capped so that unpaid holds can never take a whole sale.
     unpaid_held_quantity = models.PositiveIntegerField(default=0)
-    # Seats handed to waiting-list entries as offers (tickets/waiting_list.py):
+    # Seats handed to waiting-list entries as offers (tickets/waiting_list/offers.py):
     # held for them, neither on sale nor sold.
     offered_quantity = models.PositiveIntegerField(default=0)
     # Seats come back while people wait but fit none of them yet (one seat freed,
@@ -40,7 +40,7 @@ class Ticket(models.Model):
     class Meta:
         ordering = ["starts_at", "id"]
         # A staff capability of its own (is_staff alone grants none): the operator's
-        # live view of a sale in the admin (tickets/admin_live.py).
+        # live view of a sale in the admin (tickets/console/admin.py).
         permissions = [("view_live_sale", "Can watch a ticket's live sale")]
         constraints = [
             models.CheckConstraint(
@@ -197,7 +197,7 @@ class TicketPurchase(models.Model):
 
 
 class WaitingListEntry(models.Model):
-    """A buyer waiting for seats of a sold-out ticket (tickets/waiting_list.py).
+    """A buyer waiting for seats of a sold-out ticket (tickets/waiting_list/offers.py).
 
     When seats come back they are offered to the oldest waiting entries that
     fit: an offer holds `quantity` seats (counted in the ticket's

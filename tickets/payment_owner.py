@@ -4,11 +4,12 @@ services without the gateway package naming this product."""
 
 from gateways.attempt import Plan
 from gateways.registry import PaymentOwner, StuckPayment
-from tickets import selectors, services
+from tickets import selectors
+from tickets.sale import payment
 
 
 def _reconcile(object_id: str) -> str:
-    purchase = services.purchase_reconcile_payment(purchase_id=object_id)
+    purchase = payment.purchase_reconcile_payment(purchase_id=object_id)
     return f"ticket purchase {purchase.status}, payment {purchase.payment_status}"
 
 
@@ -19,11 +20,11 @@ def _stuck(minutes: int) -> list[StuckPayment]:
 
 
 def _plan(object_id: str) -> Plan:
-    return services.purchase_reconcile_plan(purchase_id=object_id)
+    return payment.purchase_reconcile_plan(purchase_id=object_id)
 
 
 def _settle(object_id: str) -> tuple[Plan, str]:
-    plan, purchase = services.purchase_reconcile(purchase_id=object_id)
+    plan, purchase = payment.purchase_reconcile(purchase_id=object_id)
     return plan, purchase.status
 
 

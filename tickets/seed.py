@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from tickets import inventory
 from tickets.models import Ticket
 
 DEMO_TICKETS = [
@@ -42,18 +43,17 @@ DEMO_TICKETS = [
 def seed_tickets() -> int:
     created = 0
     for spec in DEMO_TICKETS:
-        _, was_created = Ticket.objects.get_or_create(
+        if Ticket.objects.filter(name=spec["name"]).exists():
+            continue
+        inventory.ticket_create(
             name=spec["name"],
-            defaults={
-                "description": spec["description"],
-                "venue": spec["venue"],
-                "destination_name": spec["destination_name"],
-                "starts_at": timezone.now() + timedelta(days=spec["days_ahead"]),
-                "price": spec["price"],
-                "currency": "USD",
-                "total_quantity": spec["quantity"],
-                "available_quantity": spec["quantity"],
-            },
+            description=spec["description"],
+            venue=spec["venue"],
+            destination_name=spec["destination_name"],
+            starts_at=timezone.now() + timedelta(days=spec["days_ahead"]),
+            price=spec["price"],
+            currency="USD",
+            total_quantity=spec["quantity"],
         )
-        created += was_created
+        created += 1
     return created

@@ -9,8 +9,8 @@ from datetime import timedelta
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
+from tickets.codes import code_normalize
 from tickets.models import Ticket, TicketCode, TicketPurchase, WaitingListEntry
-from tickets.redemption import code_normalize
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
@@ -72,7 +72,7 @@ def purchases_for_user(user) -> QuerySet[TicketPurchase]:
 def unstarted_lookups(*, older_than_seconds: int, now=None) -> dict:
     """Pending purchases no worker has touched: their task was lost between the
     commit and the publish, or the broker lost it. As field lookups, so the one
-    rule filters a queryset and an admin changelist link (tickets/live_sale.py)."""
+    rule filters a queryset and an admin changelist link (tickets/console/live_sale.py)."""
     cutoff = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
     return {
         "status__exact": Status.PENDING,
@@ -169,3 +169,15 @@ def waiting_list_entry(*, entry_id) -> WaitingListEntry:
 def waiting_list_entry_of_purchase(*, purchase_id) -> WaitingListEntry | None:
     """The waiting-list entry whose offer the purchase was bought through, if any."""
     return WaitingListEntry.objects.filter(purchase_id=purchase_id).first()
+
+
+def waiting_position(entry: WaitingListEntry) -> int | None:
+    """1 for the first in line; None once the entry no longer waits."""
+    if entry.state != WaitingListEntry.State.WAITING:
+        return None
+    ahead = WaitingListEntry.objects.filter(
+        ticket_id=entry.ticket_id,
+        state=WaitingListEntry.State.WAITING,
+        created_at__lt=entry.created_at,
+    ).count()
+    return ahead + 1

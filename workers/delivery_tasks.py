@@ -3,13 +3,13 @@ workers/queues.py). Listed in the Celery app's `include` (workers/celery.py)."""
 
 import smtplib
 
-from tickets import delivery
+from tickets.delivery import mailer
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
 
-@app.task(name=delivery.DELIVER_BATCH_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
-def deliver_batch(self, doorbell: str = delivery.DOORBELL_KEY) -> int | None:
+@app.task(name=mailer.DELIVER_BATCH_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+def deliver_batch(self, doorbell: str = mailer.DOORBELL_KEY) -> int | None:
     """The delivery doorbell: mail every confirmed purchase, a batch at a time.
     A mail server that fails is retried with backoff; after the last retry the
     purchases stay confirmed and the undelivered sweep rings again. A message
@@ -19,7 +19,7 @@ def deliver_batch(self, doorbell: str = delivery.DOORBELL_KEY) -> int | None:
         self,
         label="delivery doorbell",
         object_id=doorbell,
-        work=lambda: delivery.deliver_batch(
+        work=lambda: mailer.deliver_batch(
             doorbell=doorbell,
             run_id=self.request.id,
             resume=redelivered or self.request.retries > 0,

@@ -14,7 +14,7 @@ DELIVERY_QUEUE = "delivery"
 SWEEPS_QUEUE = "sweeps"
 
 # Read when the Celery app is configured, before Django's models are loaded: the
-# name is spelled out (tickets.services.DELIVER_TASK; a test holds them equal).
+# name is spelled out (project.tasks.DELIVER_TASK; a test holds them equal).
 TASK_ROUTES = {
     "tickets.deliver_purchase": {"queue": DELIVERY_QUEUE},
     "tickets.deliver_batch": {"queue": DELIVERY_QUEUE},

@@ -1,18 +1,23 @@
 """Celery tasks for ticket purchases: thin, safe to run twice. Each takes ids,
 calls one service and owns only its retry policy. Services enqueue them by the
-names they declare (tickets/services.py), after their transaction commits."""
+names they declare (project/tasks.py), after their transaction commits."""
 
 import smtplib
 
 from django.conf import settings
 
-from tickets import idempotency, services, waiting_list
+from project import tasks
+from tickets.delivery import services as delivery
+from tickets.refunds import services as refunds
+from tickets.sale import idempotency, payment, purchases, sweeps
+from tickets.waiting_list import offers
+from tickets.waiting_list import services as waiting_list
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
 
 @app.task(
-    name=services.PROCESS_TASK,
+    name=tasks.PROCESS_TASK,
     bind=True,
     max_retries=settings.PAYMENT_MAX_RETRIES,
     **PIPELINE_TASK,
@@ -22,12 +27,12 @@ def process_purchase(self, purchase_id: str) -> str | None:
         self,
         label="purchase",
         object_id=purchase_id,
-        work=lambda: services.purchase_process(purchase_id=purchase_id).status,
-        give_up=lambda: services.purchase_give_up_payment(purchase_id=purchase_id).status,
+        work=lambda: payment.purchase_process(purchase_id=purchase_id).status,
+        give_up=lambda: payment.purchase_give_up_payment(purchase_id=purchase_id).status,
     )
 
 
-@app.task(name=services.BATCH_TASK, bind=True, **PIPELINE_TASK)
+@app.task(name=tasks.BATCH_TASK, bind=True, **PIPELINE_TASK)
 def process_ticket_batch(self, ticket_id: int) -> int | None:
     """A ticket's doorbell: decide its waiting purchases in batches. Safe to run
     twice and side by side (purchases are claimed with SKIP LOCKED). A message
@@ -39,22 +44,22 @@ def process_ticket_batch(self, ticket_id: int) -> int | None:
         self,
         label="ticket",
         object_id=ticket_id,
-        work=lambda: services.ticket_process_batches(ticket_id=ticket_id, resume=resume),
+        work=lambda: payment.ticket_process_batches(ticket_id=ticket_id, resume=resume),
     )
 
 
-@app.task(name=services.RECONCILE_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=tasks.RECONCILE_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def reconcile_purchase_payment(self, purchase_id: str) -> str | None:
     # After the last retry the payment stays processing; the next sweep asks again.
     return run_service(
         self,
         label="purchase",
         object_id=purchase_id,
-        work=lambda: services.purchase_reconcile_payment(purchase_id=purchase_id).status,
+        work=lambda: payment.purchase_reconcile_payment(purchase_id=purchase_id).status,
     )
 
 
-@app.task(name=services.DELIVER_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=tasks.DELIVER_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def deliver_purchase(self, purchase_id: str) -> str | None:
     """Bounded retries on mail errors, then a clean logged error: the purchase
     stays confirmed, and the admin's "resend tickets" or "re-run" sends it later."""
@@ -62,19 +67,19 @@ def deliver_purchase(self, purchase_id: str) -> str | None:
         self,
         label="purchase",
         object_id=purchase_id,
-        work=lambda: services.purchase_deliver(purchase_id=purchase_id).status,
+        work=lambda: delivery.purchase_deliver(purchase_id=purchase_id).status,
         retry_on=(smtplib.SMTPException, OSError),
     )
 
 
-@app.task(name=services.REFUND_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=tasks.REFUND_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def finish_refund(self, purchase_id: str) -> str | None:
     # After the last retry the purchase stays refund_pending; the sweep asks again.
     return run_service(
         self,
         label="purchase",
         object_id=purchase_id,
-        work=lambda: services.purchase_refund_finish(purchase_id=purchase_id).payment_status,
+        work=lambda: refunds.purchase_refund_finish(purchase_id=purchase_id).payment_status,
     )
 
 
@@ -83,32 +88,30 @@ def finish_refund(self, purchase_id: str) -> str | None:
 
 @app.task(name="tickets.expire_purchases")
 def expire_purchases() -> int:
-    return services.purchases_expire_due()
+    return purchases.purchases_expire_due()
 
 
 @app.task(name="tickets.requeue_unstarted_purchases")
 def requeue_unstarted_purchases() -> int:
-    return services.purchases_requeue_waiting()
+    return sweeps.purchases_requeue_waiting()
 
 
 @app.task(name="tickets.requeue_undelivered_purchases")
 def requeue_undelivered_purchases() -> int:
-    return services.purchases_requeue_undelivered()
+    return sweeps.purchases_requeue_undelivered()
 
 
 @app.task(name="tickets.finish_refunds")
 def finish_refunds() -> int:
-    return services.purchases_finish_refunds()
+    return sweeps.purchases_finish_refunds()
 
 
 @app.task(name="tickets.sweep_stuck_purchase_payments")
 def sweep_stuck_purchase_payments() -> int:
-    return services.purchases_sweep_stuck_payments(
-        older_than_minutes=settings.STUCK_PAYMENT_MINUTES
-    )
+    return sweeps.purchases_sweep_stuck_payments(older_than_minutes=settings.STUCK_PAYMENT_MINUTES)
 
 
-@app.task(name=services.OFFER_MAIL_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=tasks.OFFER_MAIL_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def send_waiting_list_offer(self, entry_id: str) -> bool | None:
     return run_service(
         self,
@@ -119,7 +122,7 @@ def send_waiting_list_offer(self, entry_id: str) -> bool | None:
     )
 
 
-@app.task(name=services.ENTRY_MAIL_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=tasks.ENTRY_MAIL_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def send_waiting_list_entry(self, entry_id: str) -> bool | None:
     return run_service(
         self,
@@ -132,7 +135,7 @@ def send_waiting_list_entry(self, entry_id: str) -> bool | None:
 
 @app.task(name="tickets.lapse_waiting_list_offers")
 def lapse_waiting_list_offers() -> int:
-    return waiting_list.offers_lapse_due()
+    return offers.offers_lapse_due()
 
 
 @app.task(name="workers.ping")

@@ -16,8 +16,10 @@ from playwright.sync_api import expect
 from tests.browser.conftest import screenshot
 from tests.browser.test_storefront import expect_tickets
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services, waiting_list
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
+from tickets.sale.purchases import purchase_cancel
+from tickets.seats import ticket_change_capacity
+from tickets.waiting_list.services import waiting_list_join
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.worker]
 
@@ -48,7 +50,7 @@ def line_of(ticket) -> list[WaitingListEntry]:
 
 
 def wait_in_line(ticket, email: str, quantity: int = 2) -> WaitingListEntry:
-    entry, _ = waiting_list.waiting_list_join(
+    entry, _ = waiting_list_join(
         ticket_id=ticket.pk, customer_name="Bo Waiter", customer_email=email, quantity=quantity
     )
     return entry
@@ -119,7 +121,7 @@ def test_a_buy_that_meets_sold_out_offers_the_waiting_list(page, web):
 def test_joining_when_seats_are_back_on_sale_says_buy_instead(page, web):
     ticket = TicketFactory(name="Sunset Dhow Cruise", total_quantity=4, available_quantity=0)
     page.goto(f"{web.url}/events/{ticket.pk}/")
-    services.ticket_change_capacity(ticket_id=ticket.pk, delta=3)  # nobody waits: on sale
+    ticket_change_capacity(ticket_id=ticket.pk, delta=3)  # nobody waits: on sale
     fill_in_join(page)
     join_button(page).click()
     expect(page.locator("[data-join-status]")).to_have_text(
@@ -136,7 +138,7 @@ def test_declining_an_offer_passes_the_seats_to_the_next_in_line(phone_page, web
     ticket = TicketFactory(name="Sunset Dhow Cruise", total_quantity=4, available_quantity=0)
     first = wait_in_line(ticket, "first@example.com")
     second = wait_in_line(ticket, "second@example.com")
-    services.ticket_change_capacity(ticket_id=ticket.pk, delta=2)
+    ticket_change_capacity(ticket_id=ticket.pk, delta=2)
     first.refresh_from_db()
     assert first.state == State.OFFERED
 
@@ -200,7 +202,7 @@ def test_a_buyer_waits_gets_an_offer_and_buys_it(page, web, pipeline):
     expect(state_heading(page)).to_have_text("You are number 1 in line")
     [entry] = line_of(ticket)
 
-    services.purchase_cancel(purchase_id=hold.pk)  # the seats come back
+    purchase_cancel(purchase_id=hold.pk)  # the seats come back
     entry.refresh_from_db()
     assert entry.state == State.OFFERED
     page.reload()

@@ -9,7 +9,12 @@ from gateways.simulated import SimulatedGateway
 from payments import services as booking_services
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.payments.factories import payment_of
-from tickets import services as ticket_services
+from tickets.models import TicketPurchase
+from tickets.sale.payment import (
+    purchase_give_up_payment,
+    purchase_process,
+    purchase_reconcile_payment,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +39,15 @@ def a_ticket_purchase(token: str):
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=5), payment_token=token)
     key = str(purchase.pk)
     return key, {
-        "process": lambda: ticket_services.purchase_process(purchase_id=key),
-        "give_up": lambda: ticket_services.purchase_give_up_payment(purchase_id=key),
-        "reconcile": lambda: ticket_services.purchase_reconcile_payment(purchase_id=key),
+        "process": lambda: purchase_process(purchase_id=key),
+        "give_up": lambda: purchase_give_up_payment(purchase_id=key),
+        "reconcile": lambda: purchase_reconcile_payment(purchase_id=key),
         "state": lambda: _purchase_state(key),
     }
 
 
 def _purchase_state(key):
-    purchase = ticket_services.TicketPurchase.objects.get(pk=key)
+    purchase = TicketPurchase.objects.get(pk=key)
     return purchase.payment_status, purchase.status
 
 

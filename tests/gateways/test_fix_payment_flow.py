@@ -7,16 +7,17 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services
 from tickets.models import TicketPurchase
+from tickets.sale.payment import purchase_charge
+from tickets.sale.purchases import purchase_reserve
 
 pytestmark = pytest.mark.django_db
 
 
 def stuck_purchase(token: str) -> TicketPurchase:
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=5), payment_token=token)
-    services.purchase_reserve(purchase_id=purchase.pk)
-    services.purchase_charge(purchase_id=purchase.pk)  # tok_pending: no answer
+    purchase_reserve(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)  # tok_pending: no answer
     return purchase
 
 

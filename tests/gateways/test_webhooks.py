@@ -14,8 +14,8 @@ from payments.models import Payment
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.payments.factories import payment_of
 from tests.waiting import wait_until_final
-from tickets import services
 from tickets.models import Ticket, TicketPurchase
+from tickets.sale.purchases import purchase_reserve
 from workers.webhook_tasks import process_webhook_event
 
 URL = "/api/payments/webhooks/simulated/"
@@ -36,7 +36,7 @@ def reserved_purchase(**overrides) -> TicketPurchase:
     """A pending purchase holding its seats, paid (or not) outside our API: its
     outcome is at the gateway only, as after a hosted payment page."""
     purchase = PurchaseFactory(payment_token="", **overrides)
-    return services.purchase_reserve(purchase_id=purchase.pk)
+    return purchase_reserve(purchase_id=purchase.pk)
 
 
 def post(client, headers: dict, body: bytes):

@@ -16,9 +16,10 @@ from project.api_errors import RETRY_AFTER_SECONDS, exception_handler
 from project.errors import DependencyUnavailable, DomainError
 from project.outages import OutageMiddleware
 from tests.factories import PurchaseFactory
-from tickets import selectors, services
+from tickets import selectors
 from tickets.errors import PurchaseNotPending, QuantityInvalid, TicketUnavailable
 from tickets.models import TicketPurchase
+from tickets.sale import purchases
 
 
 def handle(exc):
@@ -91,7 +92,7 @@ def test_a_service_that_finds_no_object_is_404_through_the_api(api_client, monke
     def missing(**kwargs):
         raise TicketPurchase.DoesNotExist
 
-    monkeypatch.setattr(services, "purchase_cancel", missing)
+    monkeypatch.setattr(purchases, "purchase_cancel", missing)
     response = api_client.post(f"/api/tickets/purchase/{PurchaseFactory().pk}/cancel/")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
 
@@ -154,7 +155,7 @@ def test_a_broker_outage_on_a_write_is_503(api_client, monkeypatch):
     def broker_down(**kwargs):
         raise kombu.exceptions.OperationalError("Error 111 connecting to redis:6379")
 
-    monkeypatch.setattr(services, "purchase_cancel", broker_down)
+    monkeypatch.setattr(purchases, "purchase_cancel", broker_down)
     response = api_client.post(f"/api/tickets/purchase/{PurchaseFactory().pk}/cancel/")
     assert response.status_code == 503 and response.json()["code"] == "service_unavailable"
 

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 import pytest
 from django.utils import timezone
 
+from storefront.views import buyer_state
 from tests.factories import PurchaseFactory, TicketFactory
 from tickets.models import TicketCode, TicketPurchase
-from tickets.storefront import buyer_state
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_the_list_shows_each_event_on_sale_without_javascript(client):
     assert dance.starts_at.strftime("%-d %b %Y, %H:%M") in html
     # Every event links to its own page, where it is bought.
     assert elements.all("a", href=f"/events/{dance.pk}/")
-    assert "/static/tickets/storefront/storefront.css" in html
+    assert "/static/storefront/storefront.css" in html
 
 
 def test_the_list_hides_what_is_not_on_sale_and_says_sold_out(client):
@@ -175,7 +175,7 @@ def test_a_sold_out_event_says_so_instead_of_a_purchase_form(client):
     elements, html = page(client, f"/events/{ticket.pk}/")
     assert "Sold out" in html
     assert not elements.all("form", **{"data-buy-form": True})
-    # It offers the waiting list instead (tests/tickets/test_storefront_waiting_list.py).
+    # It offers the waiting list instead (tests/storefront/test_waiting_list.py).
     assert elements.one("form", **{"data-join-form": True})
 
 

@@ -13,9 +13,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import PurchaseFactory, TicketFactory
-from tests.tickets.test_storefront import page
-from tickets import services, waiting_list
+from tests.storefront.test_views import page
 from tickets.models import TicketPurchase, WaitingListEntry
+from tickets.sale.payment import purchase_process
+from tickets.sale.purchases import purchase_cancel, purchase_create, purchase_reserve
+from tickets.waiting_list.offers import offer_decline, offer_lapse, offer_take, seats_returned
+from tickets.waiting_list.services import waiting_list_join, waiting_list_leave
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +38,7 @@ def sold_out():
 
 
 def join(ticket, email: str = "ann@example.com", quantity: int = 2) -> WaitingListEntry:
-    entry, created = waiting_list.waiting_list_join(
+    entry, created = waiting_list_join(
         ticket_id=ticket.pk, customer_name="Ann Buyer", customer_email=email, quantity=quantity
     )
     assert created
@@ -46,7 +49,7 @@ def offered(ticket, **join_args) -> WaitingListEntry:
     """An entry offered seats: a buyer's seats come back while it waits first in line."""
     entry = join(ticket, **join_args)
     with transaction.atomic():
-        services.inventory_release(ticket_id=ticket.pk, quantity=entry.quantity)
+        seats_returned(ticket_id=ticket.pk, seats=entry.quantity)
     entry.refresh_from_db()
     assert entry.state == State.OFFERED
     return entry
@@ -133,7 +136,7 @@ def test_without_simulation_an_offer_is_paid_on_the_purchase_page(client, sold_o
 
 def test_a_taken_offer_links_to_its_purchase(client, sold_out):
     entry = offered(sold_out)
-    purchase = waiting_list.offer_take(entry_id=entry.pk)
+    purchase = offer_take(entry_id=entry.pk)
     elements, html = entry_page(client, entry)
     assert "You took this offer" in html
     assert elements.all("a", href=f"/purchases/{purchase.pk}/")
@@ -144,19 +147,17 @@ def test_a_taken_offer_links_to_its_purchase(client, sold_out):
     ("end", "headline", "words"),
     [
         (
-            lambda entry: waiting_list.offer_lapse(
-                entry_id=entry.pk, now=timezone.now() + timedelta(hours=1)
-            ),
+            lambda entry: offer_lapse(entry_id=entry.pk, now=timezone.now() + timedelta(hours=1)),
             "The offer ended",
             "were not bought in time, so they go to the next person in line",
         ),
         (
-            lambda entry: waiting_list.offer_decline(entry_id=entry.pk),
+            lambda entry: offer_decline(entry_id=entry.pk),
             "You declined the offer",
             "went to the next person in line",
         ),
         (
-            lambda entry: waiting_list.waiting_list_leave(entry_id=entry.pk),
+            lambda entry: waiting_list_leave(entry_id=entry.pk),
             "You left the waiting list",
             "We will not e-mail you about seats for this event",
         ),
@@ -190,7 +191,7 @@ def test_an_offer_past_its_end_reads_as_ended_before_the_sweep_records_it(client
 
 def test_an_entry_of_an_event_no_longer_on_sale_links_to_the_other_events(client, sold_out):
     entry = join(sold_out)
-    waiting_list.waiting_list_leave(entry_id=entry.pk)
+    waiting_list_leave(entry_id=entry.pk)
     sold_out.is_on_sale = False
     sold_out.save()
     elements, _ = entry_page(client, entry)
@@ -283,20 +284,20 @@ def test_a_sold_out_purchase_offers_the_waiting_list_prefilled(client, sold_out)
 
 def test_a_declined_offer_purchase_leads_back_to_its_offer(client, published):
     ticket = TicketFactory(name="Sunset Dhow Cruise", total_quantity=1)
-    hold = services.purchase_create(
+    hold = purchase_create(
         ticket_id=ticket.pk,
         quantity=1,
         customer_name="Early",
         customer_email="early@example.com",
         payment_method="card",
     )
-    services.purchase_reserve(purchase_id=hold.pk)
-    entry, _ = waiting_list.waiting_list_join(
+    purchase_reserve(purchase_id=hold.pk)
+    entry, _ = waiting_list_join(
         ticket_id=ticket.pk, customer_name="Ann", customer_email="ann@example.com", quantity=1
     )
-    services.purchase_cancel(purchase_id=hold.pk)
-    declined = waiting_list.offer_take(entry_id=entry.pk, payment_token="tok_decline")
-    services.purchase_process(purchase_id=declined.pk)
+    purchase_cancel(purchase_id=hold.pk)
+    declined = offer_take(entry_id=entry.pk, payment_token="tok_decline")
+    purchase_process(purchase_id=declined.pk)
 
     page = client.get(f"/purchases/{declined.pk}/").content.decode()
 

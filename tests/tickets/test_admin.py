@@ -1,8 +1,9 @@
 import pytest
 
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
-from tickets import services
 from tickets.models import TicketPurchase
+from tickets.sale.payment import purchase_charge
+from tickets.sale.purchases import purchase_reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +17,8 @@ def admin_client(client):
 
 
 def confirmed_purchase(**kwargs) -> TicketPurchase:
-    purchase = services.purchase_reserve(purchase_id=PurchaseFactory(**kwargs).pk)
-    return services.purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_reserve(purchase_id=PurchaseFactory(**kwargs).pk)
+    return purchase_charge(purchase_id=purchase.pk)
 
 
 def test_changelist_shows_the_columns_admins_need(admin_client):

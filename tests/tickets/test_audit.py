@@ -5,8 +5,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
-from tickets import services
+from tickets.delivery.services import purchase_deliver
 from tickets.models import PurchaseEvent
+from tickets.sale.payment import purchase_process
+from tickets.seats import ticket_change_capacity
 from workers import tasks
 
 pytestmark = pytest.mark.django_db
@@ -50,8 +52,8 @@ def test_a_purchase_created_over_the_api_names_the_client(api_client):
 
 def test_a_refund_by_a_staff_user_is_in_the_trail_with_their_name():
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=5), quantity=1)
-    services.purchase_process(purchase_id=purchase.pk)
-    services.purchase_deliver(purchase_id=purchase.pk)
+    purchase_process(purchase_id=purchase.pk)
+    purchase_deliver(purchase_id=purchase.pk)
     manager = UserFactory(username="maria.manager", is_staff=True, is_superuser=True)
     client = APIClient()
     client.force_authenticate(manager)
@@ -68,7 +70,7 @@ def test_a_refund_by_a_staff_user_is_in_the_trail_with_their_name():
 
 def test_a_capacity_change_is_in_the_tickets_trail():
     ticket = TicketFactory(total_quantity=5)
-    services.ticket_change_capacity(ticket_id=ticket.pk, delta=5)
+    ticket_change_capacity(ticket_id=ticket.pk, delta=5)
     event = PurchaseEvent.objects.get(ticket=ticket, purchase=None)
     assert (event.action, event.note) == ("capacity changed", "+5 seats, total 10")
 

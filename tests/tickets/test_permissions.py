@@ -7,8 +7,9 @@ from django.contrib.auth.models import Group, Permission
 from rest_framework.test import APIClient
 
 from tests.factories import PurchaseFactory, UserFactory
-from tickets import services
 from tickets.models import TicketCode, TicketPurchase
+from tickets.sale.payment import purchase_charge
+from tickets.sale.purchases import purchase_reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -18,8 +19,8 @@ ACTIONS = ("rerun_processing", "mark_refunded", "resend_tickets")
 
 def paid_purchase() -> TicketPurchase:
     """Confirmed through the services, captured at the (simulated) gateway, one code."""
-    purchase = services.purchase_reserve(purchase_id=PurchaseFactory(quantity=1).pk)
-    return services.purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_reserve(purchase_id=PurchaseFactory(quantity=1).pk)
+    return purchase_charge(purchase_id=purchase.pk)
 
 
 def api_as(user) -> APIClient:

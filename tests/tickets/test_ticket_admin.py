@@ -9,8 +9,9 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
-from tickets import services
 from tickets.models import Ticket, TicketPurchase
+from tickets.sale.payment import purchase_charge
+from tickets.sale.purchases import purchase_reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +68,8 @@ def open_page(client, url: str) -> tuple[str, dict[str, str]]:
 
 def sell(ticket: Ticket, quantity: int) -> TicketPurchase:
     purchase = PurchaseFactory(ticket=ticket, quantity=quantity)
-    services.purchase_reserve(purchase_id=purchase.pk)
-    return services.purchase_charge(purchase_id=purchase.pk)
+    purchase_reserve(purchase_id=purchase.pk)
+    return purchase_charge(purchase_id=purchase.pk)
 
 
 def seats(ticket: Ticket) -> tuple[int, int]:

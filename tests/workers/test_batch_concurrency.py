@@ -16,9 +16,9 @@ from django.db.models import Sum
 from tests.factories import TicketFactory
 from tests.waiting import wait_until_final
 from tests.worker_process import WorkerProcess
-from tickets import services
 from tickets.errors import TicketSoldOut
 from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
+from tickets.sale.purchases import purchase_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
 
@@ -50,7 +50,7 @@ def buy_in_threads(ticket_id: int, buyers: int, threads: int = 6) -> tuple[list[
         try:
             for n in range(first, buyers, threads):
                 try:
-                    purchase = services.purchase_create(
+                    purchase = purchase_create(
                         ticket_id=ticket_id,
                         quantity=1 + n % 2,
                         customer_name=f"Buyer {n}",

@@ -12,8 +12,8 @@ from devtools.embedded_redis import free_port
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.waiting import wait_for
 from tests.worker_process import WorkerProcess
-from tickets import delivery
 from tickets.codes import codes_issue_many
+from tickets.delivery import mailer as delivery
 from tickets.models import PurchaseEvent, TicketPurchase
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]

@@ -17,8 +17,10 @@ from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.waiting import wait_for
 from tests.worker_process import ROOT, service_env
-from tickets import services
+from tickets.delivery.services import purchase_deliver
 from tickets.models import Ticket, TicketPurchase
+from tickets.sale.payment import purchase_process
+from tickets.sale.purchases import purchase_reserve, purchases_expire_due
 from workers.tasks import finish_refunds
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -37,11 +39,11 @@ def test_a_capture_arriving_after_the_hold_expired_is_refunded_by_the_worker(
     settings.PAYMENT_WEBHOOK_SECRET = WEBHOOK_SECRET
     gateway = SimulatedGateway()
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=5), payment_token="")
-    services.purchase_reserve(purchase_id=purchase.pk)
+    purchase_reserve(purchase_id=purchase.pk)
     TicketPurchase.objects.filter(pk=purchase.pk).update(
         hold_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    services.purchases_expire_due()
+    purchases_expire_due()
     assert state(purchase.pk) == ("expired", "pending")
 
     # The buyer paid on the gateway's page after all; its callback arrives late.
@@ -65,7 +67,7 @@ def refund_in_a_process_that_will_be_killed(purchase_id) -> subprocess.Popen:
     """A staff refund running in its own process, its gateway call slow enough
     to be killed in the middle (SIGKILL: no cleanup runs)."""
     code = (
-        "from tickets.services import purchase_refund; "
+        "from tickets.refunds.services import purchase_refund; "
         f"purchase_refund(purchase_id='{purchase_id}')"
     )
     env = service_env({"SIMULATED_GATEWAY_LATENCY_MS": "30000"})
@@ -82,8 +84,8 @@ def refund_in_a_process_that_will_be_killed(purchase_id) -> subprocess.Popen:
 def test_a_refund_killed_between_voiding_and_the_gateway_is_finished_by_the_sweep(worker, settings):
     ticket = TicketFactory(total_quantity=10)
     purchase = PurchaseFactory(ticket=ticket, quantity=2)
-    services.purchase_process(purchase_id=purchase.pk)
-    services.purchase_deliver(purchase_id=purchase.pk)
+    purchase_process(purchase_id=purchase.pk)
+    purchase_deliver(purchase_id=purchase.pk)
 
     refund = refund_in_a_process_that_will_be_killed(purchase.pk)
     try:

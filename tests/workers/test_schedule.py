@@ -11,10 +11,11 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from project.tasks import DELIVER_TASK, PROCESS_TASK, REFUND_TASK
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.waiting import wait_until_final
 from tests.worker_process import ROOT, service_env
-from tickets import services
+from tickets.sale.purchases import purchase_reserve
 from workers.celery import app
 from workers.queues import DELIVERY_QUEUE, PIPELINE_QUEUE, SWEEPS_QUEUE
 from workers.schedule import project_schedule, schedule_install
@@ -70,7 +71,7 @@ def test_a_real_beat_triggers_an_expiry_that_a_real_worker_carries_out(worker, s
     schedule_install()  # transactional tests start from empty tables
     ticket = TicketFactory(total_quantity=5)
     purchase = PurchaseFactory(ticket=ticket, quantity=3, payment_token="")
-    services.purchase_reserve(purchase_id=purchase.pk)
+    purchase_reserve(purchase_id=purchase.pk)
     purchase.__class__.objects.filter(pk=purchase.pk).update(
         hold_expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -120,6 +121,6 @@ def test_delivery_goes_to_its_own_queue_and_the_pipeline_to_the_default_one():
     def queue_of(task_name: str) -> str:
         return app.amqp.router.route({}, task_name)["queue"].name
 
-    assert queue_of(services.DELIVER_TASK) == DELIVERY_QUEUE
-    assert queue_of(services.PROCESS_TASK) == PIPELINE_QUEUE
-    assert queue_of(services.REFUND_TASK) == PIPELINE_QUEUE
+    assert queue_of(DELIVER_TASK) == DELIVERY_QUEUE
+    assert queue_of(PROCESS_TASK) == PIPELINE_QUEUE
+    assert queue_of(REFUND_TASK) == PIPELINE_QUEUE

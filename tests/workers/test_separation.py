@@ -9,8 +9,8 @@ from payments.models import Booking, Payment
 from tests.factories import TicketFactory
 from tests.payments.factories import BookingFactory
 from tests.waiting import wait_for, wait_until_final
-from tickets import services
 from tickets.models import TicketPurchase
+from tickets.refunds.services import purchase_refund
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -49,7 +49,7 @@ def test_the_whole_ticket_flow_leaves_destination_payments_untouched(worker, api
     complete_url = f"/api/tickets/purchase/{two_step}/complete/"
     api_client.post(complete_url, {"payment_token": "tok_success"}, format="json")
     wait_until_final([paid, declined, retried, two_step])
-    services.purchase_refund(purchase_id=paid)
+    purchase_refund(purchase_id=paid)
 
     statuses = {
         str(pk): status for pk, status in TicketPurchase.objects.values_list("pk", "status")

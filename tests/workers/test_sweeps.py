@@ -9,15 +9,17 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
+from project.tasks import PROCESS_TASK, RECONCILE_TASK
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services
 from tickets.models import Ticket, TicketPurchase
+from tickets.sale.payment import purchase_charge
+from tickets.sale.purchases import purchase_reserve, purchases_expire_due
 from workers import tasks
 
 
 def reserved(ticket, **kwargs) -> TicketPurchase:
     purchase = PurchaseFactory(ticket=ticket, payment_token="", **kwargs)
-    return services.purchase_reserve(purchase_id=purchase.pk)
+    return purchase_reserve(purchase_id=purchase.pk)
 
 
 @pytest.mark.django_db
@@ -37,7 +39,7 @@ def test_expiry_skips_purchases_whose_payment_is_in_flight():
     ticket = TicketFactory(total_quantity=10)
     paying = reserved(ticket, quantity=2)
     TicketPurchase.objects.filter(pk=paying.pk).update(payment_token="tok_pending")
-    services.purchase_charge(purchase_id=paying.pk)
+    purchase_charge(purchase_id=paying.pk)
     with time_machine.travel(timezone.now() + timedelta(hours=1)):
         assert tasks.expire_purchases() == 0
     paying.refresh_from_db()
@@ -57,7 +59,7 @@ def test_two_sweeps_at_once_release_each_hold_exactly_once():
     def sweep():
         try:
             start.wait()
-            while services.purchases_expire_due(batch_size=5):
+            while purchases_expire_due(batch_size=5):
                 pass
         except Exception as exc:  # surfaced below: a sweep must never crash
             errors.append(exc)
@@ -86,7 +88,7 @@ def test_requeue_finds_purchases_whose_processing_never_started(
         # A second sweep right after finds it claimed and leaves it to the first.
         with django_capture_on_commit_callbacks(execute=True):
             assert tasks.requeue_unstarted_purchases() == 0
-    assert published.ids(services.PROCESS_TASK) == [str(lost.pk)]
+    assert published.ids(PROCESS_TASK) == [str(lost.pk)]
 
 
 @pytest.mark.django_db
@@ -95,7 +97,7 @@ def test_stuck_payment_sweep_hands_old_processing_payments_to_reconciliation(
 ):
     stuck = reserved(TicketFactory())
     TicketPurchase.objects.filter(pk=stuck.pk).update(payment_token="tok_pending")
-    services.purchase_charge(purchase_id=stuck.pk)
+    purchase_charge(purchase_id=stuck.pk)
     assert tasks.sweep_stuck_purchase_payments() == 0
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
         with django_capture_on_commit_callbacks(execute=True):
@@ -105,4 +107,4 @@ def test_stuck_payment_sweep_hands_old_processing_payments_to_reconciliation(
     later = time_machine.travel(timezone.now() + timedelta(minutes=30))
     with later, django_capture_on_commit_callbacks(execute=True):
         assert tasks.sweep_stuck_purchase_payments() == 1  # still stuck: asked again
-    assert published.ids(services.RECONCILE_TASK) == [str(stuck.pk)] * 2
+    assert published.ids(RECONCILE_TASK) == [str(stuck.pk)] * 2

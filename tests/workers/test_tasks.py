@@ -8,8 +8,9 @@ from django.db import OperationalError
 
 from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services
 from tickets.models import Ticket, TicketPurchase
+from tickets.sale import payment
+from tickets.sale.payment import purchase_confirm
 from workers import tasks
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +65,7 @@ def test_a_database_outage_is_waited_out_with_retries_not_dropped(monkeypatch, c
     """The database went away mid-task (e.g. after the gateway captured): the task
     retries until it is back, and the purchase is confirmed, not left processing."""
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=5), quantity=1)
-    real_confirm = services.purchase_confirm
+    real_confirm = purchase_confirm
     outage = iter([True, True, False])
 
     def confirm_after_outage(**kwargs):
@@ -72,7 +73,7 @@ def test_a_database_outage_is_waited_out_with_retries_not_dropped(monkeypatch, c
             raise OperationalError("connection to server was lost")
         return real_confirm(**kwargs)
 
-    monkeypatch.setattr(services, "purchase_confirm", confirm_after_outage)
+    monkeypatch.setattr(payment, "purchase_confirm", confirm_after_outage)
     with caplog.at_level(logging.WARNING, logger="workers.tasks"):
         result = tasks.process_purchase.apply(args=[str(purchase.pk)])
     assert result.successful()

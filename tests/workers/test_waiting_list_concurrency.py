@@ -22,11 +22,13 @@ from rest_framework.test import APIClient
 
 from project.errors import DomainError
 from tests.factories import PurchaseFactory, TicketFactory
-from tests.tickets.test_waiting_list import assert_inventory_adds_up
+from tests.inventory import assert_inventory_adds_up
 from tests.waiting import wait_for
 from tests.worker_process import WorkerProcess
-from tickets import services, waiting_list
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
+from tickets.sale.purchases import purchase_cancel, purchase_reserve
+from tickets.waiting_list.offers import offer_decline
+from tickets.waiting_list.services import waiting_list_join, waiting_list_leave
 from workers.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
@@ -112,9 +114,9 @@ def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):
         for n in range(SEATS)
     ]
     for hold in holds:
-        services.purchase_reserve(purchase_id=hold.pk)
+        purchase_reserve(purchase_id=hold.pk)
     for n in range(ENTRIES):
-        waiting_list.waiting_list_join(
+        waiting_list_join(
             ticket_id=ticket.pk,
             customer_name="Wendy",
             customer_email=f"wait{n}@example.com",
@@ -130,7 +132,7 @@ def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):
 
     def free_a_seat() -> bool:
         hold = pick(held.filter(pk__in=[h.pk for h in holds]))
-        return hold is not None and bool(services.purchase_cancel(purchase_id=hold))
+        return hold is not None and bool(purchase_cancel(purchase_id=hold))
 
     def take_an_offer() -> bool:
         entry = pick(offered)
@@ -145,7 +147,7 @@ def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):
 
     def decline_an_offer() -> bool:
         entry = pick(offered)
-        return entry is not None and bool(waiting_list.offer_decline(entry_id=entry))
+        return entry is not None and bool(offer_decline(entry_id=entry))
 
     def let_offers_lapse() -> bool:
         entry = pick(offered)
@@ -160,7 +162,7 @@ def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):
     def join_or_leave() -> bool:
         if random.random() < 0.5:
             n = random.randrange(10**6)
-            waiting_list.waiting_list_join(
+            waiting_list_join(
                 ticket_id=ticket.pk,
                 customer_name="Late",
                 customer_email=f"late{n}@example.com",
@@ -168,7 +170,7 @@ def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):
             )
             return True
         entry = pick(entries.filter(state=State.WAITING))
-        return entry is not None and bool(waiting_list.waiting_list_leave(entry_id=entry))
+        return entry is not None and bool(waiting_list_leave(entry_id=entry))
 
     def audit() -> bool:
         snapshots.append(books(ticket.pk))

@@ -16,12 +16,12 @@ from rest_framework.test import APIClient
 
 from devtools.embedded_redis import free_port
 from tests.factories import TicketFactory, purchase_request
-from tests.tickets.test_waiting_list import assert_inventory_adds_up
+from tests.inventory import assert_inventory_adds_up
 from tests.waiting import wait_for, wait_until_final
 from tests.worker_process import WorkerProcess
 from tests.workers.test_delivery_worker import Inbox
-from tickets import services
 from tickets.models import TicketPurchase, WaitingListEntry
+from tickets.refunds.services import purchase_refund
 from workers.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
@@ -163,7 +163,7 @@ def test_a_refund_feeds_the_list_not_the_open_sale(stack):
     assert purchase.status == Status.COMPLETED
     entry = join(client, ticket, "wait@example.com", 2)
 
-    services.purchase_refund(purchase_id=purchase.pk)
+    purchase_refund(purchase_id=purchase.pk)
 
     assert entry_states([entry]) == ["offered"]
     ticket.refresh_from_db()

@@ -1,7 +1,7 @@
 """The operator's live view of one ticket's sale, in the admin: a page, and the
 JSON feed its script (tickets/static/tickets/admin/live.js) polls every
 REFRESH_SECONDS to redraw the numbers and the chart. The numbers come from
-tickets/live_sale.py; these views check the permission, add the admin's links
+tickets/console/live_sale.py; these views check the permission, add the admin's links
 and render.
 
 `TicketAdmin.get_urls` wraps both in `admin_site.admin_view` (anonymous users
@@ -16,9 +16,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from tickets import live_sale, permissions
-from tickets.admin_waiting_list import line_url
+from tickets import permissions
+from tickets.console import live_sale
 from tickets.models import Ticket, TicketPurchase
+from tickets.waiting_list.admin import line_url
 
 REFRESH_SECONDS = 3
 

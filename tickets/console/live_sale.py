@@ -1,5 +1,5 @@
 """The numbers of one ticket's sale as it happens, for the operator's live page
-in the admin (tickets/admin_live.py): seats sold, held, offered to the waiting
+in the admin (tickets/console/admin.py): seats sold, held, offered to the waiting
 list or kept for it, and free, the waiting list's size, purchases by state, the queue, accepts
 and confirmations per time bucket over the last minutes, and the purchases that
 are stuck.
@@ -17,8 +17,10 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncSecond
 from django.utils import timezone
 
-from tickets import backlog, selectors, waiting_list
+from tickets import selectors
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
+from tickets.sale import waiting_room
+from tickets.waiting_list import services
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
@@ -50,9 +52,9 @@ def live_sale(*, ticket_id: int, now: datetime | None = None) -> dict:
     """Everything the live page shows for one ticket, as plain values.
     Raises Ticket.DoesNotExist for an unknown ticket."""
     now = now or timezone.now()
-    ticket = Ticket.objects.annotate(seats_wanted=waiting_list.seats_wanted()).get(pk=ticket_id)
+    ticket = Ticket.objects.annotate(seats_wanted=services.seats_wanted()).get(pk=ticket_id)
     purchases = TicketPurchase.objects.filter(ticket_id=ticket_id).order_by()
-    depth, drain_rate = backlog.queue_depth(ticket_id)
+    depth, drain_rate = waiting_room.queue_depth(ticket_id)
     return {
         "ticket": {"id": ticket.pk, "name": ticket.name, "on_sale": ticket.is_on_sale},
         "generated_at": now,

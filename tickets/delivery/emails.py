@@ -3,11 +3,11 @@
 Plain text and HTML alternatives; the HTML shows each code beside its QR image,
 which travels inline in the same message (Content-ID, referenced as `cid:`), so
 mail clients that block remote images still show it. The image is small (see
-tickets/qr.py) and the HTML gives its displayed size.
+tickets/delivery/qr.py) and the HTML gives its displayed size.
 
 `confirmation_message` builds one message from a purchase (its ticket loaded)
 and its codes; the single-purchase path and the batched mailer
-(tickets/delivery.py) both send what it builds.
+(tickets/delivery/mailer.py) both send what it builds.
 """
 
 from email.mime.image import MIMEImage
@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from tickets.delivery.qr import EMAIL_BORDER, EMAIL_SCALE, EMAIL_ZOOM, qr_pixels, qr_png
 from tickets.models import TicketPurchase, WaitingListEntry
-from tickets.qr import EMAIL_BORDER, EMAIL_SCALE, EMAIL_ZOOM, qr_pixels, qr_png
 
 
 def _content_id(code: str) -> str:

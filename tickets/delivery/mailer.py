@@ -32,7 +32,7 @@ from project.queue import doorbell_answer, ring, ring_on_commit
 from project.redis_client import redis_client
 from tickets import selectors
 from tickets.audit import purchase_log_many
-from tickets.emails import confirmation_message
+from tickets.delivery.emails import confirmation_message
 from tickets.models import TicketCode, TicketPurchase
 
 logger = logging.getLogger(__name__)

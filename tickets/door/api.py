@@ -10,10 +10,10 @@ from rest_framework.views import APIView
 
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error
 from tickets import selectors
+from tickets.delivery.qr import qr_png, qr_svg
+from tickets.door.redemption import CodeAlreadyUsed, code_redeem
+from tickets.door.serializers import RedemptionSerializer
 from tickets.permissions import REDEEM, HasPerm
-from tickets.qr import qr_png, qr_svg
-from tickets.redemption import CodeAlreadyUsed, code_redeem
-from tickets.serializers_codes import RedemptionSerializer
 
 
 class ErrorsAsJson(BaseContentNegotiation):

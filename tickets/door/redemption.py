@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from project.errors import DomainError
 from tickets.audit import purchase_log
+from tickets.codes import code_normalize
 from tickets.models import TicketCode, TicketPurchase
 
 
@@ -45,11 +46,6 @@ class CodeNotValid(DomainError):
 
 
 ADMITTING_STATUSES = (TicketPurchase.Status.CONFIRMED, TicketPurchase.Status.COMPLETED)
-
-
-def code_normalize(code: str) -> str:
-    """Codes are upper case; a code typed by hand at the door may not be."""
-    return code.strip().upper()
 
 
 def code_redeem(*, code: str, staff_user) -> TicketCode:

@@ -30,11 +30,3 @@ class RedemptionSerializer(serializers.ModelSerializer):
             "customer_name",
             "customer_email",
         ]
-
-
-class RefundRequestSerializer(serializers.Serializer):
-    allow_used = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text="Refund even though a code was already used at the door.",
-    )

@@ -6,10 +6,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
-from tickets import selectors, services
+from tickets import selectors
 from tickets.permissions import REFUND, HasPerm
-from tickets.serializers import PurchaseDetailSerializer
-from tickets.serializers_codes import RefundRequestSerializer
+from tickets.refunds import services
+from tickets.refunds.serializers import RefundRequestSerializer
+from tickets.sale.serializers import PurchaseDetailSerializer
 
 
 class PurchaseRefundApi(APIView):

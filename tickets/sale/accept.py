@@ -8,14 +8,14 @@ request a flash sale sends by the thousand, so it does the least that is safe.
    and not sold out, inserts the purchase and its "created" audit row (data-
    modifying CTEs); SQLite has none, so there the same rules run as plain ORM
    statements in one transaction;
-3. once committed, give it its place in its ticket's line (tickets/backlog.py,
+3. once committed, give it its place in its ticket's line (tickets/sale/waiting_room.py,
    whose answer is the 202's `Retry-After`) and ring the ticket's batch doorbell
-   (tickets/batch.py); a worker decides it with the rest of the ticket's queue;
+   (tickets/sale/batch.py); a worker decides it with the rest of the ticket's queue;
 4. the 202 body, `PurchaseDetailSerializer`'s fields and values, built from the
    values in hand (no read back) and rendered by orjson in the view.
 
 An `Idempotency-Key` wraps step 2 in the transaction that stores the reply
-(tickets/idempotency.py).
+(tickets/sale/idempotency.py).
 """
 
 import re
@@ -32,12 +32,13 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from project.actor import current_actor
-from tickets import batch, idempotency, selectors
+from tickets import selectors
 from tickets.audit import purchase_log
 from tickets.errors import HoldLimitReached, TicketSoldOut, TicketUnavailable
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
+from tickets.sale import batch, idempotency
+from tickets.sale.bodies import purchase_body
 from tickets.selectors import tickets_on_sale
-from tickets.serializers import purchase_body
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus

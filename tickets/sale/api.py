@@ -1,5 +1,5 @@
 """Ticket API: each view parses its input, calls one service or selector and
-serializes the result. Business rules live in tickets/services.py; errors become
+serializes the result. Business rules live in tickets/sale/purchases.py; errors become
 statuses in project/api_errors.py."""
 
 from django.conf import settings
@@ -18,10 +18,12 @@ from rest_framework.views import APIView
 from project.clients import client_address
 from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
 from project.polling import json_response, polling_response, state_etag
-from tickets import accept, backlog, selectors, services
+from tickets import selectors
 from tickets.models import TicketPurchase
 from tickets.permissions import VIEW_DEBUG, HasPerm, SimulationEnabled
-from tickets.serializers import (
+from tickets.sale import accept, payment, purchases, waiting_room
+from tickets.sale.bodies import purchase_status_body
+from tickets.sale.serializers import (
     PaymentSubmitSerializer,
     PurchaseCreateSerializer,
     PurchaseDetailSerializer,
@@ -29,7 +31,6 @@ from tickets.serializers import (
     PurchaseStatusSerializer,
     SimulatePaymentSerializer,
     TicketSerializer,
-    purchase_status_body,
 )
 
 
@@ -102,7 +103,7 @@ class PurchaseStatusApi(APIView):
     )
     def get(self, request, purchase_id):
         row = selectors.purchase_status(purchase_id=purchase_id)
-        place = backlog.waiting_room(row)
+        place = waiting_room.waiting_room(row)
         return polling_response(
             request,
             purchase_status_body(
@@ -155,7 +156,7 @@ class PurchaseCompleteApi(APIView):
         selectors.purchase_status(purchase_id=purchase_id)  # 404 before looking at the body
         serializer = PaymentSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        purchase = services.purchase_submit_payment(
+        purchase = purchases.purchase_submit_payment(
             purchase_id=purchase_id, payment_token=serializer.validated_data["payment_token"]
         )
         return Response(
@@ -182,7 +183,7 @@ class PurchaseSimulatePaymentApi(APIView):
         selectors.purchase_status(purchase_id=purchase_id)  # 404 before looking at the body
         serializer = SimulatePaymentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        purchase = services.purchase_simulate_callback(
+        purchase = payment.purchase_simulate_callback(
             purchase_id=purchase_id, succeed=serializer.validated_data["outcome"] == "success"
         )
         return Response(
@@ -208,7 +209,7 @@ class PurchaseCancelApi(APIView):
         },
     )
     def post(self, request, purchase_id):
-        purchase = services.purchase_cancel(purchase_id=purchase_id)
+        purchase = purchases.purchase_cancel(purchase_id=purchase_id)
         return Response(PurchaseStatusSerializer(purchase).data)
 
 

@@ -13,7 +13,7 @@ each other), then:
 3. settle: one transaction confirms the captured purchases in bulk (one
    multi-row INSERT of their codes), fails the declined ones and gives their
    seats back; a purchase whose charge hit a transient error goes to the
-   per-purchase task (tickets/services.py), which owns the retry policy.
+   per-purchase task (tickets/sale/purchases.py), which owns the retry policy.
 
 Every step is idempotent (rows are re-checked under lock), and the sweeps
 re-ring for purchases that waited too long, so a lost doorbell costs latency,
@@ -25,20 +25,19 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from gateways import Outcome
 from gateways.attempt import Plan
 from project.queue import doorbell_answer, ring, ring_along, ring_on_commit
-from tickets import backlog
+from project.tasks import BATCH_TASK
+from tickets import inventory
 from tickets.audit import purchase_log_many
 from tickets.codes import codes_issue_many
-from tickets.delivery import delivery_ring_on_commit
-from tickets.errors import InventoryInvariantBroken
+from tickets.delivery.mailer import delivery_ring_on_commit
 from tickets.models import Ticket, TicketPurchase
-from tickets.task_names import BATCH_TASK
-from tickets.waiting_list import seats_returned
+from tickets.sale import waiting_room
+from tickets.waiting_list.offers import seats_returned
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +61,16 @@ def batch_ring(ticket_id: int) -> bool:
 
 def batch_accepted(ticket_id: int, purchase_id) -> int:
     """A committed purchase takes its place in its ticket's line and rings its
-    batch, in one Redis round trip; returns its Retry-After (tickets/backlog.py).
+    batch, in one Redis round trip; returns its Retry-After (tickets/sale/waiting_room.py).
     Never raises."""
     _, results = ring_along(
         BATCH_TASK,
         ticket_id,
         key=_doorbell_key(ticket_id),
         hold_seconds=settings.BATCH_DOORBELL_SECONDS,
-        along=lambda pipe: backlog.queue_accepted(pipe, ticket_id, purchase_id),
+        along=lambda pipe: waiting_room.queue_accepted(pipe, ticket_id, purchase_id),
     )
-    return backlog.retry_after_accepted(results)
+    return waiting_room.retry_after_accepted(results)
 
 
 def batch_ring_on_commit(ticket_id: int) -> None:
@@ -189,7 +188,7 @@ class _Seating:
 def _seat_in_order(waiting: list[TicketPurchase], ticket: Ticket) -> _Seating:
     """First come, first seated: each purchase takes its seats if they are still
     free (an unpaid one also needs room under UNPAID_HOLDS_MAX_PERCENT), the
-    same rule as services.inventory_reserve, applied to a whole batch."""
+    same rule as inventory.seats_take, applied to a whole batch."""
     free = ticket.available_quantity
     unpaid_room = (
         ticket.total_quantity * settings.UNPAID_HOLDS_MAX_PERCENT // 100
@@ -213,16 +212,11 @@ def _seat_in_order(waiting: list[TicketPurchase], ticket: Ticket) -> _Seating:
 
 
 def _take_seats(ticket_id: int, seating: _Seating) -> None:
-    taken = sum(purchase.quantity for purchase in seating.paid + seating.unpaid)
-    if not taken:
-        return
-    unpaid = sum(purchase.quantity for purchase in seating.unpaid)
-    changed = Ticket.objects.filter(pk=ticket_id, available_quantity__gte=taken).update(
-        available_quantity=F("available_quantity") - taken,
-        unpaid_held_quantity=F("unpaid_held_quantity") + unpaid,
+    inventory.seats_take_batch(
+        ticket_id=ticket_id,
+        paid=sum(purchase.quantity for purchase in seating.paid),
+        unpaid=sum(purchase.quantity for purchase in seating.unpaid),
     )
-    if changed != 1:  # the ticket row is locked: only a bug gets here
-        raise InventoryInvariantBroken(f"cannot take {taken} seats of ticket {ticket_id}")
 
 
 def settle_batch(

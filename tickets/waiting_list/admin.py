@@ -1,6 +1,6 @@
 """The waiting list in the admin: each ticket's line with its places, the offers
 and when they end, and an operator's offer out of turn. Entries are read-only
-here: they change only through tickets/waiting_list.py.
+here: they change only through tickets/waiting_list/offers.py.
 
 The helpers at the bottom show a ticket's line on its own pages (TicketAdmin in
 tickets/admin.py, the live sale view)."""
@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from project.admin_actions import run_service_on_each
-from tickets import permissions, waiting_list
+from tickets import permissions, selectors
 from tickets.models import Ticket, WaitingListEntry
+from tickets.waiting_list import offers
 
 State = WaitingListEntry.State
 
@@ -46,7 +47,7 @@ def line_places(entries: list[WaitingListEntry]) -> dict:
     Ranked over the whole line, not over the page's rows: a search for one e-mail
     must not put it first. Entries that joined after the page's latest cannot
     change a place on it, so they are left out. A rank, not a row number: it is
-    the place `waiting_list.waiting_position` tells the buyer (those who joined
+    the place `selectors.waiting_position` tells the buyer (those who joined
     before, plus one)."""
     waiting = [entry for entry in entries if entry.state == State.WAITING]
     if not waiting:
@@ -117,7 +118,7 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
     def position(self, entry: WaitingListEntry) -> int | None:
         if hasattr(entry, "place"):  # a changelist's page, placed in one query
             return entry.place
-        return waiting_list.waiting_position(entry)
+        return selectors.waiting_position(entry)
 
     @admin.display(description="Purchase")
     def purchase_link(self, entry: WaitingListEntry) -> str | None:
@@ -135,7 +136,7 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
             self,
             request,
             queryset.order_by("ticket_id", "created_at"),
-            waiting_list.offer_by_hand,
+            offers.offer_by_hand,
             id_argument="entry_id",
             done="offered their seats",
         )

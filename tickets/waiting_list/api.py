@@ -1,5 +1,5 @@
 """The waiting list's API: join a sold-out ticket's line, follow the entry,
-buy the offered seats, decline, leave. Rules live in tickets/waiting_list.py.
+buy the offered seats, decline, leave. Rules live in tickets/waiting_list/offers.py.
 The entry's id is its holder's secret, as a purchase's is."""
 
 from django.urls import reverse
@@ -10,10 +10,11 @@ from rest_framework.views import APIView
 
 from project.clients import client_address
 from project.openapi import NOT_FOUND, THROTTLED, error, invalid
-from tickets import selectors, waiting_list
+from tickets import selectors
 from tickets.models import WaitingListEntry
-from tickets.serializers import PurchaseDetailSerializer
-from tickets.serializers_waiting_list import (
+from tickets.sale.serializers import PurchaseDetailSerializer
+from tickets.waiting_list import offers, services
+from tickets.waiting_list.serializers import (
     OfferTakeSerializer,
     WaitingListEntrySerializer,
     WaitingListJoinSerializer,
@@ -22,7 +23,7 @@ from tickets.serializers_waiting_list import (
 
 
 def entry_response(entry: WaitingListEntry, *, status_code: int = status.HTTP_200_OK) -> Response:
-    position = waiting_list.waiting_position(entry)
+    position = selectors.waiting_position(entry)
     body = WaitingListEntrySerializer(entry, context={"position": position}).data
     return Response(body, status=status_code)
 
@@ -50,11 +51,11 @@ class WaitingListJoinApi(APIView):
     def post(self, request, ticket_id):
         serializer = WaitingListJoinSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        entry, created = waiting_list.waiting_list_join(
+        entry, created = services.waiting_list_join(
             ticket_id=ticket_id, client_address=client_address(request), **serializer.validated_data
         )
         if not created:
-            position = waiting_list.waiting_position(entry)
+            position = selectors.waiting_position(entry)
             return Response(WaitingListPlaceSerializer(entry, context={"position": position}).data)
         response = entry_response(entry, status_code=status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(
@@ -78,7 +79,7 @@ class WaitingListLeaveApi(APIView):
         responses={200: WaitingListEntrySerializer, 404: NOT_FOUND, 429: THROTTLED},
     )
     def post(self, request, entry_id):
-        return entry_response(waiting_list.waiting_list_leave(entry_id=entry_id))
+        return entry_response(services.waiting_list_leave(entry_id=entry_id))
 
 
 class WaitingListDeclineApi(APIView):
@@ -95,7 +96,7 @@ class WaitingListDeclineApi(APIView):
         },
     )
     def post(self, request, entry_id):
-        return entry_response(waiting_list.offer_decline(entry_id=entry_id))
+        return entry_response(offers.offer_decline(entry_id=entry_id))
 
 
 class WaitingListPurchaseApi(APIView):
@@ -120,7 +121,7 @@ class WaitingListPurchaseApi(APIView):
         selectors.waiting_list_entry(entry_id=entry_id)  # 404 before looking at the body
         serializer = OfferTakeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        purchase = waiting_list.offer_take(entry_id=entry_id, **serializer.validated_data)
+        purchase = offers.offer_take(entry_id=entry_id, **serializer.validated_data)
         purchase = selectors.purchase_detail(purchase_id=purchase.pk)
         location = request.build_absolute_uri(reverse("purchase-status", args=[purchase.pk]))
         return Response(

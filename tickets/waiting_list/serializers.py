@@ -1,11 +1,11 @@
-"""The waiting list's request and response shapes (tickets/api_waiting_list.py)."""
+"""The waiting list's request and response shapes (tickets/waiting_list/api.py)."""
 
 from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
 from tickets.models import TicketPurchase, WaitingListEntry
-from tickets.serializers import StrictIntegerField
+from tickets.sale.serializers import StrictIntegerField
 
 
 class WaitingListJoinSerializer(serializers.Serializer):

@@ -1,5 +1,5 @@
-"""The operator's live sale view: the numbers (tickets/live_sale.py) for a known
-mix of purchases, the admin page and its JSON feed (tickets/admin_live.py), and
+"""The operator's live sale view: the numbers (tickets/console/live_sale.py) for a known
+mix of purchases, the admin page and its JSON feed (tickets/console/admin.py), and
 who may see them."""
 
 from datetime import UTC, datetime, timedelta
@@ -10,9 +10,10 @@ from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
-from tickets import backlog, selectors
-from tickets.live_sale import BUCKET_SECONDS, BUCKETS, live_sale
+from tickets import selectors
+from tickets.console.live_sale import BUCKET_SECONDS, BUCKETS, live_sale
 from tickets.models import TicketPurchase
+from tickets.sale import waiting_room
 
 pytestmark = pytest.mark.django_db
 
@@ -78,9 +79,9 @@ def mix():
 def test_the_numbers_of_a_known_mix_of_purchases(mix, django_assert_max_num_queries, monkeypatch):
     ticket = mix["ticket"]
     asked = []
-    # The queue's counters are tickets/backlog.py's (tested there): 3 waiting, 12.5/s.
+    # The queue's counters are tickets/sale/waiting_room.py's (tested there): 3 waiting, 12.5/s.
     monkeypatch.setattr(
-        backlog, "queue_depth", lambda ticket_id: asked.append(ticket_id) or (3, 12.5)
+        waiting_room, "queue_depth", lambda ticket_id: asked.append(ticket_id) or (3, 12.5)
     )
 
     # ticket, seats, waiting list, states, two kinds of stuck, two chart series: never

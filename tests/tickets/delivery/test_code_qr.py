@@ -5,17 +5,17 @@ import pytest
 import zxingcpp
 
 from tests.factories import PurchaseFactory
-from tickets import services
 from tickets.codes import code_generate
+from tickets.delivery.qr import EMAIL_BORDER, EMAIL_SCALE, qr_pixels, qr_png
 from tickets.models import TicketPurchase
-from tickets.qr import EMAIL_BORDER, EMAIL_SCALE, qr_pixels, qr_png
+from tickets.sale.payment import purchase_process
 
 pytestmark = pytest.mark.django_db
 
 
 def confirmed_purchase(**overrides) -> TicketPurchase:
     purchase = PurchaseFactory(**overrides)
-    return services.purchase_process(purchase_id=purchase.pk)
+    return purchase_process(purchase_id=purchase.pk)
 
 
 def qr_url(purchase_id, code: str, kind: str) -> str:
@@ -82,7 +82,8 @@ def test_a_code_of_another_purchase_or_an_unknown_code_is_404_json(api_client, k
 
 
 def test_the_small_email_image_of_any_code_scans_back_to_it():
-    # One fixed mask pattern for every code (tickets/qr.py): it must scan whatever the code.
+    # One fixed mask pattern for every code (tickets/delivery/qr.py): it must scan
+    # whatever the code.
     for _ in range(100):
         code = code_generate()
         data = qr_png(code, scale=EMAIL_SCALE, border=EMAIL_BORDER)

@@ -16,9 +16,9 @@ from tests.factories import PurchaseFactory, TicketFactory
 from tests.scanning import decode_qr
 from tests.waiting import wait_for, wait_until_final
 from tests.worker_process import WorkerProcess
-from tickets import services
+from tickets.delivery.qr import EMAIL_ZOOM
 from tickets.models import TicketPurchase
-from tickets.qr import EMAIL_ZOOM
+from tickets.sale.payment import purchase_process
 from workers import tasks
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -68,7 +68,7 @@ def confirmed_purchase(quantity: int = 3) -> TicketPurchase:
         quantity=quantity,
         customer_email="ann@example.com",
     )
-    purchase = services.purchase_process(purchase_id=purchase.pk)
+    purchase = purchase_process(purchase_id=purchase.pk)
     assert purchase.status == TicketPurchase.Status.CONFIRMED
     return purchase
 

@@ -1,4 +1,4 @@
-"""Confirmation e-mails in batches (tickets/delivery.py): one doorbell for many
+"""Confirmation e-mails in batches (tickets/delivery/mailer.py): one doorbell for many
 confirmations, one mail per purchase over one connection, completed in bulk,
 a constant number of queries per batch, and nothing lost to a mail failure."""
 
@@ -23,10 +23,10 @@ from project.actor import acting_as
 from project.redis_client import redis_client
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.scanning import decode_qr
-from tickets import delivery
 from tickets.codes import codes_issue_many
+from tickets.delivery import mailer
+from tickets.delivery.qr import EMAIL_ZOOM
 from tickets.models import PurchaseEvent, TicketPurchase
-from tickets.qr import EMAIL_ZOOM
 from workers import delivery_tasks
 from workers.celery import app
 from workers.queues import DELIVERY_QUEUE
@@ -89,7 +89,7 @@ def test_a_batch_of_confirmed_purchases_ends_completed_with_one_mail_each(mailou
     purchases = confirmed_purchases(5)
 
     with acting_as("task tickets.deliver_batch"):
-        assert delivery.deliver_batch() == 5
+        assert mailer.deliver_batch() == 5
 
     assert len(mailoutbox) == 5
     by_address = {message.to[0]: message for message in mailoutbox}
@@ -110,8 +110,8 @@ def test_only_confirmed_purchases_are_mailed_and_a_second_run_sends_nothing(mail
     PurchaseFactory(ticket=confirmed.ticket)  # pending
     PurchaseFactory(ticket=confirmed.ticket, status=Status.COMPLETED)
 
-    assert delivery.deliver_batch() == 1
-    assert delivery.deliver_batch() == 0
+    assert mailer.deliver_batch() == 1
+    assert mailer.deliver_batch() == 0
     assert [message.to for message in mailoutbox] == [[confirmed.customer_email]]
 
 
@@ -119,7 +119,7 @@ def test_only_confirmed_purchases_are_mailed_and_a_second_run_sends_nothing(mail
 def test_batches_follow_each_other_until_one_comes_up_short(mailoutbox):
     confirmed_purchases(7, quantity=lambda i: 1)
 
-    assert delivery.deliver_batch(batch_size=3) == 7
+    assert mailer.deliver_batch(batch_size=3) == 7
 
     assert len(mailoutbox) == 7
     assert not TicketPurchase.objects.filter(status=Status.CONFIRMED).exists()
@@ -141,7 +141,7 @@ def test_the_batch_goes_over_one_mail_connection(settings, mailoutbox):
     settings.EMAIL_BACKEND = f"{__name__}.CountingBackend"
     confirmed_purchases(6)
 
-    delivery.deliver_batch()
+    mailer.deliver_batch()
 
     assert len(mailoutbox) == 6
     assert len(CountingBackend.opened) == 1
@@ -150,7 +150,7 @@ def test_the_batch_goes_over_one_mail_connection(settings, mailoutbox):
 def _queries_for(count: int) -> int:
     confirmed_purchases(count)
     with CaptureQueriesContext(connection) as queries:
-        assert delivery.deliver_batch(batch_size=50) == count
+        assert mailer.deliver_batch(batch_size=50) == count
     return len(queries)
 
 
@@ -162,7 +162,7 @@ def test_the_queries_of_a_batch_do_not_grow_with_it(mailoutbox, django_assert_ma
 
     confirmed_purchases(20)
     with django_assert_max_num_queries(12):
-        assert delivery.deliver_batch(batch_size=50) == 20
+        assert mailer.deliver_batch(batch_size=50) == 20
 
 
 # --- Claims ------------------------------------------------------------------------
@@ -171,11 +171,11 @@ def test_the_queries_of_a_batch_do_not_grow_with_it(mailoutbox, django_assert_ma
 @pytest.mark.django_db
 def test_a_delivered_batch_keeps_no_claim_that_would_hold_back_other_sweeps(mailoutbox):
     sent, taken_meanwhile = confirmed_purchases(2)
-    claimed_at, claimed = delivery._claim(10)
+    claimed_at, claimed = mailer._claim(10)
     # The admin resends one by hand while the mailer is sending the batch.
     TicketPurchase.objects.filter(pk=taken_meanwhile.pk).update(status=Status.COMPLETED)
 
-    assert delivery._complete(claimed, claimed_at=claimed_at) == 1
+    assert mailer._complete(claimed, claimed_at=claimed_at) == 1
 
     stamps = TicketPurchase.objects.filter(pk__in=[sent.pk, taken_meanwhile.pk])
     assert set(stamps.values_list("status", "sweep_claimed_at")) == {(Status.COMPLETED, None)}
@@ -185,22 +185,22 @@ def test_a_delivered_batch_keeps_no_claim_that_would_hold_back_other_sweeps(mail
 def test_a_purchase_claimed_by_one_mailer_is_not_taken_by_another(mailoutbox):
     confirmed_purchases(3)
 
-    _, first = delivery._claim(10)
-    _, second = delivery._claim(10)
+    _, first = mailer._claim(10)
+    _, second = mailer._claim(10)
 
     assert len(first) == 3 and second == []
-    assert delivery.deliver_batch() == 0  # the first mailer is still sending them
+    assert mailer.deliver_batch() == 0  # the first mailer is still sending them
     assert not mailoutbox
 
 
 @pytest.mark.django_db
 def test_a_dead_mailers_claim_lapses_and_its_batch_is_sent_again(settings, mailoutbox):
     [purchase] = confirmed_purchases(1)
-    delivery._claim(10)  # ...and the mailer died before sending
+    mailer._claim(10)  # ...and the mailer died before sending
     stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 1)
     TicketPurchase.objects.filter(pk=purchase.pk).update(sweep_claimed_at=stale)
 
-    assert delivery.deliver_batch() == 1
+    assert mailer.deliver_batch() == 1
     assert len(mailoutbox) == 1
 
 
@@ -208,12 +208,12 @@ def test_a_dead_mailers_claim_lapses_and_its_batch_is_sent_again(settings, mailo
 def test_a_restored_run_sends_what_its_dead_predecessor_claimed_not_a_live_mailers(mailoutbox):
     dead_mailers, live_mailers = confirmed_purchases(2, quantity=lambda i: 1)
     TicketPurchase.objects.filter(pk=live_mailers.pk).update(status=Status.PENDING)
-    dead_at, _ = delivery._claim(10)  # the run "task-1" claimed it, then its worker died
-    delivery._remember_claim("task-1", dead_at)
+    dead_at, _ = mailer._claim(10)  # the run "task-1" claimed it, then its worker died
+    mailer._remember_claim("task-1", dead_at)
     TicketPurchase.objects.filter(pk=live_mailers.pk).update(status=Status.CONFIRMED)
-    delivery._claim(10)  # another mailer, alive, is sending this one
+    mailer._claim(10)  # another mailer, alive, is sending this one
 
-    assert delivery.deliver_batch(run_id="task-1", resume=True) == 1
+    assert mailer.deliver_batch(run_id="task-1", resume=True) == 1
 
     assert [message.to for message in mailoutbox] == [[dead_mailers.customer_email]]
     live_mailers.refresh_from_db()
@@ -224,9 +224,9 @@ def test_a_restored_run_sends_what_its_dead_predecessor_claimed_not_a_live_maile
 def test_a_run_that_ends_forgets_its_claims(mailoutbox):
     confirmed_purchases(1)
 
-    assert delivery.deliver_batch(run_id="task-2") == 1
+    assert mailer.deliver_batch(run_id="task-2") == 1
 
-    assert not redis_client().exists(delivery._run_claims_key("task-2"))
+    assert not redis_client().exists(mailer._run_claims_key("task-2"))
 
 
 @pytest.mark.django_db
@@ -235,7 +235,7 @@ def test_a_sweeps_stamp_from_before_the_confirmation_does_not_hold_the_mail_back
     before = purchase.confirmed_at - timedelta(seconds=1)  # a sweep took it while pending
     TicketPurchase.objects.filter(pk=purchase.pk).update(sweep_claimed_at=before)
 
-    assert delivery.deliver_batch() == 1
+    assert mailer.deliver_batch() == 1
 
 
 @contextmanager
@@ -274,7 +274,7 @@ def test_a_purchase_locked_by_a_concurrent_claim_is_skipped(mailoutbox):
     locked, free = confirmed_purchases(2, quantity=lambda i: 1)
 
     with held_elsewhere(locked):
-        _, claimed = delivery._claim(10)
+        _, claimed = mailer._claim(10)
 
     assert [purchase.pk for purchase in claimed] == [free.pk]
 
@@ -285,22 +285,22 @@ def test_a_purchase_passed_over_while_locked_is_looked_at_again_shortly(publishe
     locked, free = confirmed_purchases(2, quantity=lambda i: 1)
 
     with held_elsewhere(locked):
-        assert delivery.deliver_batch() == 1
+        assert mailer.deliver_batch() == 1
 
     assert [message.to for message in mailoutbox] == [[free.customer_email]]
-    assert published.ids(delivery.DELIVER_BATCH_TASK) == [delivery.LOOK_AGAIN_KEY]
-    assert published.delays == [delivery.LOOK_AGAIN_SECONDS]
+    assert published.ids(mailer.DELIVER_BATCH_TASK) == [mailer.LOOK_AGAIN_KEY]
+    assert published.delays == [mailer.LOOK_AGAIN_SECONDS]
     # The look again does not silence the mailer's own doorbell meanwhile.
-    assert delivery.delivery_ring()
-    assert delivery.deliver_batch(doorbell=delivery.LOOK_AGAIN_KEY) == 1  # it sends it
-    assert published.delays == [delivery.LOOK_AGAIN_SECONDS, None]  # nothing left: no more
+    assert mailer.delivery_ring()
+    assert mailer.deliver_batch(doorbell=mailer.LOOK_AGAIN_KEY) == 1  # it sends it
+    assert published.delays == [mailer.LOOK_AGAIN_SECONDS, None]  # nothing left: no more
 
 
 @pytest.mark.django_db
 def test_a_mailer_that_took_everything_does_not_ring_again(published, mailoutbox):
     confirmed_purchases(3)
 
-    assert delivery.deliver_batch() == 3
+    assert mailer.deliver_batch() == 3
 
     assert published == []
 
@@ -338,8 +338,8 @@ def test_an_unreachable_mail_server_leaves_them_confirmed_and_a_later_run_delive
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
 
-    with caplog.at_level(logging.WARNING, logger="tickets.delivery"), pytest.raises(OSError):
-        delivery.deliver_batch()
+    with caplog.at_level(logging.WARNING, logger="tickets.delivery.mailer"), pytest.raises(OSError):
+        mailer.deliver_batch()
 
     for purchase in purchases:
         assert str(purchase.pk) in caplog.text
@@ -348,7 +348,7 @@ def test_an_unreachable_mail_server_leaves_them_confirmed_and_a_later_run_delive
         assert purchase.sweep_claimed_at is None  # free for the retry at once
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    assert delivery.deliver_batch() == 3
+    assert mailer.deliver_batch() == 3
     assert len(mailoutbox) == 3
 
 
@@ -361,7 +361,7 @@ def test_a_connection_lost_mid_batch_completes_what_went_and_releases_the_rest(
     settings.EMAIL_BACKEND = f"{__name__}.FailingAfter"
 
     with pytest.raises(smtplib.SMTPServerDisconnected):
-        delivery.deliver_batch()
+        mailer.deliver_batch()
 
     sent = {message.to[0] for message in mailoutbox}
     completed = TicketPurchase.objects.filter(status=Status.COMPLETED)
@@ -370,7 +370,7 @@ def test_a_connection_lost_mid_batch_completes_what_went_and_releases_the_rest(
     assert waiting.count() == 3 and not waiting.filter(sweep_claimed_at__isnull=False).exists()
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    assert delivery.deliver_batch() == 3
+    assert mailer.deliver_batch() == 3
     assert len(mailoutbox) == 5
 
 
@@ -380,8 +380,8 @@ def test_an_address_refused_for_good_does_not_hold_up_the_others(settings, mailo
     RefusingOne.address = bad.customer_email
     settings.EMAIL_BACKEND = f"{__name__}.RefusingOne"
 
-    with caplog.at_level(logging.ERROR, logger="tickets.delivery"):
-        assert delivery.deliver_batch() == 3
+    with caplog.at_level(logging.ERROR, logger="tickets.delivery.mailer"):
+        assert mailer.deliver_batch() == 3
 
     assert str(bad.pk) in caplog.text
     bad.refresh_from_db()
@@ -394,13 +394,13 @@ def test_an_address_refused_for_good_does_not_hold_up_the_others(settings, mailo
 
 @pytest.mark.django_db
 def test_ringing_twice_publishes_once_until_the_mailer_answers(published, mailoutbox):
-    assert delivery.delivery_ring() is True
-    assert delivery.delivery_ring() is False
-    assert published.ids(delivery.DELIVER_BATCH_TASK) == [delivery.DOORBELL_KEY]
+    assert mailer.delivery_ring() is True
+    assert mailer.delivery_ring() is False
+    assert published.ids(mailer.DELIVER_BATCH_TASK) == [mailer.DOORBELL_KEY]
 
-    delivery.deliver_batch()  # answers the doorbell
-    assert delivery.delivery_ring() is True
-    assert len(published.ids(delivery.DELIVER_BATCH_TASK)) == 2
+    mailer.deliver_batch()  # answers the doorbell
+    assert mailer.delivery_ring() is True
+    assert len(published.ids(mailer.DELIVER_BATCH_TASK)) == 2
 
 
 @pytest.mark.django_db
@@ -409,21 +409,21 @@ def test_a_burst_of_confirmations_rings_once_after_commit(
 ):
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         for _ in range(50):
-            delivery.delivery_ring_on_commit()
+            mailer.delivery_ring_on_commit()
         assert published == []
-    assert published.ids(delivery.DELIVER_BATCH_TASK) == [delivery.DOORBELL_KEY]
+    assert published.ids(mailer.DELIVER_BATCH_TASK) == [mailer.DOORBELL_KEY]
 
 
 @pytest.mark.django_db
 def test_the_undelivered_sweep_rings_for_purchases_that_waited_too_long(settings, published):
     [purchase] = confirmed_purchases(1)
-    assert delivery.delivery_ring_overdue() == 0
+    assert mailer.delivery_ring_overdue() == 0
     assert published == []
 
     old = timezone.now() - timedelta(seconds=settings.REQUEUE_AFTER_SECONDS + 1)
     TicketPurchase.objects.filter(pk=purchase.pk).update(updated_at=old)
-    assert delivery.delivery_ring_overdue() == 1
-    assert published.ids(delivery.DELIVER_BATCH_TASK) == [delivery.DOORBELL_KEY]
+    assert mailer.delivery_ring_overdue() == 1
+    assert published.ids(mailer.DELIVER_BATCH_TASK) == [mailer.DOORBELL_KEY]
 
 
 # --- The task ----------------------------------------------------------------------
@@ -431,8 +431,8 @@ def test_the_undelivered_sweep_rings_for_purchases_that_waited_too_long(settings
 
 def test_the_batch_task_is_registered_and_routed_to_the_delivery_queue():
     app.loader.import_default_modules()
-    assert delivery.DELIVER_BATCH_TASK in app.tasks
-    route = app.amqp.router.route({}, delivery.DELIVER_BATCH_TASK)
+    assert mailer.DELIVER_BATCH_TASK in app.tasks
+    route = app.amqp.router.route({}, mailer.DELIVER_BATCH_TASK)
     assert route["queue"].name == DELIVERY_QUEUE
 
 
@@ -445,7 +445,7 @@ def test_the_task_retries_a_failing_mail_server_then_leaves_the_purchases_confir
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
 
     with caplog.at_level(logging.WARNING):
-        result = delivery_tasks.deliver_batch.apply(args=[delivery.DOORBELL_KEY])
+        result = delivery_tasks.deliver_batch.apply(args=[mailer.DOORBELL_KEY])
 
     assert result.successful()  # a clean, logged end: the sweep takes over
     assert "deliver_batch gave up after 5 retries" in caplog.text
@@ -457,7 +457,7 @@ def test_the_task_retries_a_failing_mail_server_then_leaves_the_purchases_confir
 @pytest.mark.django_db
 def test_the_task_completes_the_batch(mailoutbox):
     confirmed_purchases(3)
-    result = delivery_tasks.deliver_batch.apply(args=[delivery.DOORBELL_KEY])
+    result = delivery_tasks.deliver_batch.apply(args=[mailer.DOORBELL_KEY])
     assert result.get() == 3
     assert len(mailoutbox) == 3
 
@@ -467,16 +467,16 @@ def test_a_message_that_cannot_be_built_does_not_hold_up_the_others(
     monkeypatch, mailoutbox, caplog
 ):
     broken, *fine = confirmed_purchases(3)
-    build = delivery.confirmation_message
+    build = mailer.confirmation_message
 
     def confirmation_message(purchase, codes):
         if purchase.pk == broken.pk:
             raise ValueError("a template bug")
         return build(purchase, codes)
 
-    monkeypatch.setattr(delivery, "confirmation_message", confirmation_message)
-    with caplog.at_level(logging.ERROR, logger="tickets.delivery"):
-        assert delivery.deliver_batch() == 2
+    monkeypatch.setattr(mailer, "confirmation_message", confirmation_message)
+    with caplog.at_level(logging.ERROR, logger="tickets.delivery.mailer"):
+        assert mailer.deliver_batch() == 2
 
     assert str(broken.pk) in caplog.text
     assert {message.to[0] for message in mailoutbox} == {p.customer_email for p in fine}

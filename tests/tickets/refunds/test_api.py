@@ -13,8 +13,9 @@ from rest_framework.test import APIClient
 from gateways import Outcome, TransientGatewayError
 from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
-from tickets import services
+from tickets.delivery.services import purchase_deliver
 from tickets.models import Ticket, TicketCode, TicketPurchase
+from tickets.sale.payment import purchase_process
 
 pytestmark = pytest.mark.django_db
 
@@ -34,9 +35,7 @@ def staff():
 def paid_purchase(quantity: int = 3, total: int = 10) -> TicketPurchase:
     ticket = TicketFactory(total_quantity=total)
     purchase = PurchaseFactory(ticket=ticket, quantity=quantity)
-    purchase = services.purchase_deliver(
-        purchase_id=services.purchase_process(purchase_id=purchase.pk).pk
-    )
+    purchase = purchase_deliver(purchase_id=purchase_process(purchase_id=purchase.pk).pk)
     assert purchase.status == TicketPurchase.Status.COMPLETED
     return purchase
 

@@ -1,4 +1,4 @@
-"""The lean accept path (tickets/accept.py) and the cheap poll: the same answers
+"""The lean accept path (tickets/sale/accept.py) and the cheap poll: the same answers
 as the serializers and services they replace, in fewer round trips."""
 
 import json
@@ -10,17 +10,19 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from project.redis_client import redis_client
+from project.tasks import BATCH_TASK, PROCESS_TASK
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory, purchase_request
-from tickets import backlog, services
-from tickets.accept import purchase_input_validate
 from tickets.models import IdempotencyKey, PurchaseEvent, TicketPurchase
-from tickets.selectors import tickets_on_sale
-from tickets.serializers import (
+from tickets.sale import waiting_room
+from tickets.sale.accept import purchase_input_validate
+from tickets.sale.payment import purchase_fail, ticket_process_batches
+from tickets.sale.purchases import purchase_reserve
+from tickets.sale.serializers import (
     PurchaseCreateSerializer,
     PurchaseDetailSerializer,
     PurchaseStatusSerializer,
 )
-from tickets.task_names import BATCH_TASK, PROCESS_TASK
+from tickets.selectors import tickets_on_sale
 
 pytestmark = pytest.mark.django_db
 
@@ -325,7 +327,7 @@ def test_a_purchase_waiting_in_its_queue_is_told_how_long_the_queue_takes(api_cl
     redis_client().hset(
         f"tickets:queue:{purchase.ticket_id}", mapping={"accepted": 40, "decided": 10, "rate": "3"}
     )
-    assert backlog.retry_after(purchase.ticket_id) == 10
+    assert waiting_room.retry_after(purchase.ticket_id) == 10
     response = api_client.get(status_url(purchase))
     assert response["Retry-After"] == "10"
     unchanged = api_client.get(status_url(purchase), HTTP_IF_NONE_MATCH=response["ETag"])
@@ -333,13 +335,13 @@ def test_a_purchase_waiting_in_its_queue_is_told_how_long_the_queue_takes(api_cl
 
 
 def test_a_purchase_past_the_queue_polls_every_second_and_a_final_one_not_at_all(api_client):
-    purchase = services.purchase_reserve(purchase_id=PurchaseFactory().pk)
+    purchase = purchase_reserve(purchase_id=PurchaseFactory().pk)
     redis_client().hset(
         f"tickets:queue:{purchase.ticket_id}", mapping={"accepted": 40, "decided": 10, "rate": "3"}
     )
     response = api_client.get(status_url(purchase))
     assert response["Retry-After"] == "1" and response["Cache-Control"] == "no-cache"
-    services.purchase_fail(purchase_id=purchase.pk, reason="payment_declined")
+    purchase_fail(purchase_id=purchase.pk, reason="payment_declined")
     final = api_client.get(status_url(purchase))
     assert final.json()["status"] == "failed" and "Retry-After" not in final
 
@@ -358,7 +360,9 @@ def test_each_waiting_purchase_is_told_its_place_in_line_and_the_wait(api_client
     assert {poll["estimated_wait_seconds"] for poll in before} == {None}  # no rate measured yet
 
     first_two = [poll["purchase_id"] for poll in before[:2]]
-    backlog.note_decided(ticket.pk, count=2, seconds=1.0, drained=False, purchase_ids=first_two)
+    waiting_room.note_decided(
+        ticket.pk, count=2, seconds=1.0, drained=False, purchase_ids=first_two
+    )
 
     after = [api_client.get(url) for url in urls[2:]]
     assert [poll.json()["queue_position"] for poll in after] == [0, 1, 2]
@@ -378,7 +382,7 @@ def test_a_move_up_the_line_is_news_to_a_poller_holding_the_old_etag(api_client,
     assert unchanged.status_code == 304
 
     decided = [first.json()["purchase_id"]]
-    backlog.note_decided(ticket.pk, count=1, seconds=0.5, drained=False, purchase_ids=decided)
+    waiting_room.note_decided(ticket.pk, count=1, seconds=0.5, drained=False, purchase_ids=decided)
 
     moved = api_client.get(second["Location"], HTTP_IF_NONE_MATCH=seen["ETag"])
     assert moved.status_code == 200 and moved.json()["queue_position"] == 0
@@ -390,8 +394,8 @@ def test_a_decided_purchase_has_no_place_in_line_and_costs_no_redis(
     ticket = TicketFactory(total_quantity=100)
     hold = body(ticket, quantity=1, payment_token="")  # seated, then waits for its payment
     url = api_client.post(CREATE_URL, hold, format="json")["Location"]
-    services.ticket_process_batches(ticket_id=ticket.pk)
-    monkeypatch.setattr(backlog, "redis_client", lambda: pytest.fail("Redis asked"))
+    ticket_process_batches(ticket_id=ticket.pk)
+    monkeypatch.setattr(waiting_room, "redis_client", lambda: pytest.fail("Redis asked"))
 
     seated = api_client.get(url).json()
 
@@ -405,7 +409,7 @@ def test_without_redis_a_poll_still_answers_without_a_place(api_client, publishe
     def redis_down():
         raise ConnectionError("Redis is away")
 
-    monkeypatch.setattr(backlog, "redis_client", redis_down)
+    monkeypatch.setattr(waiting_room, "redis_client", redis_down)
     response = api_client.get(status_url(purchase))
     assert response.status_code == 200 and response["Retry-After"] == "1"
     assert response.json()["queue_position"] is None

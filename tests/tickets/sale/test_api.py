@@ -6,8 +6,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
-from tickets import services
 from tickets.models import IdempotencyKey, TicketPurchase
+from tickets.sale.payment import purchase_charge, purchase_fail
+from tickets.sale.purchases import purchase_reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +147,7 @@ def test_same_key_different_body_is_422(api_client, ticket):
 
 
 def test_a_key_still_in_flight_is_409(api_client, ticket):
-    from tickets.idempotency import idempotency_scope, request_fingerprint
+    from tickets.sale.idempotency import idempotency_scope, request_fingerprint
 
     body = valid_body(ticket)
     validated = {**body, "customer_phone": "", "payment_token": ""}
@@ -200,8 +201,8 @@ def test_status_is_small_with_retry_after_and_etag(api_client):
     assert response["Retry-After"] == "1"
     unchanged = api_client.get(url, HTTP_IF_NONE_MATCH=response["ETag"])
     assert unchanged.status_code == 304
-    services.purchase_reserve(purchase_id=purchase.pk)
-    services.purchase_fail(purchase_id=purchase.pk, reason="payment_declined")
+    purchase_reserve(purchase_id=purchase.pk)
+    purchase_fail(purchase_id=purchase.pk, reason="payment_declined")
     changed = api_client.get(url, HTTP_IF_NONE_MATCH=response["ETag"])
     assert changed.status_code == 200 and changed.json()["status"] == "failed"
     assert "Retry-After" not in changed
@@ -218,8 +219,8 @@ def test_unknown_or_malformed_purchase_ids_are_404(api_client, path):
 
 
 def test_details_have_the_spec_shape(api_client):
-    purchase = services.purchase_reserve(purchase_id=PurchaseFactory(quantity=2).pk)
-    services.purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_reserve(purchase_id=PurchaseFactory(quantity=2).pk)
+    purchase_charge(purchase_id=purchase.pk)
     data = api_client.get(f"/api/tickets/purchase/{purchase.pk}/details/").json()
     expected_keys = {
         "purchase_id",
@@ -334,7 +335,7 @@ def test_debug_is_for_staff_with_its_permission(api_client):
 
 
 def test_a_key_abandoned_by_a_dead_request_can_be_used_again(api_client, ticket):
-    from tickets.idempotency import idempotency_scope, request_fingerprint
+    from tickets.sale.idempotency import idempotency_scope, request_fingerprint
 
     body = valid_body(ticket)
     validated = {**body, "customer_phone": "", "payment_token": ""}

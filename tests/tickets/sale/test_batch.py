@@ -14,10 +14,13 @@ from redis.client import Pipeline
 
 from gateways import ChargeRequest
 from gateways.simulated import SimulatedGateway
+from project.tasks import BATCH_TASK, PROCESS_TASK
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import accept, backlog, batch, services
-from tickets.delivery import DELIVER_BATCH_TASK, DOORBELL_KEY
+from tickets.delivery.mailer import DELIVER_BATCH_TASK, DOORBELL_KEY
 from tickets.models import PurchaseEvent, TicketCode, TicketPurchase
+from tickets.sale import accept, batch, waiting_room
+from tickets.sale.payment import ticket_process_batches
+from tickets.sale.purchases import purchase_create
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +50,7 @@ def test_a_batch_seats_the_oldest_first_and_fails_the_rest_as_sold_out(
     purchases = waiting(ticket, 5)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.ticket_process_batches(ticket_id=ticket.pk) == 5
+        assert ticket_process_batches(ticket_id=ticket.pk) == 5
 
     assert statuses(purchases) == [("confirmed", None)] * 3 + [("failed", "sold_out")] * 2
     ticket.refresh_from_db()
@@ -65,7 +68,7 @@ def test_a_purchase_too_big_for_what_is_left_does_not_block_smaller_ones_behind_
         PurchaseFactory(ticket=ticket, quantity=4),
         PurchaseFactory(ticket=ticket, quantity=3),
     )
-    services.ticket_process_batches(ticket_id=ticket.pk)
+    ticket_process_batches(ticket_id=ticket.pk)
     assert statuses([big, small]) == [("failed", "sold_out"), ("confirmed", None)]
 
 
@@ -76,7 +79,7 @@ def test_declined_and_failing_cards_in_a_batch(published, django_capture_on_comm
     flaky = PurchaseFactory(ticket=ticket, quantity=1, payment_token="tok_error")
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.ticket_process_batches(ticket_id=ticket.pk)
+        ticket_process_batches(ticket_id=ticket.pk)
 
     assert statuses([*ok, declined]) == [("confirmed", None)] * 2 + [("failed", "payment_declined")]
     flaky.refresh_from_db()
@@ -86,7 +89,7 @@ def test_declined_and_failing_cards_in_a_batch(published, django_capture_on_comm
         "processing",
         True,
     )
-    assert published.ids(services.PROCESS_TASK) == [str(flaky.pk)]
+    assert published.ids(PROCESS_TASK) == [str(flaky.pk)]
     ticket.refresh_from_db()
     assert ticket.available_quantity == 10 - 2 - 1  # the declined seats came back
 
@@ -95,7 +98,7 @@ def test_unpaid_holds_are_seated_but_not_charged_and_respect_their_cap(published
     settings.UNPAID_HOLDS_MAX_PERCENT = 50
     ticket = TicketFactory(total_quantity=4)
     first, second = (PurchaseFactory(ticket=ticket, quantity=2, payment_token="") for _ in "ab")
-    services.ticket_process_batches(ticket_id=ticket.pk)
+    ticket_process_batches(ticket_id=ticket.pk)
     first.refresh_from_db()
     assert (first.status, first.inventory_reserved, first.holds_unpaid) == ("pending", True, True)
     assert first.payment_status == "pending"
@@ -109,7 +112,7 @@ def test_statements_per_batch_do_not_grow_with_the_batch(published):
         ticket = TicketFactory(total_quantity=count)
         waiting(ticket, count)
         with CaptureQueriesContext(connection) as queries:
-            services.ticket_process_batches(ticket_id=ticket.pk)
+            ticket_process_batches(ticket_id=ticket.pk)
         assert (
             TicketPurchase.objects.filter(ticket=ticket, status=Status.CONFIRMED).count() == count
         )
@@ -121,9 +124,9 @@ def test_statements_per_batch_do_not_grow_with_the_batch(published):
 def test_a_second_run_changes_nothing(published):
     ticket = TicketFactory(total_quantity=2)
     purchases = waiting(ticket, 3)
-    services.ticket_process_batches(ticket_id=ticket.pk)
+    ticket_process_batches(ticket_id=ticket.pk)
     before = statuses(purchases), TicketCode.objects.count(), PurchaseEvent.objects.count()
-    assert services.ticket_process_batches(ticket_id=ticket.pk, resume=True) == 0
+    assert ticket_process_batches(ticket_id=ticket.pk, resume=True) == 0
     assert (
         statuses(purchases),
         TicketCode.objects.count(),
@@ -139,7 +142,7 @@ def test_resume_settles_charges_a_dead_worker_left_in_flight(published):
     # One of them had reached the gateway before the crash.
     SimulatedGateway().charge_batch([ChargeRequest(str(purchases[0].pk), 80, "USD", "tok_success")])
 
-    services.ticket_process_batches(ticket_id=ticket.pk, resume=True)
+    ticket_process_batches(ticket_id=ticket.pk, resume=True)
 
     assert statuses(purchases) == [("confirmed", None)] * 3
     for purchase in purchases:
@@ -152,7 +155,7 @@ def test_batches_are_bounded_by_batch_size(published, settings):
     settings.BATCH_SIZE = 4
     ticket = TicketFactory(total_quantity=20)
     purchases = waiting(ticket, 10)
-    assert services.ticket_process_batches(ticket_id=ticket.pk) == 10
+    assert ticket_process_batches(ticket_id=ticket.pk) == 10
     assert statuses(purchases) == [("confirmed", None)] * 10
 
 
@@ -162,7 +165,7 @@ def test_accepting_many_rings_the_ticket_doorbell_once(
     ticket = TicketFactory(total_quantity=10)
     for n in range(5):
         with django_capture_on_commit_callbacks(execute=True):
-            services.purchase_create(
+            purchase_create(
                 ticket_id=ticket.pk,
                 quantity=1,
                 customer_name="Ann",
@@ -170,26 +173,26 @@ def test_accepting_many_rings_the_ticket_doorbell_once(
                 payment_method="card",
                 payment_token="tok_success",
             )
-    assert published.ids(services.BATCH_TASK) == [ticket.pk]
+    assert published.ids(BATCH_TASK) == [ticket.pk]
     # The worker answers before it looks: the next purchase rings again.
-    services.ticket_process_batches(ticket_id=ticket.pk)
+    ticket_process_batches(ticket_id=ticket.pk)
     assert batch.batch_ring(ticket.pk) is True
-    assert published.ids(services.BATCH_TASK) == [ticket.pk, ticket.pk]
+    assert published.ids(BATCH_TASK) == [ticket.pk, ticket.pk]
 
 
 def test_the_queue_counters_give_a_retry_after_from_depth_and_drain_rate(published):
     ticket = TicketFactory(total_quantity=100)
     for _ in range(30):
-        backlog.note_accepted(ticket.pk, uuid.uuid4())
-    backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=False)  # 10/s
-    assert backlog.retry_after(ticket.pk) == 2  # 20 left at 10/s
-    backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=True)
-    assert backlog.retry_after(ticket.pk) == backlog.RETRY_AFTER_MIN_SECONDS
+        waiting_room.note_accepted(ticket.pk, uuid.uuid4())
+    waiting_room.note_decided(ticket.pk, count=10, seconds=1.0, drained=False)  # 10/s
+    assert waiting_room.retry_after(ticket.pk) == 2  # 20 left at 10/s
+    waiting_room.note_decided(ticket.pk, count=10, seconds=1.0, drained=True)
+    assert waiting_room.retry_after(ticket.pk) == waiting_room.RETRY_AFTER_MIN_SECONDS
 
 
 def test_an_accepted_purchase_is_counted_and_rings_in_one_redis_round_trip(published, monkeypatch):
     ticket = TicketFactory(total_quantity=100)
-    backlog.note_decided(ticket.pk, count=10, seconds=1.0, drained=False)  # 10/s
+    waiting_room.note_decided(ticket.pk, count=10, seconds=1.0, drained=False)  # 10/s
     round_trips = []
     execute = Pipeline.execute
     monkeypatch.setattr(
@@ -199,9 +202,9 @@ def test_an_accepted_purchase_is_counted_and_rings_in_one_redis_round_trip(publi
     waits = [batch.batch_accepted(ticket.pk, uuid.uuid4()) for _ in range(31)]
 
     assert len(round_trips) == 31
-    assert published.ids(services.BATCH_TASK) == [ticket.pk]  # one doorbell for them all
+    assert published.ids(BATCH_TASK) == [ticket.pk]  # one doorbell for them all
     assert waits[-1] == 3  # 31 accepted - 10 decided = 21 ahead at 10/s
-    assert backlog.retry_after(ticket.pk) == 3
+    assert waiting_room.retry_after(ticket.pk) == 3
 
 
 def test_accepting_without_redis_answers_the_shortest_wait_and_rings_nothing(
@@ -212,7 +215,10 @@ def test_accepting_without_redis_answers_the_shortest_wait_and_rings_nothing(
 
     monkeypatch.setattr(Pipeline, "execute", redis_down)
 
-    assert batch.batch_accepted(TicketFactory().pk, uuid.uuid4()) == backlog.RETRY_AFTER_MIN_SECONDS
+    assert (
+        batch.batch_accepted(TicketFactory().pk, uuid.uuid4())
+        == waiting_room.RETRY_AFTER_MIN_SECONDS
+    )
     assert published == []
     assert "its sweep will re-enqueue it" in caplog.text
 

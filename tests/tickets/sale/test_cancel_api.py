@@ -6,8 +6,10 @@ import uuid
 import pytest
 
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services
+from tickets.delivery.services import purchase_deliver
 from tickets.models import Ticket, TicketPurchase
+from tickets.sale.payment import purchase_process
+from tickets.sale.purchases import purchase_reserve
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +27,7 @@ def reserved_purchase(quantity: int = 3, total: int = 10, token: str = "") -> Ti
     purchase = PurchaseFactory(
         ticket=TicketFactory(total_quantity=total), quantity=quantity, payment_token=token
     )
-    purchase = services.purchase_reserve(purchase_id=purchase.pk)
+    purchase = purchase_reserve(purchase_id=purchase.pk)
     assert purchase.inventory_reserved and seats_left(purchase) == total - quantity
     return purchase
 
@@ -79,9 +81,7 @@ def test_a_purchase_not_yet_reserved_is_cancelled_without_touching_inventory(api
 
 def test_a_completed_purchase_cannot_be_cancelled(api_client):
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=10), quantity=2)
-    purchase = services.purchase_deliver(
-        purchase_id=services.purchase_process(purchase_id=purchase.pk).pk
-    )
+    purchase = purchase_deliver(purchase_id=purchase_process(purchase_id=purchase.pk).pk)
     assert purchase.status == TicketPurchase.Status.COMPLETED
 
     response = cancel(api_client, purchase.pk)

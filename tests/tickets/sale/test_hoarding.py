@@ -6,8 +6,14 @@ import pytest
 from rest_framework.throttling import ScopedRateThrottle
 
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services
 from tickets.models import TicketPurchase
+from tickets.sale.payment import purchase_process
+from tickets.sale.purchases import (
+    purchase_cancel,
+    purchase_create,
+    purchase_reserve,
+    purchase_submit_payment,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +119,7 @@ def test_unpaid_holds_never_take_the_whole_ticket(settings):
     settings.UNPAID_HOLDS_MAX_PERCENT = 50
     ticket = TicketFactory(total_quantity=10)
     holds = [PurchaseFactory(ticket=ticket, quantity=2, payment_token="") for _ in range(4)]
-    outcomes = [services.purchase_reserve(purchase_id=p.pk) for p in holds]
+    outcomes = [purchase_reserve(purchase_id=p.pk) for p in holds]
     assert [(p.status, p.failure_reason) for p in outcomes] == [
         ("pending", None),
         ("pending", None),
@@ -124,18 +130,18 @@ def test_unpaid_holds_never_take_the_whole_ticket(settings):
     assert (ticket.available_quantity, ticket.unpaid_held_quantity) == (6, 4)
     # Buyers who pay still get the rest.
     paying = PurchaseFactory(ticket=ticket, quantity=6, payment_token="tok_success")
-    assert services.purchase_process(purchase_id=paying.pk).status == "confirmed"
+    assert purchase_process(purchase_id=paying.pk).status == "confirmed"
     # A hold that is paid for stops counting; one that expires gives its seats back.
-    services.purchase_submit_payment(purchase_id=holds[0].pk, payment_token="tok_success")
-    services.purchase_process(purchase_id=holds[0].pk)
-    services.purchase_cancel(purchase_id=holds[1].pk)
+    purchase_submit_payment(purchase_id=holds[0].pk, payment_token="tok_success")
+    purchase_process(purchase_id=holds[0].pk)
+    purchase_cancel(purchase_id=holds[1].pk)
     ticket.refresh_from_db()
     assert (ticket.available_quantity, ticket.unpaid_held_quantity) == (2, 0)
 
 
 def test_a_purchase_without_token_holds_its_seats_only_briefly(settings):
     settings.UNPAID_HOLD_SECONDS = 120
-    unpaid = services.purchase_create(
+    unpaid = purchase_create(
         ticket_id=TicketFactory().pk,
         quantity=1,
         customer_name="Ann",

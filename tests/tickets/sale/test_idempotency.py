@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import TicketFactory, UserFactory, purchase_request
-from tickets import idempotency
-from tickets.idempotency import idempotency_keys_purge, idempotency_scope
 from tickets.models import IdempotencyKey, TicketPurchase
+from tickets.sale import idempotency
+from tickets.sale.idempotency import idempotency_keys_purge, idempotency_scope
 from workers.tasks import purge_idempotency_keys
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.utils import timezone
 from gateways import TransientGatewayError
 from gateways.simulated import SimulatedGateway
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services
+from tickets.delivery.services import purchase_deliver
 from tickets.errors import (
     IllegalTransition,
     PaymentAlreadySubmitted,
@@ -16,6 +16,24 @@ from tickets.errors import (
     TicketUnavailable,
 )
 from tickets.models import Ticket, TicketCode, TicketPurchase
+from tickets.refunds.services import purchase_refund
+from tickets.sale.payment import (
+    purchase_charge,
+    purchase_confirm,
+    purchase_fail,
+    purchase_give_up_payment,
+    purchase_process,
+    purchase_reconcile_payment,
+    purchase_simulate_callback,
+)
+from tickets.sale.purchases import (
+    purchase_cancel,
+    purchase_create,
+    purchase_expire,
+    purchase_reserve,
+    purchase_submit_payment,
+    purchases_expire_due,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +43,7 @@ PaymentStatus = TicketPurchase.PaymentStatus
 
 def reserved_purchase(**kwargs) -> TicketPurchase:
     purchase = PurchaseFactory(**kwargs)
-    return services.purchase_reserve(purchase_id=purchase.pk)
+    return purchase_reserve(purchase_id=purchase.pk)
 
 
 def seats_left(ticket: Ticket) -> int:
@@ -38,7 +56,7 @@ def seats_left(ticket: Ticket) -> int:
 
 def test_create_copies_price_from_the_ticket_and_holds_nothing_yet():
     ticket = TicketFactory(price="80.00", total_quantity=5)
-    purchase = services.purchase_create(
+    purchase = purchase_create(
         ticket_id=ticket.pk,
         quantity=2,
         customer_name="Ann",
@@ -65,7 +83,7 @@ def test_create_copies_price_from_the_ticket_and_holds_nothing_yet():
 def test_create_refuses_a_ticket_not_on_sale(ticket_kwargs):
     ticket = TicketFactory(**ticket_kwargs)
     with pytest.raises(TicketUnavailable):
-        services.purchase_create(
+        purchase_create(
             ticket_id=ticket.pk,
             quantity=1,
             customer_name="Ann",
@@ -81,8 +99,8 @@ def test_create_refuses_a_ticket_not_on_sale(ticket_kwargs):
 def test_reserve_takes_seats_once_even_when_run_twice():
     ticket = TicketFactory(total_quantity=5)
     purchase = PurchaseFactory(ticket=ticket, quantity=2)
-    services.purchase_reserve(purchase_id=purchase.pk)
-    services.purchase_reserve(purchase_id=purchase.pk)
+    purchase_reserve(purchase_id=purchase.pk)
+    purchase_reserve(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert purchase.inventory_reserved and purchase.processing_started_at
     assert seats_left(ticket) == 3
@@ -91,7 +109,7 @@ def test_reserve_takes_seats_once_even_when_run_twice():
 def test_reserve_fails_sold_out_without_touching_inventory_or_payment():
     ticket = TicketFactory(total_quantity=3, available_quantity=1)
     purchase = PurchaseFactory(ticket=ticket, quantity=2)
-    purchase = services.purchase_reserve(purchase_id=purchase.pk)
+    purchase = purchase_reserve(purchase_id=purchase.pk)
     assert (purchase.status, purchase.failure_reason) == (Status.FAILED, "sold_out")
     assert purchase.payment_status == PaymentStatus.PENDING
     assert seats_left(ticket) == 1
@@ -109,7 +127,7 @@ def test_inventory_check_constraints_hold_in_the_database():
 
 def test_charge_success_confirms_with_exactly_quantity_codes():
     purchase = reserved_purchase(quantity=3, payment_token="tok_success")
-    purchase = services.purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_charge(purchase_id=purchase.pk)
     assert (purchase.status, purchase.payment_status) == (Status.CONFIRMED, PaymentStatus.COMPLETED)
     assert purchase.codes.count() == 3
     assert purchase.gateway_reference.startswith("sim_")
@@ -117,9 +135,9 @@ def test_charge_success_confirms_with_exactly_quantity_codes():
 
 def test_charge_twice_captures_once_and_issues_codes_once():
     purchase = reserved_purchase(quantity=2)
-    services.purchase_charge(purchase_id=purchase.pk)
-    services.purchase_charge(purchase_id=purchase.pk)
-    services.purchase_process(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
+    purchase_process(purchase_id=purchase.pk)
     assert TicketCode.objects.filter(purchase=purchase).count() == 2
     assert SimulatedGateway().captures(str(purchase.pk)) == 1
 
@@ -128,7 +146,7 @@ def test_decline_fails_and_releases_the_seats():
     ticket = TicketFactory(total_quantity=4)
     purchase = reserved_purchase(ticket=ticket, quantity=2, payment_token="tok_decline")
     assert seats_left(ticket) == 2
-    purchase = services.purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_charge(purchase_id=purchase.pk)
     assert (purchase.status, purchase.failure_reason) == (Status.FAILED, "payment_declined")
     assert purchase.payment_status == PaymentStatus.FAILED
     assert seats_left(ticket) == 4
@@ -139,7 +157,7 @@ def test_transient_error_propagates_for_retry_and_leaves_payment_processing():
     ticket = TicketFactory(total_quantity=4)
     purchase = reserved_purchase(ticket=ticket, quantity=1, payment_token="tok_error")
     with pytest.raises(TransientGatewayError):
-        services.purchase_charge(purchase_id=purchase.pk)
+        purchase_charge(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert (purchase.status, purchase.payment_status) == (Status.PENDING, PaymentStatus.PROCESSING)
     assert seats_left(ticket) == 3
@@ -149,45 +167,45 @@ def test_giving_up_after_retries_fails_cleanly_and_releases_seats():
     ticket = TicketFactory(total_quantity=4)
     purchase = reserved_purchase(ticket=ticket, quantity=1, payment_token="tok_error")
     with pytest.raises(TransientGatewayError):
-        services.purchase_charge(purchase_id=purchase.pk)
-    purchase = services.purchase_give_up_payment(purchase_id=purchase.pk)
+        purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_give_up_payment(purchase_id=purchase.pk)
     assert (purchase.status, purchase.failure_reason) == (Status.FAILED, "payment_error")
     assert seats_left(ticket) == 4
 
 
 def test_pending_gateway_answer_leaves_the_purchase_processing():
     purchase = reserved_purchase(payment_token="tok_pending")
-    purchase = services.purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_charge(purchase_id=purchase.pk)
     assert (purchase.status, purchase.payment_status) == (Status.PENDING, PaymentStatus.PROCESSING)
 
 
 def test_charging_before_reserving_is_illegal():
     purchase = PurchaseFactory()
     with pytest.raises(IllegalTransition):
-        services.purchase_charge(purchase_id=purchase.pk)
+        purchase_charge(purchase_id=purchase.pk)
 
 
 def test_confirm_is_idempotent_and_refuses_a_failed_purchase():
     purchase = reserved_purchase(quantity=2)
-    services.purchase_confirm(purchase_id=purchase.pk, gateway_reference="ref")
-    services.purchase_confirm(purchase_id=purchase.pk, gateway_reference="ref")
+    purchase_confirm(purchase_id=purchase.pk, gateway_reference="ref")
+    purchase_confirm(purchase_id=purchase.pk, gateway_reference="ref")
     assert purchase.codes.count() == 2
     failed = reserved_purchase()
-    services.purchase_fail(purchase_id=failed.pk, reason="payment_declined")
+    purchase_fail(purchase_id=failed.pk, reason="payment_declined")
     with pytest.raises(IllegalTransition):
-        services.purchase_confirm(purchase_id=failed.pk, gateway_reference="late")
+        purchase_confirm(purchase_id=failed.pk, gateway_reference="late")
 
 
 def test_fail_twice_releases_seats_once_and_cannot_fail_a_confirmed_purchase():
     ticket = TicketFactory(total_quantity=4)
     purchase = reserved_purchase(ticket=ticket, quantity=2)
-    services.purchase_fail(purchase_id=purchase.pk, reason="x")
-    services.purchase_fail(purchase_id=purchase.pk, reason="x")
+    purchase_fail(purchase_id=purchase.pk, reason="x")
+    purchase_fail(purchase_id=purchase.pk, reason="x")
     assert seats_left(ticket) == 4
     confirmed = reserved_purchase(ticket=ticket)
-    services.purchase_charge(purchase_id=confirmed.pk)
+    purchase_charge(purchase_id=confirmed.pk)
     with pytest.raises(PurchaseNotPending):
-        services.purchase_fail(purchase_id=confirmed.pk, reason="x")
+        purchase_fail(purchase_id=confirmed.pk, reason="x")
 
 
 # --- submit payment (complete/) --------------------------------------------------------
@@ -195,18 +213,18 @@ def test_fail_twice_releases_seats_once_and_cannot_fail_a_confirmed_purchase():
 
 def test_submit_payment_stores_the_token_once():
     purchase = PurchaseFactory(payment_token="")
-    services.purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
+    purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
     purchase.refresh_from_db()
     assert purchase.payment_token == "tok_success"
     with pytest.raises(PaymentAlreadySubmitted):
-        services.purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
+        purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
 
 
 def test_submit_payment_refuses_a_purchase_no_longer_pending():
     purchase = reserved_purchase(payment_token="")
-    services.purchase_cancel(purchase_id=purchase.pk)
+    purchase_cancel(purchase_id=purchase.pk)
     with pytest.raises(PurchaseNotPending):
-        services.purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
+        purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
 
 
 # --- expire, cancel --------------------------------------------------------------------
@@ -216,8 +234,8 @@ def test_expire_releases_the_hold_once():
     ticket = TicketFactory(total_quantity=4)
     purchase = reserved_purchase(ticket=ticket, quantity=3, payment_token="")
     later = timezone.now() + timedelta(hours=1)
-    services.purchase_expire(purchase_id=purchase.pk, now=later)
-    services.purchase_expire(purchase_id=purchase.pk, now=later)
+    purchase_expire(purchase_id=purchase.pk, now=later)
+    purchase_expire(purchase_id=purchase.pk, now=later)
     purchase.refresh_from_db()
     assert purchase.status == Status.EXPIRED
     assert seats_left(ticket) == 4
@@ -226,10 +244,10 @@ def test_expire_releases_the_hold_once():
 def test_expire_refuses_before_the_hold_ends_and_while_payment_is_processing():
     purchase = reserved_purchase(payment_token="tok_pending")
     with pytest.raises(IllegalTransition):
-        services.purchase_expire(purchase_id=purchase.pk)
-    services.purchase_charge(purchase_id=purchase.pk)
+        purchase_expire(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
     with pytest.raises(IllegalTransition):
-        services.purchase_expire(purchase_id=purchase.pk, now=timezone.now() + timedelta(days=1))
+        purchase_expire(purchase_id=purchase.pk, now=timezone.now() + timedelta(days=1))
 
 
 def test_expire_due_sweeps_only_unpaid_purchases_past_their_hold():
@@ -237,8 +255,8 @@ def test_expire_due_sweeps_only_unpaid_purchases_past_their_hold():
     past = timezone.now() - timedelta(seconds=1)
     due = reserved_purchase(ticket=ticket, quantity=2, payment_token="", hold_expires_at=past)
     not_due = reserved_purchase(ticket=ticket, quantity=1, payment_token="")
-    assert services.purchases_expire_due() == 1
-    assert services.purchases_expire_due() == 0
+    assert purchases_expire_due() == 1
+    assert purchases_expire_due() == 0
     due.refresh_from_db()
     not_due.refresh_from_db()
     assert (due.status, not_due.status) == (Status.EXPIRED, Status.PENDING)
@@ -248,13 +266,13 @@ def test_expire_due_sweeps_only_unpaid_purchases_past_their_hold():
 def test_cancel_is_idempotent_and_refuses_a_confirmed_purchase():
     ticket = TicketFactory(total_quantity=4)
     purchase = reserved_purchase(ticket=ticket, quantity=2, payment_token="")
-    services.purchase_cancel(purchase_id=purchase.pk)
-    services.purchase_cancel(purchase_id=purchase.pk)
+    purchase_cancel(purchase_id=purchase.pk)
+    purchase_cancel(purchase_id=purchase.pk)
     assert seats_left(ticket) == 4
     confirmed = reserved_purchase(ticket=ticket)
-    services.purchase_charge(purchase_id=confirmed.pk)
+    purchase_charge(purchase_id=confirmed.pk)
     with pytest.raises(PurchaseNotPending):
-        services.purchase_cancel(purchase_id=confirmed.pk)
+        purchase_cancel(purchase_id=confirmed.pk)
 
 
 # --- deliver, refund -------------------------------------------------------------------
@@ -262,9 +280,9 @@ def test_cancel_is_idempotent_and_refuses_a_confirmed_purchase():
 
 def test_deliver_sends_the_codes_and_completes_once(mailoutbox):
     purchase = reserved_purchase(quantity=2)
-    services.purchase_charge(purchase_id=purchase.pk)
-    services.purchase_deliver(purchase_id=purchase.pk)
-    services.purchase_deliver(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
+    purchase_deliver(purchase_id=purchase.pk)
+    purchase_deliver(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert purchase.status == Status.COMPLETED and purchase.completed_at
     assert len(mailoutbox) == 1
@@ -275,9 +293,9 @@ def test_deliver_sends_the_codes_and_completes_once(mailoutbox):
 def test_refund_voids_codes_returns_seats_and_is_idempotent():
     ticket = TicketFactory(total_quantity=4)
     purchase = reserved_purchase(ticket=ticket, quantity=2)
-    services.purchase_charge(purchase_id=purchase.pk)
-    services.purchase_refund(purchase_id=purchase.pk)
-    services.purchase_refund(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
+    purchase_refund(purchase_id=purchase.pk)
+    purchase_refund(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert (purchase.status, purchase.payment_status) == (Status.REFUNDED, PaymentStatus.REFUNDED)
     assert set(purchase.codes.values_list("status", flat=True)) == {TicketCode.Status.VOID}
@@ -286,17 +304,17 @@ def test_refund_voids_codes_returns_seats_and_is_idempotent():
 
 def test_refund_refuses_a_used_code_without_override():
     purchase = reserved_purchase(quantity=1)
-    services.purchase_charge(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
     purchase.codes.update(status=TicketCode.Status.USED, used_at=timezone.now())
     with pytest.raises(RefundRefused):
-        services.purchase_refund(purchase_id=purchase.pk)
-    assert services.purchase_refund(purchase_id=purchase.pk, allow_used=True).status == "refunded"
+        purchase_refund(purchase_id=purchase.pk)
+    assert purchase_refund(purchase_id=purchase.pk, allow_used=True).status == "refunded"
 
 
 def test_refund_refuses_an_unpaid_purchase():
     purchase = reserved_purchase(payment_token="")
     with pytest.raises(RefundRefused):
-        services.purchase_refund(purchase_id=purchase.pk)
+        purchase_refund(purchase_id=purchase.pk)
 
 
 # --- reconcile -------------------------------------------------------------------------
@@ -305,33 +323,33 @@ def test_refund_refuses_an_unpaid_purchase():
 def test_reconcile_confirms_a_pending_gateway_charge_once_it_settles(settings):
     settings.SIMULATED_PENDING_SETTLE_SECONDS = 0
     purchase = reserved_purchase(payment_token="tok_pending")
-    services.purchase_charge(purchase_id=purchase.pk)
-    purchase = services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_reconcile_payment(purchase_id=purchase.pk)
     assert purchase.status == Status.CONFIRMED
 
 
 def test_reconcile_leaves_an_unanswered_charge_alone():
     purchase = reserved_purchase(payment_token="tok_pending")
-    services.purchase_charge(purchase_id=purchase.pk)
-    purchase = services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
+    purchase = purchase_reconcile_payment(purchase_id=purchase.pk)
     assert (purchase.status, purchase.payment_status) == (Status.PENDING, PaymentStatus.PROCESSING)
 
 
 def test_simulated_callback_records_the_outcome_for_reconciliation():
     ticket = TicketFactory(total_quantity=4)
     purchase = PurchaseFactory(ticket=ticket, quantity=2, payment_token="")
-    services.purchase_simulate_callback(purchase_id=purchase.pk, succeed=False)
-    purchase = services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    purchase_simulate_callback(purchase_id=purchase.pk, succeed=False)
+    purchase = purchase_reconcile_payment(purchase_id=purchase.pk)
     assert (purchase.status, purchase.failure_reason) == (Status.FAILED, "payment_declined")
     assert seats_left(ticket) == 4
 
 
 def test_refund_keeps_a_used_code_used_when_overridden():
     purchase = reserved_purchase(quantity=2)
-    services.purchase_charge(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
     first = purchase.codes.first()
     TicketCode.objects.filter(pk=first.pk).update(status=TicketCode.Status.USED)
-    services.purchase_refund(purchase_id=purchase.pk, allow_used=True)
+    purchase_refund(purchase_id=purchase.pk, allow_used=True)
     statuses = dict(purchase.codes.values_list("pk", "status"))
     assert statuses.pop(first.pk) == TicketCode.Status.USED
     assert set(statuses.values()) == {TicketCode.Status.VOID}
@@ -341,14 +359,14 @@ def test_a_refund_the_gateway_refuses_leaves_the_codes_valid(monkeypatch):
     from gateways import GatewayResult, Outcome
 
     purchase = reserved_purchase(quantity=2)
-    services.purchase_charge(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
     monkeypatch.setattr(
         SimulatedGateway,
         "refund",
         lambda self, **kw: GatewayResult(Outcome.NOT_FOUND, reason="nothing_to_refund"),
     )
     with pytest.raises(RefundRefused):
-        services.purchase_refund(purchase_id=purchase.pk)
+        purchase_refund(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert purchase.status == Status.CONFIRMED
     assert set(purchase.codes.values_list("status", flat=True)) == {TicketCode.Status.VALID}
@@ -359,8 +377,8 @@ def test_a_refund_cut_short_by_a_gateway_outage_leaves_the_codes_valid(monkeypat
         raise TransientGatewayError("gateway down")
 
     purchase = reserved_purchase(quantity=1)
-    services.purchase_charge(purchase_id=purchase.pk)
+    purchase_charge(purchase_id=purchase.pk)
     monkeypatch.setattr(SimulatedGateway, "refund", outage)
     with pytest.raises(TransientGatewayError):
-        services.purchase_refund(purchase_id=purchase.pk)
+        purchase_refund(purchase_id=purchase.pk)
     assert purchase.codes.get().status == TicketCode.Status.VALID

@@ -12,10 +12,28 @@ from kombu.exceptions import OperationalError
 
 from gateways.simulated import SimulatedGateway
 from project import queue
+from project.tasks import PROCESS_TASK, REFUND_TASK
 from tests.factories import PurchaseFactory, TicketFactory
-from tickets import services
-from tickets.delivery import DELIVER_BATCH_TASK, DOORBELL_KEY
+from tickets.delivery.mailer import DELIVER_BATCH_TASK, DOORBELL_KEY
+from tickets.delivery.services import purchase_deliver
+from tickets.errors import RefundRefused
 from tickets.models import Ticket, TicketCode, TicketPurchase
+from tickets.refunds import services as refunds
+from tickets.refunds.services import purchase_refund, purchase_refund_finish
+from tickets.sale import payment
+from tickets.sale.payment import purchase_confirm, purchase_process, purchase_reconcile_payment
+from tickets.sale.purchases import (
+    purchase_cancel,
+    purchase_expire,
+    purchase_reserve,
+    purchase_submit_payment,
+    purchases_expire_due,
+)
+from tickets.sale.sweeps import (
+    purchases_finish_refunds,
+    purchases_requeue_undelivered,
+    purchases_requeue_waiting,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +51,7 @@ def held_without_token(quantity: int = 2, total: int = 10) -> TicketPurchase:
     purchase = PurchaseFactory(
         ticket=TicketFactory(total_quantity=total), quantity=quantity, payment_token=""
     )
-    return services.purchase_reserve(purchase_id=purchase.pk)
+    return purchase_reserve(purchase_id=purchase.pk)
 
 
 def gateway_captures(purchase: TicketPurchase) -> None:
@@ -58,12 +76,12 @@ def test_a_capture_after_the_purchase_ended_is_refunded_and_recorded(ending):
     purchase = held_without_token()
     if ending == "expired":
         with later(3600):
-            services.purchase_expire(purchase_id=purchase.pk)
+            purchase_expire(purchase_id=purchase.pk)
     else:
-        services.purchase_cancel(purchase_id=purchase.pk)
+        purchase_cancel(purchase_id=purchase.pk)
     gateway_captures(purchase)
 
-    services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    purchase_reconcile_payment(purchase_id=purchase.pk)
 
     purchase.refresh_from_db()
     assert (purchase.status, purchase.payment_status) == (ending, "refunded")
@@ -72,7 +90,7 @@ def test_a_capture_after_the_purchase_ended_is_refunded_and_recorded(ending):
     assert SimulatedGateway().lookup(idempotency_key=str(purchase.pk)).outcome == "refunded"
     assert seats_left(purchase.ticket) == 10 and not purchase.codes.exists()
     # Asked again (a redelivered callback): nothing more happens.
-    services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    purchase_reconcile_payment(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert purchase.payment_status == "refunded"
 
@@ -81,7 +99,7 @@ def test_a_capture_for_a_purchase_that_failed_sold_out_is_refunded():
     ticket = TicketFactory(total_quantity=1)
     purchase = PurchaseFactory(ticket=ticket, quantity=2, payment_token="")
     gateway_captures(purchase)
-    services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    purchase_reconcile_payment(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert (purchase.status, purchase.failure_reason) == ("failed", "sold_out")
     assert (purchase.payment_status, purchase.refund_reason) == (
@@ -93,7 +111,7 @@ def test_a_capture_for_a_purchase_that_failed_sold_out_is_refunded():
 def test_a_late_capture_while_the_purchase_still_holds_its_seats_confirms_it():
     purchase = held_without_token(quantity=2, total=10)
     gateway_captures(purchase)
-    services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    purchase_reconcile_payment(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert (purchase.status, purchase.payment_status) == ("confirmed", "completed")
     assert purchase.codes.count() == 2 and purchase.refund_reason == ""
@@ -105,15 +123,15 @@ def test_a_capture_racing_the_expiry_is_refunded_not_kept(monkeypatch):
     the confirm took its lock: the confirm is refused and the money goes back."""
     purchase = held_without_token()
     gateway_captures(purchase)
-    real_confirm = services.purchase_confirm
+    real_confirm = purchase_confirm
 
     def expire_first(**kwargs):
         with later(3600):
-            services.purchase_expire(purchase_id=purchase.pk)
+            purchase_expire(purchase_id=purchase.pk)
         return real_confirm(**kwargs)
 
-    monkeypatch.setattr(services, "purchase_confirm", expire_first)
-    services.purchase_reconcile_payment(purchase_id=purchase.pk)
+    monkeypatch.setattr(payment, "purchase_confirm", expire_first)
+    purchase_reconcile_payment(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert (purchase.status, purchase.payment_status) == ("expired", "refunded")
 
@@ -123,8 +141,8 @@ def test_a_capture_racing_the_expiry_is_refunded_not_kept(monkeypatch):
 
 def paid_purchase(quantity: int = 2, total: int = 10) -> TicketPurchase:
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=total), quantity=quantity)
-    services.purchase_process(purchase_id=purchase.pk)
-    return services.purchase_deliver(purchase_id=purchase.pk)
+    purchase_process(purchase_id=purchase.pk)
+    return purchase_deliver(purchase_id=purchase.pk)
 
 
 def crash_after_refund_decided(purchase: TicketPurchase, monkeypatch) -> None:
@@ -138,8 +156,8 @@ def crash_after_refund_decided(purchase: TicketPurchase, monkeypatch) -> None:
         raise Killed
 
     with monkeypatch.context() as patched, pytest.raises(Killed):
-        patched.setattr(services, "purchase_refund_finish", die)
-        services.purchase_refund(purchase_id=purchase.pk)
+        patched.setattr(refunds, "purchase_refund_finish", die)
+        purchase_refund(purchase_id=purchase.pk)
 
 
 def test_a_refund_interrupted_after_voiding_is_finished_by_the_sweep(
@@ -152,9 +170,9 @@ def test_a_refund_interrupted_after_voiding_is_finished_by_the_sweep(
     assert set(purchase.codes.values_list("status", flat=True)) == {"void"}
 
     with later(120), django_capture_on_commit_callbacks(execute=True):
-        assert services.purchases_finish_refunds() == 1
-    assert published.ids(services.REFUND_TASK) == [str(purchase.pk)]
-    services.purchase_refund_finish(purchase_id=purchase.pk)  # what the task runs
+        assert purchases_finish_refunds() == 1
+    assert published.ids(REFUND_TASK) == [str(purchase.pk)]
+    purchase_refund_finish(purchase_id=purchase.pk)  # what the task runs
 
     purchase.refresh_from_db()
     assert (purchase.status, purchase.payment_status) == ("refunded", "refunded")
@@ -166,8 +184,8 @@ def test_a_refund_the_gateway_refuses_on_resume_makes_the_codes_valid_again(monk
     purchase = paid_purchase(quantity=2, total=10)
     crash_after_refund_decided(purchase, monkeypatch)
     SimulatedGateway().redis.delete(f"simgw:charge:{purchase.pk}")  # the gateway forgot it
-    with pytest.raises(services.RefundRefused):
-        services.purchase_refund_finish(purchase_id=purchase.pk)
+    with pytest.raises(RefundRefused):
+        purchase_refund_finish(purchase_id=purchase.pk)
     purchase.refresh_from_db()
     assert (purchase.status, purchase.payment_status) == ("completed", "completed")
     assert set(purchase.codes.values_list("status", flat=True)) == {TicketCode.Status.VALID}
@@ -186,7 +204,7 @@ def test_a_poisoned_purchase_does_not_keep_the_others_from_expiring(caplog):
     )
 
     with later(3600), caplog.at_level(logging.ERROR):
-        assert services.purchases_expire_due() == 3
+        assert purchases_expire_due() == 3
     assert {p.status for p in TicketPurchase.objects.filter(pk__in=[g.pk for g in good])} == {
         "expired"
     }
@@ -195,7 +213,7 @@ def test_a_poisoned_purchase_does_not_keep_the_others_from_expiring(caplog):
     assert str(poisoned.pk) in caplog.text
     # It is skipped, not retried every minute ahead of the rest, until its claim lapses.
     with later(3600 + 1):
-        assert services.purchases_expire_due() == 0
+        assert purchases_expire_due() == 0
 
 
 # --- every waiting state is found again -------------------------------------------------------
@@ -205,23 +223,23 @@ def test_a_submitted_payment_whose_task_was_lost_is_charged_again(
     published, django_capture_on_commit_callbacks
 ):
     purchase = held_without_token()
-    services.purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
+    purchase_submit_payment(purchase_id=purchase.pk, payment_token="tok_success")
     published.clear()  # the broker lost that message
-    assert services.purchases_requeue_waiting() == 0  # not yet: it may still be queued
+    assert purchases_requeue_waiting() == 0  # not yet: it may still be queued
     with later(120), django_capture_on_commit_callbacks(execute=True):
-        assert services.purchases_requeue_waiting() == 1
-        assert services.purchases_requeue_waiting() == 0  # claimed: not sent twice
-    assert published.ids(services.PROCESS_TASK) == [str(purchase.pk)]
+        assert purchases_requeue_waiting() == 1
+        assert purchases_requeue_waiting() == 0  # claimed: not sent twice
+    assert published.ids(PROCESS_TASK) == [str(purchase.pk)]
 
 
 def test_a_confirmed_purchase_never_delivered_is_delivered_again(
     published, django_capture_on_commit_callbacks
 ):
     purchase = PurchaseFactory(ticket=TicketFactory(total_quantity=5))
-    services.purchase_process(purchase_id=purchase.pk)
+    purchase_process(purchase_id=purchase.pk)
     published.clear()
     with later(120), django_capture_on_commit_callbacks(execute=True):
-        assert services.purchases_requeue_undelivered() == 1
+        assert purchases_requeue_undelivered() == 1
     assert published.ids(DELIVER_BATCH_TASK) == [DOORBELL_KEY]  # the mailer claims it
 
 

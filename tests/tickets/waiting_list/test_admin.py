@@ -11,11 +11,18 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from project.tasks import OFFER_MAIL_TASK
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory
-from tickets import services, waiting_list
-from tickets.live_sale import live_sale
+from tickets.console.live_sale import live_sale
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
-from tickets.task_names import OFFER_MAIL_TASK
+from tickets.sale.purchases import purchase_cancel, purchase_reserve
+from tickets.selectors import waiting_position
+from tickets.waiting_list.offers import offer_take, seats_returned
+from tickets.waiting_list.services import (
+    capacity_wanted,
+    ticket_pause_offers,
+    waiting_list_join,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,13 +40,13 @@ def sold_out(*holds: int, price: str = "80.00") -> tuple[Ticket, list[TicketPurc
     held = []
     for quantity in holds:
         hold = PurchaseFactory(ticket=ticket, quantity=quantity, payment_token="")
-        held.append(services.purchase_reserve(purchase_id=hold.pk))
+        held.append(purchase_reserve(purchase_id=hold.pk))
     assert seats(ticket)["available_quantity"] == 0
     return ticket, held
 
 
 def join(ticket: Ticket, email: str, quantity: int = 1) -> WaitingListEntry:
-    entry, _ = waiting_list.waiting_list_join(
+    entry, _ = waiting_list_join(
         ticket_id=ticket.pk, customer_name="Wendy", customer_email=email, quantity=quantity
     )
     return entry
@@ -96,12 +103,12 @@ def test_the_line_shows_places_in_order_and_none_for_offers(admin_client):
     other_ticket, _ = sold_out(1)
     join(other_ticket, "elsewhere@x.io", 1)  # another line: counts for nobody here
 
-    services.purchase_cancel(purchase_id=holds[0].pk)  # one seat back: fits only `small`
+    purchase_cancel(purchase_id=holds[0].pk)  # one seat back: fits only `small`
 
     assert state(small) == State.OFFERED
     shown = places(admin_client, ticket__id__exact=ticket.pk)
     assert shown == {"first@x.io": 1, "second@x.io": 2, "small@x.io": None, "last@x.io": 3}
-    assert [waiting_list.waiting_position(entry) for entry in (first, second, last)] == [1, 2, 3]
+    assert [waiting_position(entry) for entry in (first, second, last)] == [1, 2, 3]
     page = admin_client.get(ENTRIES, {"ticket__id__exact": ticket.pk}).content.decode()
     for place in (1, 2, 3):
         assert f'<td class="field-position">{place}</td>' in page
@@ -154,8 +161,8 @@ def test_entries_are_read_only_in_the_admin(admin_client):
 def test_a_taken_offer_links_to_its_purchase(admin_client):
     ticket, holds = sold_out(1)
     entry = join(ticket, "buyer@x.io", 1)
-    services.purchase_cancel(purchase_id=holds[0].pk)
-    purchase = waiting_list.offer_take(entry_id=entry.pk)
+    purchase_cancel(purchase_id=holds[0].pk)
+    purchase = offer_take(entry_id=entry.pk)
 
     page = admin_client.get(ENTRIES).content.decode()
     assert f'href="/admin/tickets/ticketpurchase/{purchase.pk}/change/"' in page
@@ -168,9 +175,9 @@ def free_seats_with_a_line(free: int, *wanted: int) -> tuple[Ticket, list[Waitin
     """Offers paused, the line joined while sold out, then `free` seats came back
     and (paused) went on sale: what an operator offers by hand from."""
     ticket, holds = sold_out(free, 1)
-    waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=True)
+    ticket_pause_offers(ticket_id=ticket.pk, paused=True)
     line = [join(ticket, f"w{n}@x.io", quantity) for n, quantity in enumerate(wanted)]
-    services.purchase_cancel(purchase_id=holds[0].pk)
+    purchase_cancel(purchase_id=holds[0].pk)
     assert seats(ticket) == {"available_quantity": free, "offered_quantity": 0}
     return ticket, line
 
@@ -240,14 +247,14 @@ def test_pause_and_resume_decide_where_seats_that_come_back_go(admin_client):
 
     assert "1 ticket(s) paused: seats that come back go on sale." in page_messages(response)
     assert Ticket.objects.get(pk=ticket.pk).waiting_list_paused
-    services.purchase_cancel(purchase_id=holds[0].pk)  # paused: back on sale
+    purchase_cancel(purchase_id=holds[0].pk)  # paused: back on sale
     assert seats(ticket) == {"available_quantity": 2, "offered_quantity": 0}
     assert state(entry) == State.WAITING
 
     run_action(admin_client, TICKETS, "resume_offers", ticket)
 
     assert not Ticket.objects.get(pk=ticket.pk).waiting_list_paused
-    services.purchase_cancel(purchase_id=holds[1].pk)  # resumed: to the line first
+    purchase_cancel(purchase_id=holds[1].pk)  # resumed: to the line first
     assert seats(ticket) == {"available_quantity": 2, "offered_quantity": 2}
     assert state(entry) == State.OFFERED
     trail = list(ticket.events.values_list("action", flat=True))
@@ -260,7 +267,7 @@ def test_a_released_reservation_of_a_paused_ticket_goes_on_sale(admin_client):
     run_action(admin_client, TICKETS, "pause_offers", ticket)
 
     with transaction.atomic():  # as a service gives back a reservation's seats
-        services.inventory_release(ticket_id=ticket.pk, quantity=1, unpaid=hold.holds_unpaid)
+        seats_returned(ticket_id=ticket.pk, seats=1, unpaid=1 if hold.holds_unpaid else 0)
 
     assert seats(ticket) == {"available_quantity": 1, "offered_quantity": 0}
 
@@ -330,8 +337,8 @@ def test_the_ticket_pages_show_seats_wanted_times_price(admin_client):
     join(ticket, "b@x.io", 1)
     offered = join(ticket, "c@x.io", 1)
     join(ticket, "d@x.io", 4)
-    services.purchase_cancel(purchase_id=holds[0].pk)  # b (1) is offered first...
-    services.purchase_cancel(purchase_id=holds[1].pk)  # ...then c (1): neither counts
+    purchase_cancel(purchase_id=holds[0].pk)  # b (1) is offered first...
+    purchase_cancel(purchase_id=holds[1].pk)  # ...then c (1): neither counts
     assert state(offered) == State.OFFERED
     sold_out(1)  # a ticket nobody waits for
     wanted = "6 seats wanted on the waiting list (= 480.00 USD if capacity were added)"
@@ -339,7 +346,7 @@ def test_the_ticket_pages_show_seats_wanted_times_price(admin_client):
     change = admin_client.get(f"{TICKETS}{ticket.pk}/change/").content.decode()
     listing = admin_client.get(TICKETS).content.decode()
 
-    assert waiting_list.capacity_wanted(ticket) == (6, Decimal("480.00"))
+    assert capacity_wanted(ticket) == (6, Decimal("480.00"))
     assert wanted in change and wanted in listing
     assert "Nobody waiting for seats" in listing
     line = f'href="{ENTRIES}?ticket__id__exact={ticket.pk}"'
@@ -364,8 +371,8 @@ def test_the_live_sale_counts_offered_seats_and_the_line(client):
     join(ticket, "a@x.io", 1)
     join(ticket, "b@x.io", 3)
     join(ticket, "c@x.io", 2)
-    services.purchase_cancel(purchase_id=holds[0].pk)  # a: offered one seat
-    services.purchase_cancel(purchase_id=holds[1].pk)  # fits neither b nor c: kept
+    purchase_cancel(purchase_id=holds[0].pk)  # a: offered one seat
+    purchase_cancel(purchase_id=holds[1].pk)  # fits neither b nor c: kept
 
     sale = live_sale(ticket_id=ticket.pk)
 

@@ -1,4 +1,4 @@
-"""The waiting list's rules (tickets/waiting_list.py), service by service and
+"""The waiting list's rules (tickets/waiting_list/offers.py), service by service and
 through the API: who gets freed seats, when offers lapse or pass on, and that
 the inventory adds up with offered seats as a held category at every step."""
 
@@ -7,13 +7,30 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
+from project.tasks import ENTRY_MAIL_TASK, OFFER_MAIL_TASK
 from tests.factories import PurchaseFactory, TicketFactory, purchase_request
-from tickets import services, waiting_list
+from tests.inventory import assert_inventory_adds_up
+from tickets.errors import NotEnoughFreeSeats, OfferNotOpen
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
-from tickets.task_names import ENTRY_MAIL_TASK, OFFER_MAIL_TASK
+from tickets.refunds.services import purchase_refund
+from tickets.sale.payment import purchase_process, ticket_process_batches
+from tickets.sale.purchases import (
+    purchase_cancel,
+    purchase_create,
+    purchase_reserve,
+    purchases_expire_due,
+)
+from tickets.seats import ticket_change_capacity
+from tickets.waiting_list.offers import offer_by_hand, offer_decline, offer_take, offers_lapse_due
+from tickets.waiting_list.services import (
+    entry_mail,
+    offer_mail,
+    ticket_pause_offers,
+    waiting_list_join,
+    waiting_list_leave,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,14 +45,14 @@ def sold_out_with_holds(seats: int) -> Ticket:
         hold = PurchaseFactory(
             ticket=ticket, quantity=1, payment_token="", customer_email=f"h{n}@x.io"
         )
-        services.purchase_reserve(purchase_id=hold.pk)
+        purchase_reserve(purchase_id=hold.pk)
     ticket.refresh_from_db()
     assert ticket.available_quantity == 0
     return ticket
 
 
 def join(ticket, email: str, quantity: int = 1) -> WaitingListEntry:
-    entry, _ = waiting_list.waiting_list_join(
+    entry, _ = waiting_list_join(
         ticket_id=ticket.pk, customer_name="Wendy", customer_email=email, quantity=quantity
     )
     return entry
@@ -45,24 +62,9 @@ def states(entries) -> list[str]:
     return [WaitingListEntry.objects.get(pk=entry.pk).state for entry in entries]
 
 
-def assert_inventory_adds_up(ticket) -> None:
-    """The spec's equation with offered seats and seats kept for the line as
-    held categories, and every offered seat belonging to exactly one open offer."""
-    ticket = Ticket.objects.get(pk=ticket.pk)
-    purchases = TicketPurchase.objects.filter(ticket=ticket)
-    held = purchases.filter(status=Status.PENDING, inventory_reserved=True)
-    sold = purchases.filter(status__in=[Status.CONFIRMED, Status.COMPLETED])
-    seats = lambda queryset: queryset.aggregate(n=Sum("quantity"))["n"] or 0  # noqa: E731
-    offers = WaitingListEntry.objects.filter(ticket=ticket, state=State.OFFERED)
-    assert ticket.total_quantity - ticket.available_quantity == (
-        seats(held) + seats(sold) + ticket.offered_quantity + ticket.list_held_quantity
-    )
-    assert ticket.offered_quantity == seats(offers)
-
-
 def expire_all_holds() -> int:
     with time_machine.travel(timezone.now() + timedelta(hours=1)):
-        return services.purchases_expire_due()
+        return purchases_expire_due()
 
 
 # --- joining -----------------------------------------------------------------------------
@@ -178,7 +180,7 @@ def test_a_seat_that_fits_nobody_yet_is_kept_for_the_line_not_sold(api_client, p
     first, second = TicketPurchase.objects.filter(ticket=ticket).order_by("created_at")
     entry = join(ticket, "w@example.com", 2)
 
-    services.purchase_cancel(purchase_id=first.pk)
+    purchase_cancel(purchase_id=first.pk)
 
     ticket.refresh_from_db()
     assert states([entry]) == ["waiting"]
@@ -188,11 +190,11 @@ def test_a_seat_that_fits_nobody_yet_is_kept_for_the_line_not_sold(api_client, p
     accepted = api_client.post(
         "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
     )
-    services.ticket_process_batches(ticket_id=ticket.pk)
+    ticket_process_batches(ticket_id=ticket.pk)
     refused = TicketPurchase.objects.get(pk=accepted.json()["purchase_id"])
     assert (refused.status, refused.failure_reason) == (Status.FAILED, "sold_out")
 
-    services.purchase_cancel(purchase_id=second.pk)
+    purchase_cancel(purchase_id=second.pk)
 
     ticket.refresh_from_db()
     assert states([entry]) == ["offered"]
@@ -207,7 +209,7 @@ def test_seats_kept_for_the_line_go_on_sale_when_the_line_empties(published):
     ticket.refresh_from_db()
     assert ticket.list_held_quantity == 1
 
-    waiting_list.waiting_list_leave(entry_id=entry.pk)
+    waiting_list_leave(entry_id=entry.pk)
 
     ticket.refresh_from_db()
     assert states([entry]) == ["left"]
@@ -252,7 +254,7 @@ def test_an_offer_taken_is_bought_with_the_offered_seats(api_client, published):
     assert (ticket.available_quantity, ticket.offered_quantity) == (0, 0)
     assert_inventory_adds_up(ticket)
     # The worker charges it like any seated purchase.
-    confirmed = services.purchase_process(purchase_id=purchase.pk)
+    confirmed = purchase_process(purchase_id=purchase.pk)
     assert confirmed.status == Status.CONFIRMED and confirmed.codes.count() == 2
     assert_inventory_adds_up(ticket)
     # Taking it again answers the same purchase; nothing more is taken.
@@ -269,16 +271,16 @@ def test_a_declined_card_on_an_offer_opens_it_again_for_another_card(published):
     ticket = sold_out_with_holds(1)
     first, second = join(ticket, "a@example.com"), join(ticket, "b@example.com")
     expire_all_holds()
-    declined = waiting_list.offer_take(entry_id=first.pk, payment_token="tok_decline")
+    declined = offer_take(entry_id=first.pk, payment_token="tok_decline")
 
-    failed = services.purchase_process(purchase_id=declined.pk)
+    failed = purchase_process(purchase_id=declined.pk)
 
     assert (failed.status, failed.failure_reason) == (Status.FAILED, "payment_declined")
     assert states([first, second]) == ["offered", "waiting"]
     assert_inventory_adds_up(ticket)
-    retried = waiting_list.offer_take(entry_id=first.pk, payment_token="tok_success")
+    retried = offer_take(entry_id=first.pk, payment_token="tok_success")
     assert retried.pk != declined.pk
-    assert services.purchase_process(purchase_id=retried.pk).status == Status.CONFIRMED
+    assert purchase_process(purchase_id=retried.pk).status == Status.CONFIRMED
     assert states([first, second]) == ["taken", "waiting"]
     assert_inventory_adds_up(ticket)
 
@@ -287,12 +289,12 @@ def test_a_declined_card_after_the_offer_ended_passes_the_seats_on(published):
     ticket = sold_out_with_holds(1)
     first, second = join(ticket, "a@example.com"), join(ticket, "b@example.com")
     expire_all_holds()
-    purchase = waiting_list.offer_take(entry_id=first.pk, payment_token="tok_decline")
+    purchase = offer_take(entry_id=first.pk, payment_token="tok_decline")
     WaitingListEntry.objects.filter(pk=first.pk).update(
         offer_expires_at=timezone.now() - timedelta(seconds=1)
     )
 
-    services.purchase_process(purchase_id=purchase.pk)
+    purchase_process(purchase_id=purchase.pk)
 
     assert states([first, second]) == ["taken", "offered"]
     assert_inventory_adds_up(ticket)
@@ -306,14 +308,14 @@ def test_a_lapsed_offer_passes_to_the_next_entry_then_back_on_sale(settings, pub
     assert states([first, second]) == ["offered", "waiting"]
 
     in_two_hours = timezone.now() + timedelta(hours=2)
-    assert waiting_list.offers_lapse_due(now=in_two_hours) == 1
+    assert offers_lapse_due(now=in_two_hours) == 1
     assert states([first, second]) == ["lapsed", "offered"]
     assert_inventory_adds_up(ticket)
-    with pytest.raises(waiting_list.OfferNotOpen):
-        waiting_list.offer_take(entry_id=first.pk, payment_token="tok_success")
+    with pytest.raises(OfferNotOpen):
+        offer_take(entry_id=first.pk, payment_token="tok_success")
 
     with time_machine.travel(in_two_hours + timedelta(hours=1)):
-        assert waiting_list.offers_lapse_due() == 1
+        assert offers_lapse_due() == 1
     ticket.refresh_from_db()
     assert states([second]) == ["lapsed"]
     assert (ticket.available_quantity, ticket.offered_quantity) == (1, 0)
@@ -340,7 +342,7 @@ def test_decline_and_leave_pass_the_seats_on(api_client, published):
 
 def test_a_refund_feeds_the_list_not_the_open_sale(published):
     ticket = TicketFactory(total_quantity=2)
-    paid = services.purchase_create(
+    paid = purchase_create(
         ticket_id=ticket.pk,
         quantity=2,
         customer_name="Early",
@@ -348,10 +350,10 @@ def test_a_refund_feeds_the_list_not_the_open_sale(published):
         payment_method="card",
         payment_token="tok_success",
     )
-    assert services.purchase_process(purchase_id=paid.pk).status == Status.CONFIRMED
+    assert purchase_process(purchase_id=paid.pk).status == Status.CONFIRMED
     entry = join(ticket, "w@example.com", 2)
 
-    services.purchase_refund(purchase_id=paid.pk)
+    purchase_refund(purchase_id=paid.pk)
 
     ticket.refresh_from_db()
     assert states([entry]) == ["offered"]
@@ -362,7 +364,7 @@ def test_a_refund_feeds_the_list_not_the_open_sale(published):
 def test_capacity_added_goes_to_the_list_first(published):
     ticket = sold_out_with_holds(1)
     entries = [join(ticket, f"{n}@example.com", 2) for n in "ab"]
-    services.ticket_change_capacity(ticket_id=ticket.pk, delta=3)
+    ticket_change_capacity(ticket_id=ticket.pk, delta=3)
     ticket.refresh_from_db()
     # Two of the three go to the first; the third is kept: the second waits for two.
     assert states(entries) == ["offered", "waiting"]
@@ -374,11 +376,11 @@ def test_capacity_added_goes_to_the_list_first(published):
 def test_a_paused_list_lets_freed_seats_go_on_sale(published):
     ticket = sold_out_with_holds(1)
     entry = join(ticket, "w@example.com")
-    waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=True)
+    ticket_pause_offers(ticket_id=ticket.pk, paused=True)
     expire_all_holds()
     ticket.refresh_from_db()
     assert states([entry]) == ["waiting"] and ticket.available_quantity == 1
-    waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=False)
+    ticket_pause_offers(ticket_id=ticket.pk, paused=False)
     ticket.refresh_from_db()
     assert not ticket.waiting_list_paused
     assert_inventory_adds_up(ticket)
@@ -387,11 +389,11 @@ def test_a_paused_list_lets_freed_seats_go_on_sale(published):
 def test_an_offer_by_hand_takes_free_seats(published):
     ticket = sold_out_with_holds(1)
     entry = join(ticket, "w@example.com")
-    with pytest.raises(waiting_list.NotEnoughFreeSeats):
-        waiting_list.offer_by_hand(entry_id=entry.pk)  # nothing free yet
-    waiting_list.ticket_pause_offers(ticket_id=ticket.pk, paused=True)
+    with pytest.raises(NotEnoughFreeSeats):
+        offer_by_hand(entry_id=entry.pk)  # nothing free yet
+    ticket_pause_offers(ticket_id=ticket.pk, paused=True)
     expire_all_holds()
-    waiting_list.offer_by_hand(entry_id=entry.pk)
+    offer_by_hand(entry_id=entry.pk)
     ticket.refresh_from_db()
     assert states([entry]) == ["offered"]
     assert ticket.events.filter(action="waiting-list offer by hand").count() == 1
@@ -413,13 +415,13 @@ def test_the_offer_email_links_to_the_entry_page(mailoutbox, published, settings
     entry = join(ticket, "w@example.com")
     expire_all_holds()
 
-    assert waiting_list.offer_mail(entry_id=entry.pk) is True
+    assert offer_mail(entry_id=entry.pk) is True
 
     [message] = mailoutbox
     assert message.to == ["w@example.com"] and ticket.name in message.subject
     assert f"https://tickets.example.com/waiting-list/{entry.pk}/" in message.body
-    waiting_list.offer_decline(entry_id=entry.pk)
-    assert waiting_list.offer_mail(entry_id=entry.pk) is False  # no longer open: no mail
+    offer_decline(entry_id=entry.pk)
+    assert offer_mail(entry_id=entry.pk) is False  # no longer open: no mail
 
 
 def test_a_purchase_that_failed_sold_out_points_to_the_waiting_list(api_client, published):
@@ -427,7 +429,7 @@ def test_a_purchase_that_failed_sold_out_points_to_the_waiting_list(api_client, 
     accepted = api_client.post(
         "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
     )
-    services.ticket_process_batches(ticket_id=ticket.pk)
+    ticket_process_batches(ticket_id=ticket.pk)
 
     status = api_client.get(accepted["Location"]).json()
 
@@ -445,10 +447,10 @@ def test_the_entry_email_sends_the_link_to_the_place(mailoutbox, published):
     ticket = sold_out_with_holds(1)
     entry = join(ticket, "w@example.com")
 
-    assert waiting_list.entry_mail(entry_id=entry.pk) is True
+    assert entry_mail(entry_id=entry.pk) is True
 
     [message] = mailoutbox
     assert message.to == ["w@example.com"] and "waiting list" in message.subject
     assert f"/waiting-list/{entry.pk}/" in message.body
-    waiting_list.waiting_list_leave(entry_id=entry.pk)
-    assert waiting_list.entry_mail(entry_id=entry.pk) is False
+    waiting_list_leave(entry_id=entry.pk)
+    assert entry_mail(entry_id=entry.pk) is False

@@ -11,9 +11,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets import services
 from tickets.models import Ticket, TicketPurchase
-from tickets.serializers import PurchaseDetailSerializer
+from tickets.sale import purchases
+from tickets.sale.serializers import PurchaseDetailSerializer
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         ticket = self._ticket(options["ticket_id"])
-        purchase = services.purchase_create(
+        purchase = purchases.purchase_create(
             ticket_id=ticket.pk,
             quantity=options["quantity"],
             customer_name="Test Customer",
