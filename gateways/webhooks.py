@@ -19,10 +19,9 @@ from gateways.registry import owner_of
 from project.errors import DomainError
 from project.queue import enqueue_on_commit
 from project.sweeps import delete_in_batches, sweep
+from project.tasks import WEBHOOK_EVENT_TASK
 
 logger = logging.getLogger(__name__)
-
-PROCESS_EVENT_TASK = "payments.process_webhook_event"
 
 
 # --- Receiving --------------------------------------------------------------------
@@ -48,7 +47,7 @@ def webhook_receive(
             },
         )
         if created:
-            enqueue_on_commit(PROCESS_EVENT_TASK, event.pk)
+            enqueue_on_commit(WEBHOOK_EVENT_TASK, event.pk)
     if not created:
         logger.info("webhook %s:%s: duplicate, ignored", gateway, event_id)
     return event, created
@@ -90,7 +89,7 @@ def webhook_events_requeue_unprocessed() -> int:
         label="webhook events not processed",
         order_by="received_at",
         hold=timedelta(seconds=settings.REQUEUE_AFTER_SECONDS),
-        handle=lambda pk: enqueue_on_commit(PROCESS_EVENT_TASK, pk),
+        handle=lambda pk: enqueue_on_commit(WEBHOOK_EVENT_TASK, pk),
     )
 
 

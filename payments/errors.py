@@ -1,3 +1,4 @@
+from project import errors
 from project.errors import DomainError
 
 
@@ -28,8 +29,7 @@ class GuestsInvalid(BookingRejected):
     default_detail = "The number of guests is out of range."
 
 
-class IllegalTransition(DomainError):
-    code = "illegal_transition"
+class IllegalTransition(errors.IllegalTransition):
     default_detail = "The booking or payment cannot make this move from its current state."
 
 
@@ -43,6 +43,5 @@ class PaymentInProgress(IllegalTransition):
     default_detail = "A payment is in progress; the sweep will settle it."
 
 
-class RefundRefused(DomainError):
-    code = "refund_refused"
+class RefundRefused(errors.RefundRefused):
     default_detail = "This payment cannot be refunded."

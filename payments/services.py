@@ -34,6 +34,7 @@ from payments.errors import (
 from payments.models import Booking, Destination, Payment
 from project.queue import enqueue_on_commit
 from project.sweeps import claim_batch, sweep
+from project.tasks import BOOKING_PROCESS_TASK, BOOKING_RECONCILE_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ HONOURED_STATUSES = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 
 # The workers' task names: the whole contract between these services and the
 # workers (workers/payment_tasks.py registers its tasks under these names).
-PROCESS_TASK = "payments.process_payment"
-RECONCILE_TASK = "payments.reconcile_payment"
 
 
 # --- Helpers -----------------------------------------------------------------------
@@ -110,7 +109,7 @@ def booking_create(
         )
         booking_log(booking, "created", note=f"{guests} guest(s), {payment_method}")
         if payment_token:
-            enqueue_on_commit(PROCESS_TASK, str(payment.id))
+            enqueue_on_commit(BOOKING_PROCESS_TASK, str(payment.id))
     return booking
 
 
@@ -365,7 +364,7 @@ def payments_requeue_waiting() -> int:
 
     def requeue(payment_id: UUID) -> None:
         logger.warning("payment %s: charge never began, re-enqueued", payment_id)
-        enqueue_on_commit(PROCESS_TASK, str(payment_id))
+        enqueue_on_commit(BOOKING_PROCESS_TASK, str(payment_id))
 
     return sweep(
         selectors.payments_awaiting_charge(older_than_seconds=settings.REQUEUE_AFTER_SECONDS),
@@ -388,7 +387,7 @@ def payments_sweep_stuck(
         label="stuck destination payments",
         order_by="processing_started_at",
         hold=timedelta(minutes=older_than_minutes),
-        handle=lambda pk: enqueue_on_commit(RECONCILE_TASK, str(pk)),
+        handle=lambda pk: enqueue_on_commit(BOOKING_RECONCILE_TASK, str(pk)),
         batch_size=batch_size,
         max_batches=max_batches,
     )

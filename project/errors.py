@@ -32,3 +32,19 @@ class DependencyUnavailable(ServiceError):
     code = "service_unavailable"
     http_status = 503
     default_detail = "A service this request depends on is unavailable; nothing was changed."
+
+
+class IllegalTransition(DomainError):
+    """The object cannot make this move from its current state. Each product
+    subclasses it with its own message (tickets/errors.py, payments/errors.py);
+    code that serves both catches this one."""
+
+    code = "illegal_transition"
+    default_detail = "This cannot make that move from its current state."
+
+
+class RefundRefused(DomainError):
+    """The money cannot go back; each product says why in its own words."""
+
+    code = "refund_refused"
+    default_detail = "This cannot be refunded."

@@ -1,3 +1,4 @@
+from project import errors
 from project.errors import DomainError
 
 
@@ -8,8 +9,7 @@ class TicketUnavailable(DomainError):
     default_detail = "This ticket does not exist or is not on sale."
 
 
-class IllegalTransition(DomainError):
-    code = "illegal_transition"
+class IllegalTransition(errors.IllegalTransition):
     default_detail = "The purchase cannot make this move from its current state."
 
 
@@ -29,8 +29,7 @@ class InventoryInvariantBroken(DomainError):
     default_detail = "Releasing these seats would exceed the ticket's total."
 
 
-class RefundRefused(DomainError):
-    code = "refund_refused"
+class RefundRefused(errors.RefundRefused):
     default_detail = "This purchase cannot be refunded."
 
 

@@ -22,6 +22,6 @@ TASK_MODULES = [
 
 app = Celery("workers", include=TASK_MODULES)
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Routes by task name, so they apply to what services publish by name too. The
-# beat's sweeps carry their queue in their schedule entry (workers/schedule.py).
+# Routes by task name (project/tasks.py), so they apply to what services publish
+# by name too; the beat's sweeps also carry their queue in their schedule entry.
 app.conf.task_routes = TASK_ROUTES

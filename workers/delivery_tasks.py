@@ -3,12 +3,13 @@ workers/queues.py). Listed in the Celery app's `include` (workers/celery.py)."""
 
 import smtplib
 
+from project import tasks
 from tickets.delivery import mailer
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
 
-@app.task(name=mailer.DELIVER_BATCH_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=tasks.DELIVER_BATCH_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def deliver_batch(self, doorbell: str = mailer.DOORBELL_KEY) -> int | None:
     """The delivery doorbell: mail every confirmed purchase, a batch at a time.
     A mail server that fails is retried with backoff; after the last retry the

@@ -5,12 +5,13 @@ policy. Listed in the Celery app's `include` (workers/celery.py)."""
 from django.conf import settings
 
 from payments import services
+from project import tasks
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
 
 
 @app.task(
-    name=services.PROCESS_TASK,
+    name=tasks.BOOKING_PROCESS_TASK,
     bind=True,
     max_retries=settings.PAYMENT_MAX_RETRIES,
     **PIPELINE_TASK,
@@ -25,7 +26,7 @@ def process_payment(self, payment_id: str) -> str | None:
     )
 
 
-@app.task(name=services.RECONCILE_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+@app.task(name=tasks.BOOKING_RECONCILE_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
 def reconcile_payment(self, payment_id: str) -> str | None:
     # After the last retry the payment stays processing; the next sweep asks again.
     return run_service(
@@ -36,11 +37,11 @@ def reconcile_payment(self, payment_id: str) -> str | None:
     )
 
 
-@app.task(name="payments.sweep_stuck_payments")
+@app.task(name=tasks.SWEEP_STUCK_BOOKING_PAYMENTS_TASK)
 def sweep_stuck_payments() -> int:
     return services.payments_sweep_stuck(older_than_minutes=settings.STUCK_PAYMENT_MINUTES)
 
 
-@app.task(name="payments.requeue_waiting_payments")
+@app.task(name=tasks.REQUEUE_WAITING_BOOKINGS_TASK)
 def requeue_waiting_payments() -> int:
     return services.payments_requeue_waiting()

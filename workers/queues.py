@@ -1,5 +1,6 @@
 """Which queue each task goes to, so periodic work never starves purchases and a
-slow mail server never holds up payments.
+slow mail server never holds up payments. The table itself is the registry's
+(project/tasks.py `QUEUE_OF`); this module hands it to Celery.
 
 - `celery` (the default): the purchase and booking pipeline and webhooks;
 - `delivery`: confirmation e-mails with their QR codes;
@@ -9,15 +10,10 @@ The Procfile's `worker` consumes `celery,sweeps` and `mailer` consumes
 `delivery`; docker-compose runs the same split.
 """
 
-PIPELINE_QUEUE = "celery"
-DELIVERY_QUEUE = "delivery"
-SWEEPS_QUEUE = "sweeps"
+from project.tasks import DELIVERY_QUEUE, PIPELINE_QUEUE, QUEUE_OF, SWEEPS_QUEUE
 
-# Read when the Celery app is configured, before Django's models are loaded: the
-# name is spelled out (project.tasks.DELIVER_TASK; a test holds them equal).
-TASK_ROUTES = {
-    "tickets.deliver_purchase": {"queue": DELIVERY_QUEUE},
-    "tickets.deliver_batch": {"queue": DELIVERY_QUEUE},
-    "tickets.send_waiting_list_offer": {"queue": DELIVERY_QUEUE},
-    "tickets.send_waiting_list_entry": {"queue": DELIVERY_QUEUE},
-}
+__all__ = ["DELIVERY_QUEUE", "PIPELINE_QUEUE", "SWEEPS_QUEUE", "TASK_ROUTES"]
+
+# Read when the Celery app is configured, before Django's models are loaded:
+# project/tasks.py imports nothing.
+TASK_ROUTES = {name: {"queue": queue} for name, queue in QUEUE_OF.items()}

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from workers.queues import SWEEPS_QUEUE
+from project import tasks
+from project.tasks import SWEEPS_QUEUE
 
 MANAGED_TASK_PREFIXES = ("tickets.", "payments.")
 STUCK_PAYMENT_SWEEP_SECONDS = 300
@@ -25,39 +26,39 @@ PURGE_INTERVAL_SECONDS = 3600
 def project_schedule() -> dict[str, dict]:
     often = settings.SWEEP_INTERVAL_SECONDS
     return {
-        "expire-unpaid-purchases": {"task": "tickets.expire_purchases", "every": often},
+        "expire-unpaid-purchases": {"task": tasks.EXPIRE_PURCHASES_TASK, "every": often},
         "requeue-unstarted-purchases": {
-            "task": "tickets.requeue_unstarted_purchases",
+            "task": tasks.REQUEUE_UNSTARTED_PURCHASES_TASK,
             "every": often,
         },
         "requeue-undelivered-purchases": {
-            "task": "tickets.requeue_undelivered_purchases",
+            "task": tasks.REQUEUE_UNDELIVERED_PURCHASES_TASK,
             "every": often,
         },
-        "finish-interrupted-refunds": {"task": "tickets.finish_refunds", "every": often},
-        "lapse-waiting-list-offers": {"task": "tickets.lapse_waiting_list_offers", "every": often},
+        "finish-interrupted-refunds": {"task": tasks.FINISH_REFUNDS_TASK, "every": often},
+        "lapse-waiting-list-offers": {"task": tasks.LAPSE_OFFERS_TASK, "every": often},
         "requeue-waiting-destination-payments": {
-            "task": "payments.requeue_waiting_payments",
+            "task": tasks.REQUEUE_WAITING_BOOKINGS_TASK,
             "every": often,
         },
         "requeue-unprocessed-webhooks": {
-            "task": "payments.requeue_unprocessed_webhooks",
+            "task": tasks.REQUEUE_UNPROCESSED_WEBHOOKS_TASK,
             "every": often,
         },
         "sweep-stuck-purchase-payments": {
-            "task": "tickets.sweep_stuck_purchase_payments",
+            "task": tasks.SWEEP_STUCK_PURCHASE_PAYMENTS_TASK,
             "every": STUCK_PAYMENT_SWEEP_SECONDS,
         },
         "sweep-stuck-destination-payments": {
-            "task": "payments.sweep_stuck_payments",
+            "task": tasks.SWEEP_STUCK_BOOKING_PAYMENTS_TASK,
             "every": STUCK_PAYMENT_SWEEP_SECONDS,
         },
         "purge-expired-idempotency-keys": {
-            "task": "tickets.purge_idempotency_keys",
+            "task": tasks.PURGE_IDEMPOTENCY_KEYS_TASK,
             "every": PURGE_INTERVAL_SECONDS,
         },
         "purge-old-webhook-events": {
-            "task": "payments.purge_webhook_events",
+            "task": tasks.PURGE_WEBHOOK_EVENTS_TASK,
             "every": PURGE_INTERVAL_SECONDS,
         },
     }

@@ -86,27 +86,27 @@ def finish_refund(self, purchase_id: str) -> str | None:
 # --- Sweeps (beat) ------------------------------------------------------------------
 
 
-@app.task(name="tickets.expire_purchases")
+@app.task(name=tasks.EXPIRE_PURCHASES_TASK)
 def expire_purchases() -> int:
     return purchases.purchases_expire_due()
 
 
-@app.task(name="tickets.requeue_unstarted_purchases")
+@app.task(name=tasks.REQUEUE_UNSTARTED_PURCHASES_TASK)
 def requeue_unstarted_purchases() -> int:
     return sweeps.purchases_requeue_waiting()
 
 
-@app.task(name="tickets.requeue_undelivered_purchases")
+@app.task(name=tasks.REQUEUE_UNDELIVERED_PURCHASES_TASK)
 def requeue_undelivered_purchases() -> int:
     return sweeps.purchases_requeue_undelivered()
 
 
-@app.task(name="tickets.finish_refunds")
+@app.task(name=tasks.FINISH_REFUNDS_TASK)
 def finish_refunds() -> int:
     return sweeps.purchases_finish_refunds()
 
 
-@app.task(name="tickets.sweep_stuck_purchase_payments")
+@app.task(name=tasks.SWEEP_STUCK_PURCHASE_PAYMENTS_TASK)
 def sweep_stuck_purchase_payments() -> int:
     return sweeps.purchases_sweep_stuck_payments(older_than_minutes=settings.STUCK_PAYMENT_MINUTES)
 
@@ -133,17 +133,17 @@ def send_waiting_list_entry(self, entry_id: str) -> bool | None:
     )
 
 
-@app.task(name="tickets.lapse_waiting_list_offers")
+@app.task(name=tasks.LAPSE_OFFERS_TASK)
 def lapse_waiting_list_offers() -> int:
     return offers.offers_lapse_due()
 
 
-@app.task(name="workers.ping")
+@app.task(name=tasks.PING_TASK)
 def ping() -> str:
     """Answers "pong": proves a worker is consuming from the broker."""
     return "pong"
 
 
-@app.task(name="tickets.purge_idempotency_keys")
+@app.task(name=tasks.PURGE_IDEMPOTENCY_KEYS_TASK)
 def purge_idempotency_keys() -> int:
     return idempotency.idempotency_keys_purge()

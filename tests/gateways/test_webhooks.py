@@ -11,6 +11,7 @@ from gateways import TransientGatewayError
 from gateways.models import WebhookEvent
 from gateways.simulated import SimulatedGateway
 from payments.models import Payment
+from project.tasks import WEBHOOK_EVENT_TASK
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.payments.factories import payment_of
 from tests.waiting import wait_until_final
@@ -404,4 +405,4 @@ def test_a_stored_event_whose_task_was_lost_is_processed_again(
     later = timezone.now() + timedelta(seconds=settings.REQUEUE_AFTER_SECONDS + 1)
     with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
         assert webhooks.webhook_events_requeue_unprocessed() == 1
-    assert published.ids(webhooks.PROCESS_EVENT_TASK) == [event.pk]
+    assert published.ids(WEBHOOK_EVENT_TASK) == [event.pk]

@@ -14,6 +14,7 @@ from gateways import Outcome, TransientGatewayError
 from gateways.attempt import Action
 from payments import selectors, services
 from payments.models import Payment
+from project.tasks import BOOKING_PROCESS_TASK, BOOKING_RECONCILE_TASK
 from tests.payments.factories import gateway_calls, payment_of
 from workers import payment_tasks
 
@@ -159,7 +160,7 @@ def test_sweep_task_hands_each_stuck_payment_to_reconciliation_once(
     with django_capture_on_commit_callbacks(execute=True):
         assert payment_tasks.sweep_stuck_payments() == 3
     # oldest first
-    assert published.ids(services.RECONCILE_TASK) == [str(p.pk) for p in reversed(stuck)]
+    assert published.ids(BOOKING_RECONCILE_TASK) == [str(p.pk) for p in reversed(stuck)]
     assert payment_tasks.sweep_stuck_payments() == 0
 
 
@@ -170,7 +171,7 @@ def test_sweep_goes_through_every_batch(
         stuck_payment()
     with django_capture_on_commit_callbacks(execute=True):
         assert services.payments_sweep_stuck(older_than_minutes=10, batch_size=3) == 7
-    assert len(set(published.ids(services.RECONCILE_TASK))) == 7
+    assert len(set(published.ids(BOOKING_RECONCILE_TASK))) == 7
 
 
 def test_reconcile_task_applies_the_outcome(stuck_payment):
@@ -200,7 +201,7 @@ def test_two_sweeps_at_once_never_take_the_same_payment(published, stuck_payment
     for thread in threads:
         thread.join()
     assert errors == []
-    taken = published.ids(services.RECONCILE_TASK)
+    taken = published.ids(BOOKING_RECONCILE_TASK)
     assert sorted(taken) == sorted(str(pk) for pk in stuck)  # every one taken, none twice
 
 
@@ -223,4 +224,4 @@ def test_a_tokened_booking_whose_charge_never_began_is_sent_again(
     with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
         assert services.payments_requeue_waiting() == 1
         assert services.payments_requeue_waiting() == 0
-    assert published.ids(services.PROCESS_TASK) == [str(payment.pk)]
+    assert published.ids(BOOKING_PROCESS_TASK) == [str(payment.pk)]

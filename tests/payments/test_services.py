@@ -20,6 +20,7 @@ from payments.errors import (
     TravelDateInvalid,
 )
 from payments.models import Booking, Payment
+from project.tasks import BOOKING_PROCESS_TASK
 from tests.payments.factories import DestinationFactory, gateway_calls, payment_of
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +67,7 @@ def test_create_prices_the_booking_on_the_server_and_enqueues_after_commit(
         Decimal("1440.00"),
         "EUR",
     )
-    assert published.ids(services.PROCESS_TASK) == [str(payment.pk)]
+    assert published.ids(BOOKING_PROCESS_TASK) == [str(payment.pk)]
 
 
 def test_create_without_a_token_enqueues_nothing(published, django_capture_on_commit_callbacks):

@@ -171,3 +171,17 @@ def test_an_outage_outside_drf_is_a_503_in_the_api_error_shape(rf):
     assert response.status_code == 503 and response["Retry-After"]
     assert json.loads(response.content)["code"] == "service_unavailable"
     assert middleware.process_exception(request, ValueError("a bug")) is None
+
+
+def test_each_product_keeps_its_own_words_under_one_base_error():
+    from payments import errors as booking_errors
+    from project import errors
+    from tickets import errors as ticket_errors
+
+    for base in (errors.IllegalTransition, errors.RefundRefused):
+        mine, theirs = (
+            getattr(module, base.__name__) for module in (ticket_errors, booking_errors)
+        )
+        assert issubclass(mine, base) and issubclass(theirs, base)
+        assert mine.code == theirs.code == base.code
+        assert "purchase" in mine.default_detail and "payment" in theirs.default_detail

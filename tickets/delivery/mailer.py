@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from project.queue import doorbell_answer, ring, ring_on_commit
 from project.redis_client import redis_client
+from project.tasks import DELIVER_BATCH_TASK
 from tickets import selectors
 from tickets.audit import purchase_log_many
 from tickets.delivery.emails import confirmation_message
@@ -39,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 Status = TicketPurchase.Status
 
-DELIVER_BATCH_TASK = "tickets.deliver_batch"
 DOORBELL_KEY = "delivery"
 
 
