@@ -1,9 +1,9 @@
 """The accept path of `POST /api/tickets/purchase/direct/`, kept lean: it is the
 request a flash sale sends by the thousand, so it does the least that is safe.
 
-1. validate the body by hand (the same rules, messages and DRF error shape as
-   `PurchaseCreateSerializer`, which stays only to describe the request in the
-   OpenAPI schema);
+1. validate the body by hand (tickets/sale/validation.py: the same rules,
+   messages and DRF error shape as `PurchaseCreateSerializer`, which stays only
+   to describe the request in the OpenAPI schema);
 2. store the purchase: on PostgreSQL one statement checks the ticket is on sale
    and not sold out, inserts the purchase and its "created" audit row (data-
    modifying CTEs); SQLite has none, so there the same rules run as plain ORM
@@ -18,15 +18,12 @@ An `Idempotency-Key` wraps step 2 in the transaction that stores the reply
 (tickets/sale/idempotency.py).
 """
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import EmailValidator
 from django.db import connection, models, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -38,6 +35,7 @@ from tickets.errors import HoldLimitReached, TicketSoldOut, TicketUnavailable
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
 from tickets.sale import batch, idempotency
 from tickets.sale.bodies import purchase_body
+from tickets.sale.validation import MAX_ID, purchase_input_validate
 from tickets.selectors import tickets_on_sale
 
 Status = TicketPurchase.Status
@@ -46,8 +44,6 @@ PaymentStatus = TicketPurchase.PaymentStatus
 ACCEPTED = 202
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 REPLAY_RETRY_AFTER_SECONDS = 1
-# Ids past a bigint match no ticket (the ORM answers them "does not exist" too).
-MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -84,117 +80,6 @@ def purchase_accept(*, data, key: str | None, user, client_address: str | None) 
     # Committed now: count it into the ticket's queue and wake a worker.
     retry_after = batch.batch_accepted(body["ticket_id"], body["purchase_id"])
     return Accepted(ACCEPTED, body, retry_after)
-
-
-# --- Validation ------------------------------------------------------------------------
-#
-# PurchaseCreateSerializer's rules without its machinery: the messages are DRF's
-# own, and so is the shape, {"field": ["message", ...]} in the fields' order.
-
-REQUIRED = "This field is required."
-NULL = "This field may not be null."
-BLANK = "This field may not be blank."
-NOT_AN_INTEGER = "A valid integer is required."
-NOT_A_STRING = "Not a valid string."
-BAD_EMAIL = "Enter a valid email address."
-_MISSING = object()
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_email_valid = EmailValidator(message=BAD_EMAIL)
-_PAYMENT_METHODS = {str(value): value for value in TicketPurchase.PaymentMethod.values}
-
-
-class _Invalid(Exception):
-    def __init__(self, *messages: str) -> None:
-        self.messages = list(messages)
-
-
-def purchase_input_validate(data) -> dict:
-    """The create body, validated: what PurchaseCreateSerializer's
-    `validated_data` would be, or its ValidationError."""
-    if not isinstance(data, dict):
-        if data is None:
-            raise ValidationError({"non_field_errors": ["No data provided"]})
-        kind = type(data).__name__
-        raise ValidationError(
-            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
-        )
-    valid, errors = {}, {}
-    for name, check in _FIELDS:
-        try:
-            valid[name] = check(data.get(name, _MISSING))
-        except _Invalid as invalid:
-            errors[name] = invalid.messages
-    if errors:
-        raise ValidationError(errors)
-    return valid
-
-
-def _present(value, *, default=_MISSING):
-    if value is _MISSING:
-        if default is _MISSING:
-            raise _Invalid(REQUIRED)
-        return default
-    if value is None:
-        raise _Invalid(NULL)
-    return value
-
-
-def _integer(value, *, maximum: int | None = None) -> int:
-    value = _present(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Invalid(NOT_AN_INTEGER)
-    if value < 1:
-        raise _Invalid("Ensure this value is greater than or equal to 1.")
-    if maximum is not None and value > maximum:
-        raise _Invalid(f"Ensure this value is less than or equal to {maximum}.")
-    return value
-
-
-def _text(value, *, max_length: int, allow_blank: bool = False, email: bool = False) -> str:
-    if value is _MISSING and allow_blank:
-        return ""
-    value = _present(value)
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _Invalid(BAD_EMAIL if email else NOT_A_STRING)
-    value = str(value).strip()
-    if not value:
-        if allow_blank:
-            return ""
-        raise _Invalid(BLANK)
-    messages = []
-    if len(value) > max_length:
-        messages.append(f"Ensure this field has no more than {max_length} characters.")
-    if "\x00" in value:
-        messages.append("Null characters are not allowed.")
-    if surrogate := _SURROGATE.search(value):
-        messages.append(f"Surrogate characters are not allowed: U+{ord(surrogate.group()):X}.")
-    if email:
-        try:
-            _email_valid(value)
-        except DjangoValidationError:
-            messages.append(BAD_EMAIL)
-    if messages:
-        raise _Invalid(*messages)
-    return value
-
-
-def _choice(value) -> str:
-    value = _present(value)
-    try:
-        return _PAYMENT_METHODS[str(value)]
-    except KeyError:
-        raise _Invalid(f'"{value}" is not a valid choice.') from None
-
-
-_FIELDS = (
-    ("ticket_id", _integer),
-    ("quantity", lambda value: _integer(value, maximum=settings.MAX_TICKETS_PER_PURCHASE)),
-    ("customer_name", lambda value: _text(value, max_length=120)),
-    ("customer_email", lambda value: _text(value, max_length=254, email=True)),
-    ("customer_phone", lambda value: _text(value, max_length=32, allow_blank=True)),
-    ("payment_method", _choice),
-    ("payment_token", lambda value: _text(value, max_length=200, allow_blank=True)),
-)
 
 
 # --- Storing ----------------------------------------------------------------------------

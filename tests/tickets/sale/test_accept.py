@@ -14,7 +14,6 @@ from project.tasks import BATCH_TASK, PROCESS_TASK
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory, purchase_request
 from tickets.models import IdempotencyKey, PurchaseEvent, TicketPurchase
 from tickets.sale import waiting_room
-from tickets.sale.accept import purchase_input_validate
 from tickets.sale.payment import purchase_fail, ticket_process_batches
 from tickets.sale.purchases import purchase_reserve
 from tickets.sale.serializers import (
@@ -22,6 +21,7 @@ from tickets.sale.serializers import (
     PurchaseDetailSerializer,
     PurchaseStatusSerializer,
 )
+from tickets.sale.validation import purchase_input_validate
 from tickets.selectors import tickets_on_sale
 
 pytestmark = pytest.mark.django_db
