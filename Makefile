@@ -1,5 +1,7 @@
-# make run   - the whole stack on http://127.0.0.1:8000 (Flower on :5555), Ctrl-C stops it
-# make test  - lint, format check, import layers and the whole test suite
+# make run         - the whole stack on http://127.0.0.1:8000 (Flower on :5555), Ctrl-C stops it
+# make test        - lint, format check, import layers and the whole test suite
+# make test-fast   - the inner loop: no worker, browser or fault tests, two processes, no lint
+# make screenshots - runs the browser tests to refresh the committed docs/screenshots/
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -9,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Local development defaults; production sets DEBUG=false and a SECRET_KEY.
 export DEBUG ?= true
 
-.PHONY: run test lint format install migrate bench clean openapi
+.PHONY: run test test-fast screenshots lint format install migrate bench clean openapi
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -30,6 +32,18 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Markers come from fixtures (tests/conftest.py). Each process of pytest-xdist has
+# its own test database and its own Redis database (conftest.py); the OpenAPI
+# fuzzing sends 10 generated requests per operation instead of 25.
+FAST_PROCESSES ?= 2
+test-fast: install
+	OPENAPI_FUZZ_EXAMPLES=10 $(BIN)/pytest -n $(FAST_PROCESSES) \
+		-m "not worker and not browser and not fault" $(PYTEST_ARGS)
+
+# Browser tests write their screenshots to a temporary folder, except here.
+screenshots: install
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check --fix .

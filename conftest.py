@@ -4,6 +4,9 @@ read. Without REDIS_URL the suite starts its own Redis, as `make run` does."""
 import atexit
 import os
 import tempfile
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
@@ -31,7 +34,26 @@ if not os.environ.get("REDIS_URL"):
     atexit.register(_redis.stop)
     os.environ["REDIS_URL"] = _redis.url
 
+
 # Load the settings now, so pytest-django sets Django up with this environment.
 from django.conf import settings
 
 settings.DATABASES  # noqa: B018
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Under pytest-xdist (`make test-fast`) each test process gets a Redis
+    database of its own, the ones after REDIS_URL's (gw0 keeps it, gw1 the
+    next, ...): tests clear the keys they use, and two processes on one
+    database would clear each other's. Set through the node's environment, as
+    the processes load the settings before reading this file."""
+    for spec in specs:
+        spec.env["REDIS_URL"] = redis_url_of_xdist_worker(os.environ["REDIS_URL"], spec.id)
+
+
+def redis_url_of_xdist_worker(url: str, worker: str) -> str:
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    database = (base + int(worker.removeprefix("gw"))) % 16
+    return urlunsplit(parts._replace(path=f"/{database}"))

@@ -1,8 +1,80 @@
+"""Fixtures and hooks of the whole suite.
+
+Markers come from fixtures, never by hand: `pytest_collection_modifyitems`
+marks each test `worker`, `browser` or `fault` by the fixtures it uses
+(directly or through other fixtures), so that `make test-fast` can leave them
+out. A test that starts a worker without such a fixture fails: see
+`tests.worker_process.require_mark`.
+"""
+
 import pytest
 import redis
 from django.conf import settings
+from django.test import override_settings
 
-from tests.worker_process import WorkerProcess
+from tests import worker_process
+from tests.worker_process import BeatProcess, WebServer, WorkerProcess
+
+# Fixtures that start the product's processes (a Celery worker or beat, gunicorn,
+# a whole stack), by the module that defines them: a test that uses one is marked
+# `worker`.
+WORKER_FIXTURES = {
+    "tests.conftest": {"worker", "start_worker", "start_beat", "web_server"},
+    "tests.browser.conftest": {"pipeline"},
+    "tests.faults.conftest": {"stack"},
+}
+# Every fixture of these modules marks the tests that use it.
+MARKER_OF_FIXTURE_MODULE = {
+    "tests.browser.conftest": "browser",  # Chromium, Playwright, the project under gunicorn
+    "tests.faults.conftest": "fault",  # private redis-server/PostgreSQL, stopped mid-test
+}
+
+
+def fixture_markers(item: pytest.Item) -> set[str]:
+    """The markers a test earns by the fixtures it uses, wherever they are requested."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return set()
+    markers: set[str] = set()
+    for name in item.fixturenames:
+        # Every definition in sight, overridden ones too (an override may use them).
+        for fixturedef in info.name2fixturedefs.get(name, ()):
+            module = getattr(fixturedef.func, "__module__", None)
+            if name in WORKER_FIXTURES.get(module, ()):
+                markers.add("worker")
+            if module in MARKER_OF_FIXTURE_MODULE:
+                markers.add(MARKER_OF_FIXTURE_MODULE[module])
+    return markers
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for marker in sorted(fixture_markers(item)):
+            if item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    worker_process.running_test = item  # what require_mark() checks
+
+
+# The project's hashers, as other processes (gunicorn, workers) have them.
+PROJECT_HASHERS = list(settings.PASSWORD_HASHERS)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request):
+    """Users made in the test's own process hash their passwords with a fast
+    hasher (the project's one costs about half a second a user). Tests that let
+    other processes check passwords (gunicorn, workers) keep the project's."""
+    if any(request.node.get_closest_marker(m) for m in ("worker", "browser", "fault")):
+        yield
+        return
+    fast = ["django.contrib.auth.hashers.MD5PasswordHasher", *PROJECT_HASHERS]
+    with override_settings(PASSWORD_HASHERS=fast):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -53,13 +125,65 @@ def api_client():
     return APIClient()
 
 
+# --- Real processes: each of these fixtures marks its tests `worker` ---------------------
+#
+# Tests that use them need `django_db(transaction=True)`: other processes only
+# see committed rows.
+
+
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
-    """A real `celery worker` process on the real broker, against the test database.
-
-    Tests that use it need `django_db(transaction=True)`: the worker only sees
-    committed rows.
-    """
+    """A real `celery worker` process on the real broker, against the test database,
+    shared by the tests of a module that use it (started by the first of them)."""
     process = WorkerProcess(name="module").start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def start_worker(django_db_setup, django_db_blocker):
+    """Starts real `celery worker` processes of the test's own, when the test says:
+    `start_worker("node-a", concurrency=2, extra_env={...}, purge=False)` returns the
+    running `WorkerProcess`. Each is stopped at teardown, if the test has not
+    stopped (or killed) it before.
+
+    `purge=False` keeps the messages already waiting on the broker for the worker
+    (the first worker of a test purges them, as the module's `worker` does).
+    """
+    started: list[WorkerProcess] = []
+
+    def start(
+        name: str, *, concurrency: int = 4, extra_env: dict | None = None, purge: bool = True
+    ) -> WorkerProcess:
+        process = WorkerProcess(name, concurrency=concurrency, extra_env=extra_env)
+        started.append(process)
+        return process.start(purge=purge)
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def start_beat(django_db_setup, django_db_blocker):
+    """Starts a real `celery beat` on the test database's schedule when the test
+    says: `start_beat()` returns the running `BeatProcess`; stopped at teardown."""
+    started: list[BeatProcess] = []
+
+    def start(**kwargs) -> BeatProcess:
+        process = BeatProcess(**kwargs)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def web_server(django_db_setup, django_db_blocker):
+    """The project under gunicorn (2 processes of 8 threads) on a free loopback
+    port, against the test database: `web_server.url`."""
+    server = WebServer().start()
+    yield server
+    server.stop()

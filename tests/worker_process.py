@@ -14,6 +14,22 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The test being run (set by tests/conftest.py), None outside pytest.
+running_test = None
+
+
+def require_mark(what: str, *markers: str) -> None:
+    """Refuses to start a process for a test that has none of `markers`: the
+    markers come from fixtures (tests/conftest.py), so a test that starts a
+    worker must get it through one of them, and `-m "not worker"` never starts one."""
+    test = running_test
+    if test is None or any(test.get_closest_marker(marker) for marker in markers):
+        return
+    raise RuntimeError(
+        f"{test.nodeid} starts {what} but is not marked {' or '.join(markers)}: use the "
+        "fixtures of tests/conftest.py (worker, start_worker, start_beat, web_server)"
+    )
+
 
 def test_database_url() -> str:
     db = settings.DATABASES["default"]
@@ -49,6 +65,7 @@ class WorkerProcess:
     def start(self, purge: bool = True) -> "WorkerProcess":
         from workers.celery import app
 
+        require_mark("a Celery worker", "worker")
         if purge:
             app.control.purge()
         connection.close()  # the worker must not inherit a half-open connection
@@ -131,6 +148,7 @@ class WebServer:
     def start(self) -> "WebServer":
         from devtools.embedded_redis import wait_for_port
 
+        require_mark("gunicorn", "worker", "browser")
         connection.close()
         self.process = subprocess.Popen(
             [
@@ -149,6 +167,37 @@ class WebServer:
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
+class BeatProcess:
+    """A real `celery beat` reading the schedule from the test database
+    (django_celery_beat's DatabaseScheduler), waking at least every second."""
+
+    def __init__(self, max_interval: int = 1) -> None:
+        self.max_interval = max_interval
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "BeatProcess":
+        require_mark("a Celery beat", "worker")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel=INFO",
+                "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+                f"--max-interval={self.max_interval}", "--pidfile=",
+                f"--schedule={ROOT / '.beat-test'}",
+            ],
+            cwd=ROOT,
+            env=service_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -13,7 +13,7 @@ from tests.factories import TicketFactory
 from tests.worker_process import WebServer
 from tickets.models import TicketPurchase
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
 # The other front end: everything a developer needs to buy through the API.

@@ -15,7 +15,7 @@ from tests.browser.conftest import screenshot
 from tests.factories import TicketFactory, purchase_request
 from tickets.models import Ticket, TicketPurchase
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 Status = TicketPurchase.Status
 DECIDED_WITHIN_MS = 30_000

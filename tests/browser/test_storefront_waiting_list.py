@@ -21,7 +21,7 @@ from tickets.sale.purchases import purchase_cancel
 from tickets.seats import ticket_change_capacity
 from tickets.waiting_list.services import waiting_list_join
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 State = WaitingListEntry.State
 

@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import TicketFactory, purchase_request
-from tests.worker_process import WebServer, WorkerProcess
+from tests.worker_process import WebServer
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 AHEAD = 24
 SLOW_BATCHES = {"BATCH_SIZE": "3", "SIMULATED_GATEWAY_LATENCY_MS": "1000"}
@@ -51,7 +51,7 @@ def places_seen(page, *, first: int, timeout: float = 60.0) -> list[int]:
     return seen
 
 
-def test_a_buyer_behind_others_sees_their_place_go_down(page, web):
+def test_a_buyer_behind_others_sees_their_place_go_down(page, web, start_worker):
     ticket = TicketFactory(name="Guided Night Tour", total_quantity=AHEAD + 2)
     for n in range(AHEAD):
         accepted = page.request.post(
@@ -68,8 +68,8 @@ def test_a_buyer_behind_others_sees_their_place_go_down(page, web):
     page.get_by_role("button", name="Buy", exact=True).click()
     expect(page.get_by_text(f"{AHEAD} buyers ahead of you.")).to_be_visible()
 
-    worker = WorkerProcess("waiting-room-page", concurrency=1, extra_env=SLOW_BATCHES)
-    worker.start(purge=False)  # the doorbell rung at the first accept waits for it
+    # purge=False: the doorbell rung at the first accept waits for it.
+    worker = start_worker("waiting-room-page", concurrency=1, extra_env=SLOW_BATCHES, purge=False)
     try:
         # The worker may decide a batch before the first look below: the place
         # before it started was seen above.

@@ -12,7 +12,7 @@ import pytest
 from tests.faults.audit import explain, sale_verdict, unfinished
 from tests.faults.buyers import Answer, Sale, http
 
-pytestmark = [pytest.mark.slow, pytest.mark.fault]
+pytestmark = pytest.mark.slow
 
 BUYERS = 40
 SEATS = 100

@@ -342,7 +342,6 @@ def test_a_gateway_that_keeps_failing_is_retried_a_bounded_number_of_times(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.worker
 def test_the_whole_path_through_a_real_worker(worker, api_client, gateway):
     ticket = TicketFactory(total_quantity=5)
     created = api_client.post(

@@ -10,7 +10,7 @@ from tests.waiting import wait_for
 from tickets.models import Ticket, TicketCode, TicketPurchase
 from workers.payment_tasks import reconcile_payment, sweep_stuck_payments
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def book(api_client, destination, **overrides) -> str:

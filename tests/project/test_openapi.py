@@ -1,6 +1,8 @@
 """The OpenAPI schema describes every endpoint, and a property-based run of
 generated requests against it (schemathesis) finds no server error."""
 
+import os
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -12,6 +14,8 @@ from project.wsgi import application
 from tests.factories import PurchaseFactory, TicketFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+# Generated requests per operation; `make test-fast` asks for fewer.
+EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "25"))
 
 
 def test_schema_lists_every_ticket_endpoint_with_its_errors(client):
@@ -69,7 +73,7 @@ def wsgi_in_test_transaction():
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

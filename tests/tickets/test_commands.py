@@ -18,7 +18,6 @@ def test_seed_demo_is_idempotent():
     assert str(dance.price) == "80.00"
 
 
-@pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_test_ticket_purchase_runs_the_real_pipeline_and_prints_json(worker):
     call_command("seed_demo", stdout=StringIO())

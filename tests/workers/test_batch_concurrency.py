@@ -15,12 +15,11 @@ from django.db.models import Sum
 
 from tests.factories import TicketFactory
 from tests.waiting import wait_until_final
-from tests.worker_process import WorkerProcess
 from tickets.errors import TicketSoldOut
 from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
 from tickets.sale.purchases import purchase_create
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 SEATS = 40
 BUYERS = 120
@@ -28,14 +27,11 @@ BATCHES_OVERLAP = {"BATCH_SIZE": "5", "SIMULATED_GATEWAY_LATENCY_MS": "30"}
 
 
 @pytest.fixture
-def two_nodes(django_db_setup):
-    nodes = [
-        WorkerProcess("node-a", concurrency=2, extra_env=BATCHES_OVERLAP).start(),
-        WorkerProcess("node-b", concurrency=2, extra_env=BATCHES_OVERLAP).start(purge=False),
+def two_nodes(start_worker):
+    return [
+        start_worker("node-a", concurrency=2, extra_env=BATCHES_OVERLAP),
+        start_worker("node-b", concurrency=2, extra_env=BATCHES_OVERLAP, purge=False),
     ]
-    yield nodes
-    for node in nodes:
-        node.stop()
 
 
 def buy_in_threads(ticket_id: int, buyers: int, threads: int = 6) -> tuple[list[str], int]:

@@ -12,20 +12,12 @@ import pytest
 
 from tests.factories import TicketFactory
 from tests.waiting import wait_until_final
-from tests.worker_process import WebServer
 from tickets.models import TicketCode, TicketPurchase
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BUYERS = 150
 SEATS = 50
-
-
-@pytest.fixture
-def web_server(django_db_setup):
-    server = WebServer().start()
-    yield server
-    server.stop()
 
 
 def post_json(url: str, body: dict) -> tuple[int, dict]:

@@ -11,12 +11,11 @@ from aiosmtpd.controller import Controller
 from devtools.embedded_redis import free_port
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.waiting import wait_for
-from tests.worker_process import WorkerProcess
 from tickets.codes import codes_issue_many
 from tickets.delivery import mailer as delivery
 from tickets.models import PurchaseEvent, TicketPurchase
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connection chatter
 
@@ -31,14 +30,14 @@ class Inbox:
 
 
 @pytest.fixture
-def mailer():
+def mailer(start_worker):
     """An SMTP server on loopback and a worker (it consumes `delivery`) that mails to it."""
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
-    worker = WorkerProcess(
-        name="mailer", concurrency=2, extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"}
-    ).start()
+    worker = start_worker(
+        "mailer", concurrency=2, extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"}
+    )
     yield inbox
     worker.stop()
     controller.stop()

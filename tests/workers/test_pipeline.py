@@ -13,7 +13,7 @@ from tests.waiting import wait_for, wait_until_final
 from tickets.models import TicketPurchase
 from workers.tasks import sweep_stuck_purchase_payments
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CODE_FORMAT = re.compile(r"^TKT-[0-9A-HJKMNP-TV-Z]{8}$")
 

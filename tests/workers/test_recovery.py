@@ -23,7 +23,7 @@ from tickets.sale.payment import purchase_process
 from tickets.sale.purchases import purchase_reserve, purchases_expire_due
 from workers.tasks import finish_refunds
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 WEBHOOK_SECRET = "recovery-test-secret"
 

@@ -1,9 +1,6 @@
 """The beat schedule: installed by migrate, kept by a second migrate, and run by a
 real beat process whose tasks a real worker carries out."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -14,7 +11,6 @@ from django_celery_beat.models import PeriodicTask
 from project.tasks import DELIVER_TASK, PROCESS_TASK, REFUND_TASK
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.waiting import wait_until_final
-from tests.worker_process import ROOT, service_env
 from tickets.sale.purchases import purchase_reserve
 from workers.celery import app
 from workers.queues import DELIVERY_QUEUE, PIPELINE_QUEUE, SWEEPS_QUEUE
@@ -63,10 +59,11 @@ def test_entries_the_project_no_longer_defines_are_removed_others_kept():
     assert "old-sweep" not in installed() and "someone-elses" in installed()
 
 
-@pytest.mark.worker
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_real_beat_triggers_an_expiry_that_a_real_worker_carries_out(worker, settings):
+def test_a_real_beat_triggers_an_expiry_that_a_real_worker_carries_out(
+    worker, start_beat, settings
+):
     settings.SWEEP_INTERVAL_SECONDS = 1
     schedule_install()  # transactional tests start from empty tables
     ticket = TicketFactory(total_quantity=5)
@@ -75,23 +72,11 @@ def test_a_real_beat_triggers_an_expiry_that_a_real_worker_carries_out(worker, s
     purchase.__class__.objects.filter(pk=purchase.pk).update(
         hold_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    beat = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel=INFO",
-            "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
-            "--max-interval=1", "--pidfile=", f"--schedule={ROOT / '.beat-test'}",
-        ],
-        cwd=ROOT,
-        env=service_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    beat = start_beat()
     try:
         [expired] = wait_until_final([purchase.pk], timeout=60)
     finally:
-        os.killpg(beat.pid, 15)
-        beat.wait(timeout=20)
+        beat.stop()
     assert expired.status == "expired"
     ticket.refresh_from_db()
     assert ticket.available_quantity == 5

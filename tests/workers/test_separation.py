@@ -12,7 +12,7 @@ from tests.waiting import wait_for, wait_until_final
 from tickets.models import TicketPurchase
 from tickets.refunds.services import purchase_refund
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def snapshot() -> list[dict]:

@@ -24,14 +24,13 @@ from project.errors import DomainError
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.inventory import assert_inventory_adds_up
 from tests.waiting import wait_for
-from tests.worker_process import WorkerProcess
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 from tickets.sale.purchases import purchase_cancel, purchase_reserve
 from tickets.waiting_list.offers import offer_decline
 from tickets.waiting_list.services import waiting_list_join, waiting_list_leave
 from workers.celery import app
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 SEATS = 30
 ENTRIES = 40
@@ -97,14 +96,11 @@ def pick(queryset):
 
 
 @pytest.fixture
-def workers():
-    nodes = [
-        WorkerProcess("wl-a", concurrency=2).start(),
-        WorkerProcess("wl-b", concurrency=2).start(purge=False),
+def workers(start_worker):
+    return [
+        start_worker("wl-a", concurrency=2),
+        start_worker("wl-b", concurrency=2, purge=False),
     ]
-    yield nodes
-    for node in nodes:
-        node.stop()
 
 
 def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):

@@ -18,13 +18,12 @@ from devtools.embedded_redis import free_port
 from tests.factories import TicketFactory, purchase_request
 from tests.inventory import assert_inventory_adds_up
 from tests.waiting import wait_for, wait_until_final
-from tests.worker_process import WorkerProcess
 from tests.workers.test_delivery_worker import Inbox
 from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.refunds.services import purchase_refund
 from workers.celery import app
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 Status = TicketPurchase.Status
 State = WaitingListEntry.State
@@ -32,16 +31,16 @@ CREATE_URL = "/api/tickets/purchase/direct/"
 
 
 @pytest.fixture
-def stack():
+def stack(start_worker):
     """A worker on every queue (pipeline, sweeps, delivery) mailing to a real SMTP server."""
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
-    worker = WorkerProcess(
-        name="waiting-list",
+    worker = start_worker(
+        "waiting-list",
         concurrency=3,
         extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"},
-    ).start()
+    )
     yield inbox
     worker.stop()
     controller.stop()

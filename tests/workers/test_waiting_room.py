@@ -14,10 +14,9 @@ from rest_framework.test import APIClient
 
 from tests.factories import TicketFactory, purchase_request
 from tests.waiting import wait_until_final
-from tests.worker_process import WorkerProcess
 from tickets.models import TicketPurchase
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BUYERS = 30
 BATCH = 3
@@ -41,7 +40,7 @@ def poll_until_decided(client, urls) -> dict[str, list[tuple[float, float, dict]
     return seen
 
 
-def test_places_in_line_agree_with_the_order_of_decisions(django_db_setup):
+def test_places_in_line_agree_with_the_order_of_decisions(start_worker):
     ticket = TicketFactory(total_quantity=BUYERS)
     client = APIClient()
     urls = []
@@ -59,8 +58,8 @@ def test_places_in_line_agree_with_the_order_of_decisions(django_db_setup):
     first_look = [client.get(url).json() for url in urls]
     assert [body["queue_position"] for body in first_look] == list(range(BUYERS))
 
-    worker = WorkerProcess("waiting-room", concurrency=1, extra_env=SLOW_BATCHES)
-    worker.start(purge=False)  # the doorbell rung at accept is waiting for it
+    # purge=False: the doorbell rung at accept is waiting for it.
+    worker = start_worker("waiting-room", concurrency=1, extra_env=SLOW_BATCHES, purge=False)
     try:
         seen = poll_until_decided(client, urls)
         purchases = {str(p.pk): p for p in wait_until_final(ids)}

@@ -12,10 +12,9 @@ from django.db.models import Sum
 
 from tests.factories import TicketFactory
 from tests.waiting import wait_for, wait_until_final
-from tests.worker_process import WorkerProcess
 from tickets.models import Ticket, TicketCode, TicketPurchase
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 PURCHASES = 24
 SLOW_GATEWAY = {"SIMULATED_GATEWAY_LATENCY_MS": "400"}
@@ -40,9 +39,9 @@ def buy(api_client, ticket, n: int) -> str:
     return response.json()["purchase_id"]
 
 
-def test_sigkilled_worker_loses_no_purchase_and_charges_none_twice(api_client):
+def test_sigkilled_worker_loses_no_purchase_and_charges_none_twice(api_client, start_worker):
     ticket = TicketFactory(total_quantity=PURCHASES + 6)
-    doomed = WorkerProcess("doomed", concurrency=2, extra_env=SLOW_GATEWAY).start()
+    doomed = start_worker("doomed", concurrency=2, extra_env=SLOW_GATEWAY)
     try:
         ids = [buy(api_client, ticket, n) for n in range(PURCHASES)]
         # Kill it while charges are in the middle of the gateway call.
@@ -55,8 +54,7 @@ def test_sigkilled_worker_loses_no_purchase_and_charges_none_twice(api_client):
     in_flight = TicketPurchase.objects.exclude(status__in=TicketPurchase.FINAL_STATUSES).count()
     assert in_flight > 0, "the kill came too late to prove anything"
 
-    survivor = WorkerProcess("survivor", concurrency=2, extra_env=QUICK_RESTORE)
-    survivor.start(purge=False)
+    survivor = start_worker("survivor", concurrency=2, extra_env=QUICK_RESTORE, purge=False)
     try:
         purchases = wait_until_final(ids, timeout=120)
     finally:

@@ -15,7 +15,6 @@ from devtools.embedded_redis import free_port
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.scanning import decode_qr
 from tests.waiting import wait_for, wait_until_final
-from tests.worker_process import WorkerProcess
 from tickets.delivery.qr import EMAIL_ZOOM
 from tickets.models import TicketPurchase
 from tickets.sale.payment import purchase_process
@@ -159,12 +158,13 @@ def test_a_closed_smtp_port_is_retried_then_given_up_cleanly(settings, caplog):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.worker
-def test_a_purchase_made_over_http_is_mailed_by_a_real_worker(smtp_server, api_client):
+def test_a_purchase_made_over_http_is_mailed_by_a_real_worker(
+    smtp_server, api_client, start_worker
+):
     controller, inbox = smtp_server
-    worker = WorkerProcess(
-        name="mail", concurrency=2, extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"}
-    ).start()
+    worker = start_worker(
+        "mail", concurrency=2, extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"}
+    )
     try:
         ticket = TicketFactory(total_quantity=5)
         response = api_client.post(
