@@ -8,6 +8,8 @@ from gateways.base import (
     GatewayResult,
     Outcome,
     PaymentGateway,
+    RefundOutcome,
+    RefundResult,
     TransientGatewayError,
 )
 from gateways.simulated import SimulatedGateway
@@ -17,6 +19,8 @@ __all__ = [
     "GatewayResult",
     "Outcome",
     "PaymentGateway",
+    "RefundOutcome",
+    "RefundResult",
     "TransientGatewayError",
     "get_gateway",
 ]

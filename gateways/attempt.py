@@ -11,8 +11,11 @@ gateway by its own id, and calls these small functions in the same order:
    left processing for the stuck sweep to ask again, never failed blind.
 3. `reconcile_plan`: when a payment is stuck, or a callback arrives, ask the
    gateway for the real outcome and say what it means for the product's object.
-4. `refund_unhonoured`: money captured for an object that can no longer be
-   honoured (it failed, expired or was cancelled meanwhile) goes back.
+4. `refund`: the money goes back, under the refund's own key; its outcome is
+   refunded, pending, definitely not refunded, or unknown (a transient error),
+   and only "definitely not" lets the product undo. `refund_unhonoured` is the
+   same for money captured for an object that can no longer be honoured (it
+   failed, expired or was cancelled meanwhile).
 
 The product applies an `Action` with its own locked transitions; nothing here
 knows what a purchase or a booking is.
@@ -23,7 +26,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from gateways import ChargeRequest, GatewayResult, Outcome, TransientGatewayError, get_gateway
+from gateways import (
+    ChargeRequest,
+    GatewayResult,
+    Outcome,
+    RefundResult,
+    TransientGatewayError,
+    get_gateway,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,17 +112,29 @@ def reconcile_plan(payment: PaymentView) -> Plan:
     return Plan(result, Action.NOTHING)
 
 
-def refund_unhonoured(*, key: str, amount: Decimal) -> GatewayResult:
-    """Gives back money captured for an object that can no longer be honoured.
-    Keyed like the charge, so asking twice refunds once."""
-    result = get_gateway().refund(idempotency_key=key, amount=amount)
+def refund_key(key: str) -> str:
+    """A refund's own idempotency key: one refund per payment, never the charge's key."""
+    return f"{key}:refund"
+
+
+def refund(*, key: str, amount: Decimal) -> RefundResult:
+    """Refunds the payment charged under `key`, or answers the refund already
+    made: the gateway is asked first what it holds under the refund's key, so a
+    refund asked again (a second click, the sweep, a retried task) refunds once.
+    Raises TransientGatewayError when the answer is unknown: the caller keeps
+    the refund pending and asks again, never takes it as "not refunded"."""
+    gateway = get_gateway()
+    known = gateway.lookup_refund(idempotency_key=refund_key(key))
+    if known is not None:
+        return known
+    return gateway.refund(idempotency_key=refund_key(key), charge_key=key, amount=amount)
+
+
+def refund_unhonoured(*, key: str, amount: Decimal) -> RefundResult:
+    """Gives back money captured for an object that can no longer be honoured."""
+    result = refund(key=key, amount=amount)
     logger.warning("payment %s: captured but no longer honoured, refund %s", key, result.outcome)
     return result
-
-
-def refund(*, key: str, amount: Decimal) -> GatewayResult:
-    """A refund the product decided on (staff, admin): the gateway's answer as is."""
-    return get_gateway().refund(idempotency_key=key, amount=amount)
 
 
 def _action_while_awaiting(outcome: Outcome, *, has_token: bool) -> Action:

@@ -1,8 +1,10 @@
 """The payment gateway interface that ticket purchases and destination bookings
-share. A real processor plugs in behind the same three calls.
+share. A real processor plugs in behind the same calls.
 
-Every call is keyed by an idempotency key (the purchase or payment id), so a
-retried or redelivered task can never capture the same payment twice.
+Every call is keyed by an idempotency key, so a retried or redelivered task can
+never capture the same payment twice: a charge by the purchase or payment id, a
+refund by a key of its own (gateways/attempt.py `refund_key`), since a real
+gateway refuses a key reused on another endpoint.
 """
 
 from dataclasses import dataclass
@@ -24,6 +26,23 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class GatewayResult:
     outcome: Outcome
+    reference: str = ""
+    reason: str = ""
+
+
+class RefundOutcome(StrEnum):
+    REFUNDED = "refunded"  # the money is back with the buyer
+    PENDING = "pending"  # accepted; the gateway has not finished it yet
+    NOT_REFUNDED = "not_refunded"  # definitely not: refused, or failed at the gateway
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What a gateway says of a refund. An answer that never came (a timeout, a
+    connection reset) is no result at all: `refund` raises TransientGatewayError
+    and the refund's outcome is unknown until `lookup_refund` knows it."""
+
+    outcome: RefundOutcome
     reference: str = ""
     reason: str = ""
 
@@ -60,4 +79,12 @@ class PaymentGateway(Protocol):
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult: ...
 
-    def refund(self, *, idempotency_key: str, amount: Decimal) -> GatewayResult: ...
+    def refund(self, *, idempotency_key: str, charge_key: str, amount: Decimal) -> RefundResult:
+        """Refunds the charge made under `charge_key`, keyed by `idempotency_key`:
+        asked again under the same key, it answers the same refund."""
+        ...
+
+    def lookup_refund(self, *, idempotency_key: str) -> RefundResult | None:
+        """The refund made under `idempotency_key`, None when the gateway holds
+        none (it never received the request)."""
+        ...

@@ -6,7 +6,9 @@ transient error every time, `tok_error_once` fails once then captures,
 (then a lookup finds it captured), `tok_timeout` is a processor that took the
 charge but whose answer never arrives: the charge is pending at the gateway (and
 settles like `tok_pending`) while every charge call raises a transient error.
-Any other token is declined as invalid.
+`tok_refund_pending` and `tok_refund_declined` capture, and their refunds are
+then pending for a while (asynchronous) or refused. Any other token is declined
+as invalid.
 
 Its state lives in Redis, like a real processor's lives outside our database,
 so every process (web, workers, beat, tests) sees the same charges. Every key
@@ -22,7 +24,14 @@ from decimal import Decimal
 import redis
 from django.conf import settings
 
-from gateways.base import ChargeRequest, GatewayResult, Outcome, TransientGatewayError
+from gateways.base import (
+    ChargeRequest,
+    GatewayResult,
+    Outcome,
+    RefundOutcome,
+    RefundResult,
+    TransientGatewayError,
+)
 from gateways.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
 from project.redis_client import redis_client
 
@@ -109,14 +118,55 @@ class SimulatedGateway:
             return GatewayResult(Outcome.NOT_FOUND)
         return self._result(idempotency_key, record)
 
-    def refund(self, *, idempotency_key: str, amount: Decimal) -> GatewayResult:
+    def refund(self, *, idempotency_key: str, charge_key: str, amount: Decimal) -> RefundResult:
+        """Refunds the capture under `charge_key`, once per refund key: asked again,
+        it answers the refund it made. A capture made with `tok_refund_pending`
+        refunds asynchronously (pending, then refunded after
+        SIMULATED_PENDING_SETTLE_SECONDS), one made with `tok_refund_declined` is
+        refused, and nothing is refunded where nothing was captured."""
         self._wait_like_a_processor()
-        record = self._load(idempotency_key)
-        if record is None or record["outcome"] not in (Outcome.CAPTURED, Outcome.REFUNDED):
-            return GatewayResult(Outcome.NOT_FOUND, reason="nothing_to_refund")
-        record["outcome"] = Outcome.REFUNDED
-        self._store(idempotency_key, record)
-        return GatewayResult(Outcome.REFUNDED, reference=record["reference"])
+        existing = self._load_refund(idempotency_key)
+        if existing is not None:
+            return self._refund_result(idempotency_key, existing)
+        charge = self._load(charge_key)
+        if charge is None or charge["outcome"] not in (Outcome.CAPTURED, Outcome.REFUNDED):
+            outcome, reason = RefundOutcome.NOT_REFUNDED, "nothing_to_refund"
+        elif charge.get("refunds") == "declined":
+            outcome, reason = RefundOutcome.NOT_REFUNDED, "refund_declined"
+        elif charge.get("refunds") == "pending":
+            outcome, reason = RefundOutcome.PENDING, ""
+        else:
+            outcome, reason = RefundOutcome.REFUNDED, ""
+        record = {
+            "outcome": outcome,
+            "reason": reason,
+            "reference": f"simre_{secrets.token_hex(8)}",
+            "charge_key": charge_key,
+            "amount": str(amount),
+            "settles_at": time.time() + settings.SIMULATED_PENDING_SETTLE_SECONDS,
+        }
+        # NX: of two concurrent refunds under one key, only the first is made.
+        if not self._store_refund(idempotency_key, record, nx=True):
+            record = self._load_refund(idempotency_key)
+        return self._refund_result(idempotency_key, record)
+
+    def lookup_refund(self, *, idempotency_key: str) -> RefundResult | None:
+        record = self._load_refund(idempotency_key)
+        return None if record is None else self._refund_result(idempotency_key, record)
+
+    def _refund_result(self, idempotency_key: str, record: dict) -> RefundResult:
+        if record["outcome"] == RefundOutcome.PENDING and time.time() >= record["settles_at"]:
+            record["outcome"] = RefundOutcome.REFUNDED
+            self._store_refund(idempotency_key, record)
+        if record["outcome"] == RefundOutcome.REFUNDED:
+            self._mark_charge_refunded(record["charge_key"])
+        return RefundResult(RefundOutcome(record["outcome"]), record["reference"], record["reason"])
+
+    def _mark_charge_refunded(self, charge_key: str) -> None:
+        charge = self._load(charge_key)
+        if charge is not None and charge["outcome"] != Outcome.REFUNDED:
+            charge["outcome"] = Outcome.REFUNDED
+            self._store(charge_key, charge)
 
     def record(
         self, *, idempotency_key: str, amount: Decimal, currency: str, succeed: bool
@@ -182,9 +232,14 @@ class SimulatedGateway:
             "tok_decline": (Outcome.DECLINED, "card_declined"),
             "tok_pending": (Outcome.PENDING, ""),
             "tok_timeout": (Outcome.PENDING, ""),
+            "tok_refund_pending": (Outcome.CAPTURED, ""),
+            "tok_refund_declined": (Outcome.CAPTURED, ""),
         }.get(token, (Outcome.DECLINED, "invalid_token"))
         return {
             "outcome": outcome,
+            "refunds": {"tok_refund_pending": "pending", "tok_refund_declined": "declined"}.get(
+                token, "at_once"
+            ),
             "reason": reason,
             "reference": f"sim_{secrets.token_hex(8)}",
             "amount": str(amount),
@@ -227,3 +282,19 @@ class SimulatedGateway:
     @staticmethod
     def _key(idempotency_key: str) -> str:
         return f"{KEY_PREFIX}:charge:{idempotency_key}"
+
+    def _load_refund(self, idempotency_key: str) -> dict | None:
+        raw = self.redis.get(f"{KEY_PREFIX}:refund:{idempotency_key}")
+        if not raw:
+            return None
+        return json.loads(raw)
+
+    def _store_refund(self, idempotency_key: str, record: dict, *, nx: bool = False) -> bool:
+        return bool(
+            self.redis.set(
+                f"{KEY_PREFIX}:refund:{idempotency_key}",
+                json.dumps(record),
+                nx=nx,
+                ex=self._retention_seconds(),
+            )
+        )

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateways import GatewayResult, Outcome, attempt
+from gateways import GatewayResult, Outcome, RefundOutcome, attempt
 from gateways.attempt import Action, PaymentView, Plan
 from payments import selectors
 from payments.audit import booking_log
@@ -237,7 +237,7 @@ def payment_refund(*, payment_id: UUID | str) -> Payment:
         return payment
     _check_refundable(payment)
     result = attempt.refund(key=str(payment.id), amount=payment.amount)
-    if result.outcome != Outcome.REFUNDED:
+    if result.outcome != RefundOutcome.REFUNDED:
         raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
     with transaction.atomic():
         payment = _locked(payment_id)

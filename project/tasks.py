@@ -26,6 +26,7 @@ DELIVER_TASK = "tickets.deliver_purchase"
 DELIVER_BATCH_TASK = "tickets.deliver_batch"
 OFFER_MAIL_TASK = "tickets.send_waiting_list_offer"
 ENTRY_MAIL_TASK = "tickets.send_waiting_list_entry"
+REFUND_MAIL_TASK = "tickets.send_refund_notice"
 
 # --- Destination bookings (payments/) and gateway callbacks (gateways/) -----------------
 BOOKING_PROCESS_TASK = "payments.process_payment"
@@ -61,7 +62,7 @@ SWEEPS = (
     REQUEUE_UNPROCESSED_WEBHOOKS_TASK,
     PURGE_WEBHOOK_EVENTS_TASK,
 )
-DELIVERIES = (DELIVER_TASK, DELIVER_BATCH_TASK, OFFER_MAIL_TASK, ENTRY_MAIL_TASK)
+DELIVERIES = (DELIVER_TASK, DELIVER_BATCH_TASK, OFFER_MAIL_TASK, ENTRY_MAIL_TASK, REFUND_MAIL_TASK)
 PIPELINE = (
     PROCESS_TASK,
     BATCH_TASK,

@@ -55,7 +55,7 @@ def buyer_state(
     page); `payment_submitted`: such a hold was paid and the charge is coming.
     purchase.js (`buyerState`) answers the same for every status poll."""
     if status in (Status.CONFIRMED, Status.COMPLETED):
-        return "confirmed"
+        return "refunding" if payment_status == PaymentStatus.REFUND_PENDING else "confirmed"
     if status == Status.FAILED:
         return {
             "sold_out": "sold_out",

@@ -14,6 +14,7 @@ from tickets.delivery import services as delivery
 from tickets.errors import CapacityRefused
 from tickets.models import PurchaseEvent, Ticket, TicketCode, TicketPurchase
 from tickets.refunds import services as refunds
+from tickets.refunds.admin import RefundListFilter
 from tickets.sale import purchases
 from tickets.waiting_list import services as waiting_list
 from tickets.waiting_list.admin import demand_text, line_summary, line_url
@@ -271,7 +272,14 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
         "currency",
         "created_at",
     )
-    list_filter = ("status", "payment_status", "payment_method", "refund_reason", "ticket")
+    list_filter = (
+        "status",
+        "payment_status",
+        RefundListFilter,
+        "payment_method",
+        "refund_reason",
+        "ticket",
+    )
     search_fields = ("id", "customer_name", "customer_email", "codes__code")
     list_select_related = ("ticket",)
     date_hierarchy = "created_at"

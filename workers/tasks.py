@@ -83,6 +83,17 @@ def finish_refund(self, purchase_id: str) -> str | None:
     )
 
 
+@app.task(name=tasks.REFUND_MAIL_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+def send_refund_notice(self, purchase_id: str) -> bool | None:
+    return run_service(
+        self,
+        label="purchase",
+        object_id=purchase_id,
+        work=lambda: delivery.purchase_refund_notice(purchase_id=purchase_id),
+        retry_on=(smtplib.SMTPException, OSError),
+    )
+
+
 # --- Sweeps (beat) ------------------------------------------------------------------
 
 

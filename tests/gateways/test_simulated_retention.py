@@ -39,12 +39,12 @@ def test_refunds_callbacks_and_timeouts_keep_an_expiry(gateway, settings):
     settings.SIMULATED_GATEWAY_RETENTION_DAYS = 1
     paid, timed_out = str(uuid.uuid4()), str(uuid.uuid4())
     gateway.record(idempotency_key=paid, amount=Decimal("5"), currency="USD", succeed=True)
-    gateway.refund(idempotency_key=paid, amount=Decimal("5"))
+    gateway.refund(idempotency_key=f"{paid}:refund", charge_key=paid, amount=Decimal("5"))
     gateway.settle(paid)
     with pytest.raises(TransientGatewayError):
         gateway.charge(
             idempotency_key=timed_out, amount=Decimal("5"), currency="USD", token="tok_timeout"
         )
-    written = {**ttls(gateway, paid), **ttls(gateway, timed_out)}
-    assert len(written) == 3  # paid's charge; timed_out's charge and call count
+    written = {**ttls(gateway, paid), **ttls(gateway, f"{paid}:refund"), **ttls(gateway, timed_out)}
+    assert len(written) == 4  # paid's charge and refund; timed_out's charge and call count
     assert all(0 < ttl <= 86400 for ttl in written.values()), written

@@ -255,6 +255,7 @@ def test_an_unknown_purchase_is_404(client):
         ("pending", "processing", None, False, False, "paying"),
         ("confirmed", "completed", None, False, False, "confirmed"),
         ("completed", "completed", None, False, False, "confirmed"),
+        ("completed", "refund_pending", None, False, False, "refunding"),
         ("failed", "failed", "payment_declined", False, False, "declined"),
         ("failed", "pending", "sold_out", False, False, "sold_out"),
         ("failed", "pending", "unpaid_holds_full", True, False, "holds_full"),
@@ -292,5 +293,6 @@ def test_the_purchase_page_has_a_section_for_every_state(client):
         "failed",
         "expired",
         "cancelled",
+        "refunding",
         "refunded",
     }

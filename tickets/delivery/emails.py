@@ -99,3 +99,17 @@ def _entry_message(entry, template: str, *, subject: str, link: str) -> EmailMul
         render_to_string(f"tickets/email/{template}.html", context), "text/html"
     )
     return message
+
+
+def refund_message(purchase: TicketPurchase) -> EmailMultiAlternatives:
+    """The money of a purchase went back to the buyer, and its codes no longer
+    open the door."""
+    context = {"purchase": purchase, "ticket": purchase.ticket}
+    message = EmailMultiAlternatives(
+        subject=f"Your refund for {purchase.ticket.name}",
+        body=render_to_string("tickets/email/refund.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[purchase.customer_email],
+    )
+    message.attach_alternative(render_to_string("tickets/email/refund.html", context), "text/html")
+    return message

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tickets.audit import purchase_log
-from tickets.delivery.emails import send_purchase_confirmation
+from tickets.delivery.emails import refund_message, send_purchase_confirmation
 from tickets.errors import (
     IllegalTransition,
 )
@@ -50,3 +50,13 @@ def purchase_resend_tickets(*, purchase_id: UUID | str) -> TicketPurchase:
     send_purchase_confirmation(purchase)
     purchase_log(purchase, "tickets resent", from_status=purchase.status)
     return purchase
+
+
+def purchase_refund_notice(*, purchase_id: UUID | str) -> bool:
+    """E-mails the buyer that their money went back (the task's work); False when
+    the purchase's payment is not refunded. A task run twice may send it twice."""
+    purchase = TicketPurchase.objects.select_related("ticket").get(pk=purchase_id)
+    if purchase.payment_status != PaymentStatus.REFUNDED:
+        return False
+    refund_message(purchase).send()
+    return True

@@ -15,8 +15,10 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from gateways import Outcome, attempt
+from gateways import RefundOutcome, attempt
 from project.errors import DependencyUnavailable
+from project.queue import enqueue_on_commit
+from project.tasks import REFUND_MAIL_TASK
 from tickets.audit import purchase_log
 from tickets.errors import (
     RefundRefused,
@@ -27,6 +29,9 @@ from tickets.seats import purchase_seats_release
 
 logger = logging.getLogger(__name__)
 
+# The audit action of a refund the gateway definitely did not make (the admin filters on it).
+REFUND_UNDONE = "refund undone"
+
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
 
@@ -36,28 +41,33 @@ HONOURED_STATUSES = (Status.CONFIRMED, Status.COMPLETED, Status.REFUNDED)
 
 def purchase_refund(*, purchase_id: UUID | str, allow_used: bool = False) -> TicketPurchase:
     """Staff refund of a paid purchase: the money goes back, the codes are void
-    and the seats return to sale. Idempotent: a refunded purchase is returned as
-    is. A code already used blocks the refund unless `allow_used`; if the
-    gateway refuses or cannot be reached, the codes are valid again."""
+    and the seats return to sale. A code already used blocks it unless
+    `allow_used`.
+
+    Idempotent, and two at once serialize on the purchase's row: a refunded
+    purchase, or one whose refund is already under way (a second click, the
+    sweep), is returned as it is. The codes are void from the moment the refund
+    starts and valid again only if the gateway definitely did not refund; an
+    answer that never came (a timeout) leaves the purchase `refund_pending`, and
+    the refund sweep asks the gateway until it knows."""
     with transaction.atomic():
         purchase = purchase_locked(purchase_id)
+        if purchase.payment_status == PaymentStatus.REFUND_PENDING:
+            return purchase
         if purchase.status == Status.REFUNDED:
             return purchase
         if purchase.status not in (Status.CONFIRMED, Status.COMPLETED):
             raise RefundRefused(f"a {purchase.status} purchase cannot be refunded")
-        if purchase.payment_status != PaymentStatus.REFUND_PENDING:
-            purchase.codes.filter(status=TicketCode.Status.VALID).update(
-                status=TicketCode.Status.VOID
-            )
-            # Checked after voiding: a scan that raced us has committed by now (or is blocked).
-            if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
-                raise RefundRefused("a code of this purchase was already used at the door")
-            _mark_refund_pending(purchase, reason="staff_refund")
+        purchase.codes.filter(status=TicketCode.Status.VALID).update(status=TicketCode.Status.VOID)
+        # Checked after voiding: a scan that raced us has committed by now (or is blocked).
+        if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
+            raise RefundRefused("a code of this purchase was already used at the door")
+        _mark_refund_pending(purchase, reason="staff_refund")
     try:
         return purchase_refund_finish(purchase_id=purchase_id)
-    except DependencyUnavailable:
-        _refund_undo(purchase_id)  # the gateway was not reached: nothing to finish
-        raise
+    except DependencyUnavailable as exc:
+        logger.warning("purchase %s: refund outcome unknown (%s); the sweep asks", purchase_id, exc)
+        return TicketPurchase.objects.get(pk=purchase_id)
 
 
 def _mark_refund_pending(purchase: TicketPurchase, *, reason: str) -> None:
@@ -84,22 +94,30 @@ def refund_unhonoured(purchase_id: UUID | str) -> TicketPurchase:
 
 
 def purchase_refund_finish(*, purchase_id: UUID | str) -> TicketPurchase:
-    """Takes a `refund_pending` purchase's money back at the gateway and records
-    it. No lock is held across the call; safe to run twice (keyed refund)."""
+    """Takes a `refund_pending` purchase's money back at the gateway, or asks what
+    became of the refund already asked for (the refund has a key of its own),
+    and records what the gateway says: refunded is recorded; pending stays
+    pending for the sweep to ask again; only a definite "not refunded" undoes.
+    An unknown outcome raises TransientGatewayError and changes nothing. No lock
+    is held across the call; safe to run any number of times."""
     purchase = TicketPurchase.objects.get(pk=purchase_id)
     if purchase.payment_status != PaymentStatus.REFUND_PENDING:
         return purchase
     result = attempt.refund(key=str(purchase.id), amount=purchase.total_amount)
-    if result.outcome != Outcome.REFUNDED:
-        _refund_undo(purchase_id)
-        raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
-    return _refund_record(purchase_id)
+    if result.outcome == RefundOutcome.REFUNDED:
+        return _refund_record(purchase_id)
+    if result.outcome == RefundOutcome.PENDING:
+        logger.info("purchase %s: refund pending at the gateway; the sweep asks again", purchase.id)
+        return purchase
+    _refund_undo(purchase_id)
+    raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
 
 
 def _refund_undo(purchase_id: UUID | str) -> None:
-    """The gateway refunded nothing: a paid purchase is paid again (its void
-    codes can only have been voided by this refund); a purchase whose late
-    capture the gateway no longer holds has no money to give back."""
+    """The gateway definitely refunded nothing (it refused, or the refund failed
+    there): a paid purchase is paid again (its void codes can only have been
+    voided by this refund); a purchase whose late capture the gateway no longer
+    holds has no money to give back."""
     with transaction.atomic():
         purchase = purchase_locked(purchase_id)
         if purchase.payment_status != PaymentStatus.REFUND_PENDING:
@@ -115,7 +133,7 @@ def _refund_undo(purchase_id: UUID | str) -> None:
         note = f"gateway refunded nothing; payment {purchase.payment_status}"
         purchase.refund_reason = ""
         purchase.save(update_fields=["payment_status", "refund_reason", "updated_at"])
-        purchase_log(purchase, "refund undone", from_status=purchase.status, note=note)
+        purchase_log(purchase, REFUND_UNDONE, from_status=purchase.status, note=note)
 
 
 def _refund_record(purchase_id: UUID | str) -> TicketPurchase:
@@ -137,5 +155,6 @@ def _refund_record(purchase_id: UUID | str) -> TicketPurchase:
         purchase.refunded_at = timezone.now()
         purchase.save()
         purchase_log(purchase, "refunded", from_status=before, note=purchase.refund_reason)
+        enqueue_on_commit(REFUND_MAIL_TASK, str(purchase.id))
     logger.info("purchase %s: refund recorded (%s)", purchase.id, purchase.refund_reason)
     return purchase

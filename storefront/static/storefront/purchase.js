@@ -7,7 +7,7 @@ export function buyerState(status, unpaid, paymentSubmitted) {
   switch (status.status) {
     case "confirmed":
     case "completed":
-      return "confirmed";
+      return status.payment_status === "refund_pending" ? "refunding" : "confirmed";
     case "failed":
       return (
         { sold_out: "sold_out", unpaid_holds_full: "holds_full", payment_declined: "declined" }[
