@@ -133,6 +133,10 @@ class TicketPurchase(models.Model):
     inventory_reserved = models.BooleanField(default=False)
     # Its reservation is counted in the ticket's `unpaid_held_quantity`.
     holds_unpaid = models.BooleanField(default=False)
+    # Seated and charged by a batch (tickets/sale/batch.py), which settles it; a
+    # purchase charging under its own task (paid through `complete/`, bought from
+    # a waiting-list offer) is settled by its own, one by one.
+    seated_in_batch = models.BooleanField(default=False)
     # Who asked, for the per-client cap on unpaid holds (REMOTE_ADDR, or the
     # address NUM_PROXIES trusted proxies report).
     client_address = models.GenericIPAddressField(null=True, blank=True)

@@ -134,6 +134,7 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
         _mark(
             seating.paid,
             inventory_reserved=True,
+            seated_in_batch=True,
             payment_status=PaymentStatus.PROCESSING,
             processing_started_at=now,
             payment_started_at=now,
@@ -162,14 +163,16 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
 
 
 def charges_in_flight(ticket_id: int, *, size: int) -> list[TicketPurchase]:
-    """Seated purchases of the ticket whose charge began and has no answer yet:
-    after a worker died mid-batch, these are charged again (keyed, so the
-    gateway answers what it holds; settling re-checks every row under lock)."""
+    """Purchases a batch seated whose charge began and has no answer yet: after a
+    worker died mid-batch, these are charged again (keyed, so the gateway
+    answers what it holds; settling re-checks every row under lock). Purchases
+    charging under their own task are theirs to settle."""
     return list(
         TicketPurchase.objects.filter(
             ticket_id=ticket_id,
             status=Status.PENDING,
             inventory_reserved=True,
+            seated_in_batch=True,
             payment_status=PaymentStatus.PROCESSING,
         )
         .exclude(payment_token="")
@@ -227,8 +230,10 @@ def settle_batch(
 ) -> list[tuple[TicketPurchase, Plan]]:
     """The gateway's answers for a batch, in one transaction: captured purchases
     are confirmed with their codes (one INSERT), refused ones fail and give
-    their seats back. Returns the answers this could not apply because the
-    purchase moved on meanwhile; the caller applies those one by one."""
+    their seats back. Returns the answers this could not apply, because the
+    purchase moved on meanwhile or a batch did not seat it (its unpaid hold, its
+    waiting-list offer have rules of their own); the caller applies those one by
+    one."""
     wanted = [purchase.pk for purchase, _ in captured + refused]
     with transaction.atomic():
         still_charging = set(
@@ -237,6 +242,8 @@ def settle_batch(
                 pk__in=wanted,
                 status=Status.PENDING,
                 inventory_reserved=True,
+                seated_in_batch=True,
+                holds_unpaid=False,
                 payment_status=PaymentStatus.PROCESSING,
             )
             .values_list("pk", flat=True)
