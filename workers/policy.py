@@ -5,7 +5,8 @@ a row that vanished or a domain error is logged and dropped (retrying cannot
 help); a database or broker outage is waited out with short retries, then left
 to the sweeps; a transient gateway error is retried with exponential backoff up
 to the task's `max_retries`, then `give_up` settles the object (or it is left
-for the sweeps); anything else is logged with the object's id and raised, the
+for the sweeps). The two kinds of retry are counted apart, so an outage waited
+out never eats the gateway's backoff; anything else is logged with the object's id and raised, the
 transaction having rolled back.
 """
 
@@ -22,6 +23,10 @@ from project.errors import DomainError
 from project.outages import INFRASTRUCTURE_ERRORS
 
 logger = logging.getLogger("workers.tasks")
+
+# Outage retries travel in a header of the retried message, so they are counted
+# apart from gateway retries (Celery's own `retries` counts both).
+OUTAGE_RETRIES = "outage_retries"
 
 # Acknowledged after the work, and put back on the queue if the worker dies: a
 # killed worker loses nothing, and the redelivered task finds the work done.
@@ -58,8 +63,8 @@ def run_service(
         logger.warning("%s %s: %s", label, object_id, exc.detail)
     except INFRASTRUCTURE_ERRORS as exc:
         _drop_broken_connections()
-        retries = task.request.retries
-        if retries >= OUTAGE_MAX_RETRIES:
+        outages = _outage_retries(task)
+        if outages >= OUTAGE_MAX_RETRIES:
             logger.error(
                 "%s %s: %s: outage outlasted its retries, left to the sweeps: %s",
                 label,
@@ -71,22 +76,41 @@ def run_service(
         logger.warning(
             "%s %s: database or broker unavailable (%s); retrying", label, object_id, exc
         )
-        countdown = min(backoff_seconds(retries), OUTAGE_MAX_COUNTDOWN_SECONDS)
-        raise task.retry(exc=exc, countdown=countdown, max_retries=OUTAGE_MAX_RETRIES) from exc
+        countdown = min(backoff_seconds(outages), OUTAGE_MAX_COUNTDOWN_SECONDS)
+        raise _retry(task, exc, countdown=countdown, outages=outages + 1) from exc
     except retry_on as exc:
-        retries = task.request.retries
+        outages = _outage_retries(task)
+        retries = task.request.retries - outages  # this kind of error's own count
         if retries >= task.max_retries:
             logger.error(
                 "%s %s: %s gave up after %d retries: %s", label, object_id, task.name, retries, exc
             )
             return give_up() if give_up else None
         logger.warning("%s %s: %s; retrying", label, object_id, exc)
-        raise task.retry(exc=exc, countdown=backoff_seconds(retries)) from exc
+        raise _retry(task, exc, countdown=backoff_seconds(retries), outages=outages) from exc
     except Exception:
         logger.exception("%s %s: %s failed unexpectedly", label, object_id, task.name)
         _drop_broken_connections()
         raise
     return None
+
+
+def _outage_retries(task) -> int:
+    # A worker puts a message's custom headers on the request; an eager run
+    # keeps them in `request.headers`.
+    count = task.request.get(OUTAGE_RETRIES)
+    if count is None:
+        count = (task.request.headers or {}).get(OUTAGE_RETRIES, 0)
+    return int(count)
+
+
+def _retry(task, exc: Exception, *, countdown: float, outages: int):
+    """Retries with the outage count carried along. Each count is bounded by
+    `run_service`, so Celery's own bound (on both together) is lifted."""
+    headers = {**(task.request.headers or {}), OUTAGE_RETRIES: outages}
+    return task.retry(
+        exc=exc, countdown=countdown, headers=headers, max_retries=task.request.retries + 1
+    )
 
 
 def _drop_broken_connections() -> None:
