@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from payments import services
+from payments import refunds, services
 from payments.models import Booking, BookingEvent, Destination, Payment
 from project.admin_actions import run_service_on_each
 from project.admin_inlines import AuditTrailInline
@@ -11,6 +11,24 @@ class DestinationAdmin(admin.ModelAdmin):
     list_display = ("name", "country", "region", "price_per_guest", "currency", "is_active")
     list_filter = ("is_active", "country", "currency")
     search_fields = ("name", "country", "region")
+
+
+# A payment that took (or may be taking) money is a financial record: never deleted.
+UNPAID_STATUSES = (Payment.Status.PENDING, Payment.Status.FAILED)
+
+
+def _unpaid(payment: Payment | None) -> bool:
+    return payment is not None and payment.status in UNPAID_STATUSES
+
+
+class PaidRecordsKept:
+    """Deleting is allowed one unpaid record at a time (never in bulk, which
+    would not ask record by record)."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 class PaymentInline(admin.StackedInline):
@@ -29,7 +47,7 @@ class BookingAuditTrailInline(AuditTrailInline):
 
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(PaidRecordsKept, admin.ModelAdmin):
     list_display = (
         "id",
         "status",
@@ -53,9 +71,15 @@ class BookingAdmin(admin.ModelAdmin):
         # Bookings are made through the API, which prices them and creates the payment.
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        if obj is None:
+            return allowed
+        return allowed and _unpaid(Payment.objects.filter(booking=obj).first())
+
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(PaidRecordsKept, admin.ModelAdmin):
     """Destination payments only: ticket purchases keep their payment on the purchase."""
 
     list_display = (
@@ -78,6 +102,10 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed if obj is None else allowed and _unpaid(obj)
 
     def has_refund_permission(self, request) -> bool:
         # Refunding is its own permission (Payment.Meta.permissions): is_staff grants none.
@@ -111,7 +139,7 @@ class PaymentAdmin(admin.ModelAdmin):
             self,
             request,
             queryset,
-            services.payment_refund,
+            refunds.payment_refund,
             id_argument="payment_id",
             done="refunded",
         )

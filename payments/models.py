@@ -90,6 +90,7 @@ class Payment(models.Model):
         PROCESSING = "processing"
         COMPLETED = "completed"
         FAILED = "failed"
+        REFUND_PENDING = "refund_pending"  # asked of the gateway, not known done
         REFUNDED = "refunded"
 
     class Method(models.TextChoices):
@@ -113,6 +114,8 @@ class Payment(models.Model):
     sweep_claimed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # Why the money went back: a staff refund, or a capture after the booking ended.
+    refund_reason = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

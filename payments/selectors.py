@@ -62,3 +62,10 @@ def payments_awaiting_charge(*, older_than_seconds: int) -> QuerySet[Payment]:
         booking__status=Booking.Status.PENDING,
         updated_at__lte=cutoff,
     ).exclude(payment_token="")
+
+
+def payments_refund_unfinished(*, older_than_seconds: int) -> QuerySet[Payment]:
+    """Refunds not known done for a while: a crash between the steps, an answer
+    that never came, or a refund still pending at the gateway."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return Payment.objects.filter(status=Payment.Status.REFUND_PENDING, updated_at__lte=cutoff)

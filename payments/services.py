@@ -18,9 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateways import GatewayResult, Outcome, RefundOutcome, attempt
+from gateways import GatewayResult, Outcome, attempt
 from gateways.attempt import Action, PaymentView, Plan
-from payments import selectors
+from payments import refunds, selectors
 from payments.audit import booking_log
 from payments.errors import (
     BookingNotPending,
@@ -28,9 +28,9 @@ from payments.errors import (
     GuestsInvalid,
     IllegalTransition,
     PaymentInProgress,
-    RefundRefused,
     TravelDateInvalid,
 )
+from payments.locks import payment_locked
 from payments.models import Booking, Destination, Payment
 from project.queue import enqueue_on_commit
 from project.sweeps import claim_batch, sweep
@@ -42,20 +42,13 @@ BookingStatus = Booking.Status
 PaymentStatus = Payment.Status
 OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 # Statuses in which the payment kept (or already gave back) its capture.
-HONOURED_STATUSES = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
+HONOURED_STATUSES = (PaymentStatus.COMPLETED, PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED)
 
 # The workers' task names: the whole contract between these services and the
 # workers (workers/payment_tasks.py registers its tasks under these names).
 
 
 # --- Helpers -----------------------------------------------------------------------
-
-
-def _locked(payment_id: UUID | str) -> Payment:
-    """Locks the payment, then its booking: every transition takes them in this order."""
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    payment.booking = Booking.objects.select_for_update().get(pk=payment.booking_id)
-    return payment
 
 
 def _payment_id_of(booking_id: UUID | str) -> UUID:
@@ -116,7 +109,7 @@ def booking_create(
 def _payment_begin(payment_id: UUID | str) -> Payment | None:
     """Marks the payment as processing; None when there is nothing to charge."""
     with transaction.atomic():
-        payment = _locked(payment_id)
+        payment = payment_locked(payment_id)
         if payment.status not in OPEN_PAYMENT_STATUSES or not payment.payment_token:
             return None
         if payment.booking.status != BookingStatus.PENDING:
@@ -157,7 +150,7 @@ def payment_give_up(*, payment_id: UUID | str) -> Payment:
 def payment_complete(*, payment_id: UUID | str, gateway_reference: str) -> Payment:
     """Payment captured: the payment is completed and its booking confirmed."""
     with transaction.atomic():
-        payment = _locked(payment_id)
+        payment = payment_locked(payment_id)
         booking = payment.booking
         if payment.status == PaymentStatus.COMPLETED:
             return payment
@@ -189,7 +182,7 @@ def payment_complete(*, payment_id: UUID | str, gateway_reference: str) -> Payme
 def payment_fail(*, payment_id: UUID | str, reason: str, gateway_reference: str = "") -> Payment:
     """The payment failed (declined, or the gateway never took it): so does its booking."""
     with transaction.atomic():
-        payment = _locked(payment_id)
+        payment = payment_locked(payment_id)
         if payment.status == PaymentStatus.FAILED:
             return payment
         if payment.status not in OPEN_PAYMENT_STATUSES:
@@ -212,7 +205,7 @@ def payment_fail(*, payment_id: UUID | str, reason: str, gateway_reference: str 
 def booking_cancel(*, booking_id: UUID | str) -> Booking:
     """Cancels a booking whose payment has not started; its payment fails with it."""
     with transaction.atomic():
-        payment = _locked(_payment_id_of(booking_id))
+        payment = payment_locked(_payment_id_of(booking_id))
         booking = payment.booking
         if booking.status == BookingStatus.CANCELLED:
             return booking
@@ -227,41 +220,6 @@ def booking_cancel(*, booking_id: UUID | str) -> Booking:
         payment.save(update_fields=["status", "updated_at"])
         booking_log(booking, "cancelled", from_status=BookingStatus.PENDING)
     return booking
-
-
-def payment_refund(*, payment_id: UUID | str) -> Payment:
-    """Refunds a completed payment through the gateway; the booking is refunded
-    with it. Idempotent: a refunded payment is returned as is."""
-    payment = Payment.objects.get(pk=payment_id)
-    if payment.status == PaymentStatus.REFUNDED:
-        return payment
-    _check_refundable(payment)
-    result = attempt.refund(key=str(payment.id), amount=payment.amount)
-    if result.outcome != RefundOutcome.REFUNDED:
-        raise RefundRefused(f"the gateway did not refund: {result.reason or result.outcome}")
-    with transaction.atomic():
-        payment = _locked(payment_id)
-        if payment.status == PaymentStatus.REFUNDED:
-            return payment
-        _check_refundable(payment)
-        payment.status = PaymentStatus.REFUNDED
-        payment.refunded_at = timezone.now()
-        payment.save()
-        payment.booking.status = BookingStatus.REFUNDED
-        payment.booking.save(update_fields=["status", "updated_at"])
-        booking_log(
-            payment.booking,
-            "refunded",
-            from_status=BookingStatus.CONFIRMED,
-            gateway_reference=payment.gateway_reference,
-        )
-    logger.info("payment %s refunded", payment.id)
-    return payment
-
-
-def _check_refundable(payment: Payment) -> None:
-    if payment.status != PaymentStatus.COMPLETED:
-        raise RefundRefused(f"a {payment.status} payment cannot be refunded")
 
 
 # --- Reconciliation ------------------------------------------------------------------
@@ -302,9 +260,7 @@ def _apply(payment_id: UUID | str, plan: Plan) -> Payment:
         case Action.CHARGE_AGAIN:
             return payment_process(payment_id=payment_id)
         case Action.REFUND:
-            payment = Payment.objects.select_related("booking").get(pk=payment_id)
-            attempt.refund_unhonoured(key=str(payment.id), amount=payment.amount)
-            return payment
+            return refunds.payment_refund_unhonoured(payment_id=payment_id)
     payment = Payment.objects.select_related("booking").get(pk=payment_id)
     logger.info("payment %s: gateway says %s, left %s", payment_id, plan.outcome, payment.status)
     return payment

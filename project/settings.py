@@ -334,6 +334,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ticket purchases for events at tourism destinations.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # A ticket purchase's payment_status and a booking payment's status share
+    # one set of states (refund_pending included): one enum, by name.
+    "ENUM_NAME_OVERRIDES": {"PaymentStatusEnum": "payments.models.Payment.Status"},
 }
 
 NUM_PROXIES = REST_FRAMEWORK["NUM_PROXIES"]

@@ -31,6 +31,7 @@ REFUND_MAIL_TASK = "tickets.send_refund_notice"
 # --- Destination bookings (payments/) and gateway callbacks (gateways/) -----------------
 BOOKING_PROCESS_TASK = "payments.process_payment"
 BOOKING_RECONCILE_TASK = "payments.reconcile_payment"
+BOOKING_REFUND_TASK = "payments.finish_refund"
 WEBHOOK_EVENT_TASK = "payments.process_webhook_event"
 
 # --- The beat's sweeps (workers/schedule.py) --------------------------------------------
@@ -45,6 +46,7 @@ REQUEUE_WAITING_BOOKINGS_TASK = "payments.requeue_waiting_payments"
 SWEEP_STUCK_BOOKING_PAYMENTS_TASK = "payments.sweep_stuck_payments"
 REQUEUE_UNPROCESSED_WEBHOOKS_TASK = "payments.requeue_unprocessed_webhooks"
 PURGE_WEBHOOK_EVENTS_TASK = "payments.purge_webhook_events"
+FINISH_BOOKING_REFUNDS_TASK = "payments.finish_refunds"
 
 # --- The workers' own ---------------------------------------------------------------------
 PING_TASK = "workers.ping"  # health checks: a worker that answers is consuming
@@ -61,6 +63,7 @@ SWEEPS = (
     SWEEP_STUCK_BOOKING_PAYMENTS_TASK,
     REQUEUE_UNPROCESSED_WEBHOOKS_TASK,
     PURGE_WEBHOOK_EVENTS_TASK,
+    FINISH_BOOKING_REFUNDS_TASK,
 )
 DELIVERIES = (DELIVER_TASK, DELIVER_BATCH_TASK, OFFER_MAIL_TASK, ENTRY_MAIL_TASK, REFUND_MAIL_TASK)
 PIPELINE = (
@@ -70,6 +73,7 @@ PIPELINE = (
     REFUND_TASK,
     BOOKING_PROCESS_TASK,
     BOOKING_RECONCILE_TASK,
+    BOOKING_REFUND_TASK,
     WEBHOOK_EVENT_TASK,
     PING_TASK,
 )

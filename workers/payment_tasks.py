@@ -4,7 +4,7 @@ policy. Listed in the Celery app's `include` (workers/celery.py)."""
 
 from django.conf import settings
 
-from payments import services
+from payments import refunds, services
 from project import tasks
 from workers.celery import app
 from workers.policy import PIPELINE_TASK, run_service
@@ -45,3 +45,19 @@ def sweep_stuck_payments() -> int:
 @app.task(name=tasks.REQUEUE_WAITING_BOOKINGS_TASK)
 def requeue_waiting_payments() -> int:
     return services.payments_requeue_waiting()
+
+
+@app.task(name=tasks.BOOKING_REFUND_TASK, bind=True, max_retries=5, **PIPELINE_TASK)
+def finish_refund(self, payment_id: str) -> str | None:
+    # After the last retry the payment stays refund_pending; the sweep asks again.
+    return run_service(
+        self,
+        label="payment",
+        object_id=payment_id,
+        work=lambda: refunds.payment_refund_finish(payment_id=payment_id).status,
+    )
+
+
+@app.task(name=tasks.FINISH_BOOKING_REFUNDS_TASK)
+def finish_refunds() -> int:
+    return refunds.payments_finish_refunds()

@@ -41,6 +41,10 @@ def project_schedule() -> dict[str, dict]:
             "task": tasks.REQUEUE_WAITING_BOOKINGS_TASK,
             "every": often,
         },
+        "finish-interrupted-destination-refunds": {
+            "task": tasks.FINISH_BOOKING_REFUNDS_TASK,
+            "every": often,
+        },
         "requeue-unprocessed-webhooks": {
             "task": tasks.REQUEUE_UNPROCESSED_WEBHOOKS_TASK,
             "every": often,

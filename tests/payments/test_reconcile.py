@@ -109,7 +109,10 @@ def test_money_captured_after_the_payment_failed_is_given_back(stuck_payment, ga
     payment = stuck_payment(charged_with="tok_success")
     services.payment_fail(payment_id=payment.pk, reason="payment_error")
     done = reconcile(payment)
-    assert (done.action, done.payment.status) == (Action.REFUND, "failed")
+    # Recorded on the payment (refunded, why), the booking left failed.
+    assert (done.action, done.payment.status) == (Action.REFUND, "refunded")
+    assert done.payment.refund_reason == "captured_after_failed"
+    assert done.payment.booking.status == "failed"
     assert gateway.lookup(idempotency_key=str(payment.pk)).outcome == Outcome.REFUNDED
     assert reconcile(payment).action == Action.NOTHING
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from gateways import Outcome, TransientGatewayError, attempt
-from payments import services
+from payments import refunds, services
 from payments.errors import (
     BookingNotPending,
     DestinationUnavailable,
@@ -238,22 +238,22 @@ def test_cancel_is_refused_once_payment_started_or_booking_settled(stuck_payment
 def test_refund_twice_refunds_once_at_the_gateway(gateway):
     payment = payment_of()
     services.payment_process(payment_id=payment.pk)
-    assert services.payment_refund(payment_id=payment.pk).status == "refunded"
-    assert services.payment_refund(payment_id=payment.pk).status == "refunded"
+    assert refunds.payment_refund(payment_id=payment.pk).status == "refunded"
+    assert refunds.payment_refund(payment_id=payment.pk).status == "refunded"
     assert reread(payment).booking.status == "refunded"
     assert gateway.lookup(idempotency_key=str(payment.pk)).outcome == Outcome.REFUNDED
 
 
 def test_only_a_completed_payment_can_be_refunded(stuck_payment):
     with pytest.raises(RefundRefused):
-        services.payment_refund(payment_id=payment_of().pk)
+        refunds.payment_refund(payment_id=payment_of().pk)
     with pytest.raises(RefundRefused):
-        services.payment_refund(payment_id=stuck_payment().pk)
+        refunds.payment_refund(payment_id=stuck_payment().pk)
 
 
 def test_a_refunded_payment_cannot_be_completed_again():
     payment = payment_of()
     services.payment_process(payment_id=payment.pk)
-    services.payment_refund(payment_id=payment.pk)
+    refunds.payment_refund(payment_id=payment.pk)
     with pytest.raises(IllegalTransition):
         services.payment_complete(payment_id=payment.pk, gateway_reference="again")
