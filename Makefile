@@ -2,6 +2,7 @@
 # make test        - lint, format check, import layers and the whole test suite
 # make test-fast   - the inner loop: no worker, browser or fault tests, two processes, no lint
 # make screenshots - runs the browser tests to refresh the committed docs/screenshots/
+# make chaos       - a sale through rolling faults on make run's stack (SOAK_SECONDS, 300)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 # Local development defaults; production sets DEBUG=false and a SECRET_KEY.
 export DEBUG ?= true
 
-.PHONY: run test test-fast screenshots lint format install migrate bench clean openapi
+.PHONY: run test test-fast screenshots chaos lint format install migrate bench clean openapi
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -44,6 +45,11 @@ test-fast: install
 # Browser tests write their screenshots to a temporary folder, except here.
 screenshots: install
 	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
+
+# A soak, not part of make test: a sale at 4 buyers/s while processes and servers die.
+SOAK_SECONDS ?= 300
+chaos: install
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -s -p no:cacheprovider tests/faults/test_rolling_faults.py
 
 lint: install
 	$(BIN)/ruff check --fix .

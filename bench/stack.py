@@ -176,7 +176,8 @@ class Stack:
         deployment = self.config.deployment
         worker = {
             "WORKER_CONCURRENCY": str(deployment.worker_concurrency),
-            "CELERY_WORKER_POOL": deployment.worker_pool,
+            # The Procfile's worker line names its pool (WORKER_POOL, threads by default).
+            "WORKER_POOL": deployment.worker_pool,
             "CELERY_WORKER_HOSTNAME": f"bench{node}@%h",
         }
         if not deployment.worker_gossip:

@@ -197,7 +197,12 @@ HOLD_CAP_PER_CLIENT = env.int("HOLD_CAP_PER_CLIENT", default=10)
 HOLD_CAP_PER_EMAIL = env.int("HOLD_CAP_PER_EMAIL", default=10)
 UNPAID_HOLDS_MAX_PERCENT = env.int("UNPAID_HOLDS_MAX_PERCENT", default=50)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
-STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=10)
+# A charge with no answer for STUCK_PAYMENT_MINUTES is asked about again by the
+# stuck-payment sweep, which runs every STUCK_PAYMENT_SWEEP_SECONDS: a buyer whose
+# charge was in flight when the broker lost its queue is told within about the
+# sum of the two (two minutes by default).
+STUCK_PAYMENT_MINUTES = env.int("STUCK_PAYMENT_MINUTES", default=1)
+STUCK_PAYMENT_SWEEP_SECONDS = env.int("STUCK_PAYMENT_SWEEP_SECONDS", default=60)
 # How long work may wait for its task (not started, charge not taken, not
 # delivered, refund unfinished, webhook unprocessed) before a sweep re-enqueues
 # it: a message lost by the broker costs this much latency, never the purchase.

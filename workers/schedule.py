@@ -18,7 +18,6 @@ from project import tasks
 from project.tasks import SWEEPS_QUEUE
 
 MANAGED_TASK_PREFIXES = ("tickets.", "payments.")
-STUCK_PAYMENT_SWEEP_SECONDS = 300
 # Retention purges: hourly is plenty against limits counted in hours and days.
 PURGE_INTERVAL_SECONDS = 3600
 
@@ -51,11 +50,11 @@ def project_schedule() -> dict[str, dict]:
         },
         "sweep-stuck-purchase-payments": {
             "task": tasks.SWEEP_STUCK_PURCHASE_PAYMENTS_TASK,
-            "every": STUCK_PAYMENT_SWEEP_SECONDS,
+            "every": settings.STUCK_PAYMENT_SWEEP_SECONDS,
         },
         "sweep-stuck-destination-payments": {
             "task": tasks.SWEEP_STUCK_BOOKING_PAYMENTS_TASK,
-            "every": STUCK_PAYMENT_SWEEP_SECONDS,
+            "every": settings.STUCK_PAYMENT_SWEEP_SECONDS,
         },
         "purge-expired-idempotency-keys": {
             "task": tasks.PURGE_IDEMPOTENCY_KEYS_TASK,

@@ -156,8 +156,9 @@ def test_a_claim_needs_a_positive_age():
 
 
 def test_sweep_task_hands_each_stuck_payment_to_reconciliation_once(
-    published, stuck_payment, django_capture_on_commit_callbacks
+    published, stuck_payment, django_capture_on_commit_callbacks, settings
 ):
+    settings.STUCK_PAYMENT_MINUTES = 10
     stuck = [stuck_payment(minutes_ago=11 + n) for n in range(3)]
     stuck_payment(minutes_ago=2)
     with django_capture_on_commit_callbacks(execute=True):

@@ -6,12 +6,13 @@ from workers.celery import app
 pytestmark = pytest.mark.django_db
 
 
-def test_migrate_installs_the_destination_sweep_every_five_minutes():
+def test_migrate_installs_the_destination_sweep_every_sweep_interval(settings):
     entry = PeriodicTask.objects.select_related("interval").get(
         name="sweep-stuck-destination-payments"
     )
     assert entry.task == "payments.sweep_stuck_payments" and entry.enabled
-    assert (entry.interval.every, entry.interval.period) == (300, "seconds")
+    every = (entry.interval.every, entry.interval.period)
+    assert every == (settings.STUCK_PAYMENT_SWEEP_SECONDS, "seconds")
 
 
 def test_a_worker_knows_every_booking_task():

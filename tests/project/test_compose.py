@@ -43,6 +43,18 @@ def test_backends_have_health_checks_and_redis_never_evicts():
     assert "noeviction" in services["redis"]["command"]
 
 
+def test_every_long_running_service_is_restarted_when_it_exits():
+    services = compose()["services"]
+    for name in ("postgres", "redis", "web", "worker", "mailer", "beat", "flower"):
+        assert services[name]["restart"] == "unless-stopped", name
+
+
+def test_the_pipeline_worker_runs_threads_like_the_procfile():
+    # A broker reconnect cannot leave a thread pool with a dead child (Celery issue 9250).
+    assert "--pool=threads" in compose()["services"]["worker"]["command"]
+    assert "--pool=${WORKER_POOL:-threads}" in (ROOT / "Procfile").read_text()
+
+
 def test_beat_uses_the_database_scheduler_and_flower_has_basic_auth():
     services = compose()["services"]
     assert "django_celery_beat.schedulers:DatabaseScheduler" in services["beat"]["command"]

@@ -109,3 +109,22 @@ def test_delivery_goes_to_its_own_queue_and_the_pipeline_to_the_default_one():
     assert queue_of(DELIVER_TASK) == DELIVERY_QUEUE
     assert queue_of(PROCESS_TASK) == PIPELINE_QUEUE
     assert queue_of(REFUND_TASK) == PIPELINE_QUEUE
+
+
+@pytest.mark.django_db
+def test_a_charge_left_in_flight_is_asked_about_within_about_two_minutes_by_default(settings):
+    # A buyer whose charge was in flight when the broker lost its queue waits for
+    # the stuck-payment threshold plus at most one sweep interval.
+    schedule = project_schedule()
+    for name in ("sweep-stuck-purchase-payments", "sweep-stuck-destination-payments"):
+        interval = schedule[name]["every"]
+        assert interval == settings.STUCK_PAYMENT_SWEEP_SECONDS
+        assert settings.STUCK_PAYMENT_MINUTES * 60 + interval <= 120
+
+
+@pytest.mark.django_db
+def test_the_stuck_payment_sweep_interval_is_a_setting(settings):
+    settings.STUCK_PAYMENT_SWEEP_SECONDS = 45
+    schedule_install()
+    sweep = PeriodicTask.objects.get(name="sweep-stuck-purchase-payments")
+    assert sweep.interval.every == 45

@@ -1,0 +1,63 @@
+"""`make run` outlives its processes and its broker: a prefork pool child
+killed and then the broker restarted (the reconnect that can kill a prefork
+worker: Celery issue 9250), then the pipeline worker killed outright. Each
+process is started again by the stack's process manager; buyers before and
+after end completed, and every process is running at the end. Ctrl-C still
+stops everything.
+
+The worker runs the prefork pool here on purpose (WORKER_POOL), the setting
+that can die on a reconnect; the Procfile's default is threads."""
+
+import time
+
+import psutil
+import pytest
+
+from tests.faults.run_stack import RunStack
+
+pytestmark = pytest.mark.slow
+
+
+def test_make_run_survives_a_dead_pool_child_a_broker_restart_and_a_dead_worker(
+    private_postgres, private_redis
+):
+    broker, gateway = private_redis("broker"), private_redis("gateway")
+    stack = RunStack(
+        database_url=private_postgres.database_url,
+        redis_url=broker.url(),
+        gateway_redis_url=gateway.url(),
+        WORKER_POOL="prefork",
+        WORKER_CONCURRENCY="2",
+        SIMULATED_GATEWAY_LATENCY_MS="50",
+    )
+    try:
+        stack.start()
+        ticket = stack.seed_ticket(seats=20)
+        first = stack.buy(ticket, "before@example.com")
+        stack.wait_until(lambda: stack.status(first) == "completed", 60, "the first purchase")
+
+        child = stack.pool_children("worker")[0]
+        child.kill()
+        broker.kill()
+        time.sleep(1.5)
+        broker.start()
+        stack.wait_until(stack.all_running, 60, "every process running after the broker restart")
+
+        worker = stack.pid_of("worker")
+        psutil.Process(worker).kill()
+        stack.wait_until(
+            lambda: stack.all_running() and stack.pid_of("worker") != worker,
+            60,
+            "the worker started again",
+        )
+
+        after = [stack.buy(ticket, f"after{n}@example.com") for n in range(5)]
+        stack.wait_until(
+            lambda: all(stack.status(p) == "completed" for p in after), 120, "purchases after"
+        )
+        assert stack.all_running(), stack.programs()
+    except BaseException:
+        print(f"\n----- make run's output -----\n{stack.log(150)}")
+        raise
+    finally:
+        assert stack.stop(), "Ctrl-C left processes of the stack running"
