@@ -29,10 +29,10 @@ class ObtainExpiringAuthToken(ObtainAuthToken):
         },
     )
     def post(self, request, *args, **kwargs):
+        # The throttles counted this attempt before it got here; a success is forgiven.
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
-            for throttle in self.get_throttles():
-                throttle.record_failure(request, self)
             raise ValidationError(serializer.errors)
+        AddressLoginThrottle().forgive(request, self)
         UsernameLoginThrottle().clear(request, self)
         return Response({"token": token_for(serializer.validated_data["user"]).key})

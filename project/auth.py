@@ -5,17 +5,21 @@ again replaces an expired token with a new one (a token still in date is
 returned as it is, as DRF does). No crypto of our own: the key is DRF's.
 
 Guessing passwords is throttled on failed attempts, counted per client address
-(`auth_address`) and per username (`auth_username`). Once either count reaches
-its rate within the rate's period, every attempt for that address or username,
-right password or not, is 429 until the period ends. A successful login clears
-its username's count, never its address's. The windows are fixed (a burst across
-a window's end may reach twice the rate), counted in the shared cache (Redis).
+(`auth_address`) and per username (`auth_username`). Every attempt is counted
+before its password is checked (one atomic increment), so parallel guesses
+cannot all slip under the limit; a successful login then takes its own attempt
+back off the address's count and clears its username's count. Once either
+count passes its rate within the rate's period, every attempt for that address
+or username, right password or not, is 429 until the period ends. The windows
+are fixed (a burst across a window's end may reach twice the rate), counted in
+the shared cache (Redis).
 
 This module is named in REST_FRAMEWORK settings, which DRF imports while its
 views module is loading: it must not import DRF views (the login view is in
 project/api_auth.py).
 """
 
+import contextlib
 import hashlib
 from collections.abc import Mapping
 from datetime import timedelta
@@ -43,9 +47,10 @@ class ExpiringTokenAuthentication(TokenAuthentication):
 
 
 class FailedLoginThrottle(SimpleRateThrottle):
-    """Counts failed logins only: `allow_request` reads the count and the view
-    calls `record_failure`. The count is one atomic cache increment per failure
-    in a fixed window of the rate's period, so parallel guesses are all counted."""
+    """Counts login attempts that have not succeeded: `allow_request` counts the
+    attempt (one atomic cache increment in a fixed window of the rate's period)
+    before the view checks the password, and the view calls `forgive` or `clear`
+    when it succeeded."""
 
     def get_ident_key(self, request) -> str | None:
         raise NotImplementedError
@@ -64,19 +69,20 @@ class FailedLoginThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        return self.cache.get(self.key, 0) < self.num_requests
-
-    def record_failure(self, request, view) -> None:
-        if self.rate is None:
-            return
-        key = self.get_cache_key(request, view)
-        if key is None:
-            return
-        self.cache.add(key, 0, self.duration)
+        self.cache.add(self.key, 0, self.duration)
         try:
-            self.cache.incr(key)
+            attempts = self.cache.incr(self.key)
         except ValueError:  # the window ended between add and incr
-            self.cache.set(key, 1, self.duration)
+            self.cache.set(self.key, 1, self.duration)
+            attempts = 1
+        return attempts <= self.num_requests
+
+    def forgive(self, request, view) -> None:
+        """The attempt succeeded: it no longer counts as a failure."""
+        key = self.get_cache_key(request, view)
+        if self.rate is not None and key is not None:
+            with contextlib.suppress(ValueError):  # the window ended meanwhile
+                self.cache.decr(key)
 
     def clear(self, request, view) -> None:
         key = self.get_cache_key(request, view)

@@ -1,10 +1,12 @@
 """API tokens: DRF tokens that expire after AUTH_TOKEN_TTL_HOURS, and a token
 endpoint that throttles failed logins per username and per client address."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -159,3 +161,32 @@ def test_logging_in_again_replaces_an_expired_token():
         assert with_token(new).get(PRIVATE_URL).status_code == 200
         assert with_token(old).get(PRIVATE_URL).status_code == 401
     assert Token.objects.filter(user__username="ann").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_passwords_get_no_further_than_the_limit(rates, settings):
+    """Ten guesses at once against a limit of three: the attempt is counted before
+    the password is checked, so no more than three are ever checked."""
+    if connection.vendor != "postgresql":
+        pytest.skip("parallel logins need a database that serves many connections")
+    # A real password hash takes a while to check: the window the guesses race in.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    rates(username="3/minute")
+    UserFactory(username="carol")
+    barrier = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        try:
+            barrier.wait()
+            statuses.append(login("carol", f"guess-{n}", address=f"10.9.0.{n}").status_code)
+        finally:
+            connection.close()
+
+    guesses = [threading.Thread(target=guess, args=(n,)) for n in range(10)]
+    for thread in guesses:
+        thread.start()
+    for thread in guesses:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [400] * 3 + [429] * 7
