@@ -104,9 +104,10 @@ class Stack:
             "EMAIL_URL": deployment.email_url,
             # Django's root logger, and Celery's worker and beat (the Procfile's --loglevel).
             "LOG_LEVEL": deployment.worker_loglevel,
-            # The load generator plays a reverse proxy: each buyer is its own client
-            # (X-Forwarded-For), so the per-client throttle applies as in production.
+            # The load generator plays a trusted reverse proxy: each buyer is its own
+            # client (X-Forwarded-For), so the per-client throttle applies as in production.
             "NUM_PROXIES": "1",
+            "TRUSTED_PROXIES": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         }
 

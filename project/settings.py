@@ -5,6 +5,7 @@ local file and a Redis that the launcher starts itself. Production sets
 DATABASE_URL, REDIS_URL, SECRET_KEY and DEBUG=false.
 """
 
+import ipaddress
 from pathlib import Path
 
 import dj_email_url
@@ -345,6 +346,13 @@ SPECTACULAR_SETTINGS = {
 }
 
 NUM_PROXIES = REST_FRAMEWORK["NUM_PROXIES"]
+# The reverse proxies whose X-Forwarded-For is believed (addresses or networks,
+# e.g. "10.0.0.0/8,192.0.2.1"): from anyone else the header is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    [ipaddress.ip_network(proxy.strip(), strict=False) for proxy in TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 # A front end on another origin sends these (a create's key, a poll's ETag)...

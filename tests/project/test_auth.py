@@ -107,6 +107,7 @@ def test_wrong_passwords_from_one_address_get_429_whatever_the_username(rates, f
 
 def test_behind_a_trusted_proxy_the_address_it_reports_is_counted(rates, frozen, settings):
     settings.NUM_PROXIES = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
     rates(address="3/minute")
     proxy = {"address": "10.0.0.254"}
 

@@ -55,6 +55,12 @@ def test_the_pipeline_worker_runs_threads_like_the_procfile():
     assert "--pool=${WORKER_POOL:-threads}" in (ROOT / "Procfile").read_text()
 
 
+def test_the_app_gets_the_proxy_settings_from_the_environment():
+    # Behind a proxy every buyer would otherwise be the proxy's address.
+    environment = compose()["services"]["web"]["environment"]
+    assert {"NUM_PROXIES", "TRUSTED_PROXIES"} <= set(environment)
+
+
 def test_beat_uses_the_database_scheduler_and_flower_has_basic_auth():
     services = compose()["services"]
     assert "django_celery_beat.schedulers:DatabaseScheduler" in services["beat"]["command"]

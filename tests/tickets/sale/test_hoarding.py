@@ -61,6 +61,7 @@ def test_a_new_forwarded_for_per_request_is_still_throttled_without_proxies(
 
 def test_behind_one_trusted_proxy_the_client_is_the_address_it_reports(api_client, rate, settings):
     settings.NUM_PROXIES = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     rate("purchase_create", "1/minute")
     ticket = TicketFactory()

@@ -53,6 +53,7 @@ def test_behind_a_trusted_proxy_the_forwarded_client_owns_the_key(
     api_client, ticket, settings, published
 ):
     settings.NUM_PROXIES = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
     proxy = {"REMOTE_ADDR": "10.0.0.2"}
     first = create(api_client, body(ticket), "k", HTTP_X_FORWARDED_FOR="198.51.100.1", **proxy)
     second = create(api_client, body(ticket), "k", HTTP_X_FORWARDED_FOR="198.51.100.2", **proxy)
