@@ -16,7 +16,7 @@ from payments.serializers import (
     BookingStatusSerializer,
     DestinationSerializer,
 )
-from project.openapi import NOT_FOUND, error, invalid
+from project.openapi import NO_SUCH_PAGE, NOT_FOUND, error, invalid
 from project.polling import polling_response, state_etag
 
 
@@ -29,6 +29,10 @@ class DestinationListApi(generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.destinations_active()
+
+    @extend_schema(responses={200: DestinationSerializer(many=True), 404: NO_SUCH_PAGE})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class BookingCreateApi(APIView):

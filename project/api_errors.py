@@ -15,7 +15,8 @@ Views therefore catch none of these themselves.
 import logging
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -80,3 +81,11 @@ def _where(context) -> str:
     if request is None:
         return "API"
     return f"{request.method} {request.path}"
+
+
+@csrf_exempt
+def api_route_not_found(request, *args, **kwargs) -> JsonResponse:
+    """An /api/ address that names no endpoint, or a path parameter its route
+    does not accept (a purchase id that is no UUID): the error shape as JSON, like
+    every other API answer, not Django's HTML page."""
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

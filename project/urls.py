@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from project.api_auth import ObtainExpiringAuthToken
+from project.api_errors import api_route_not_found
 from project.health import healthz
 
 urlpatterns = [
@@ -21,5 +22,7 @@ urlpatterns = [
     # Gateway callbacks keep the address they were first published under.
     path("api/payments/webhooks/", include("gateways.urls")),
     path("api/payments/", include("payments.urls")),
+    # Last of the API: what matched no endpoint answers a JSON 404.
+    re_path(r"^api/", api_route_not_found),
     path("", include("storefront.urls")),
 ]

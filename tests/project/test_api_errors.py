@@ -185,3 +185,25 @@ def test_each_product_keeps_its_own_words_under_one_base_error():
         assert issubclass(mine, base) and issubclass(theirs, base)
         assert mine.code == theirs.code == base.code
         assert "purchase" in mine.default_detail and "payment" in theirs.default_detail
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/tickets/purchase/not-a-uuid/status/",
+        "/api/tickets/abc/",
+        "/api/payments/bookings/123/",
+        "/api/no-such-endpoint/",
+    ],
+)
+def test_an_api_address_that_matches_no_route_is_a_json_404(api_client, url):
+    response = api_client.post(url) if "bookings" in url else api_client.get(url)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+@pytest.mark.django_db
+def test_a_page_past_the_end_of_a_list_is_a_json_404(api_client):
+    response = api_client.get("/api/tickets/", {"page": 99})
+    assert response.status_code == 404 and response.json()["code"] == "not_found"

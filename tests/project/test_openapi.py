@@ -9,6 +9,11 @@ from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from project.wsgi import application
 from tests.factories import PurchaseFactory, TicketFactory
@@ -78,4 +83,11 @@ def wsgi_in_test_transaction():
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_generated_requests_never_cause_a_server_error(case, some_data, wsgi_in_test_transaction):
-    case.call_and_validate(checks=[not_a_server_error])
+    case.call_and_validate(
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ]
+    )

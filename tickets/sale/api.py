@@ -16,7 +16,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from project.clients import client_address
-from project.openapi import FORBIDDEN, NOT_FOUND, THROTTLED, UNAUTHENTICATED, error, invalid
+from project.openapi import (
+    FORBIDDEN,
+    NO_SUCH_PAGE,
+    NOT_FOUND,
+    THROTTLED,
+    UNAUTHENTICATED,
+    error,
+    invalid,
+)
 from project.polling import json_response, polling_response, state_etag
 from tickets import selectors
 from tickets.models import TicketPurchase
@@ -43,6 +51,10 @@ class TicketListApi(generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.tickets_on_sale()
+
+    @extend_schema(responses={200: TicketSerializer(many=True), 404: NO_SUCH_PAGE})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 @extend_schema_view(get=extend_schema(responses={200: TicketSerializer, 404: NOT_FOUND}))
@@ -222,6 +234,16 @@ class UserPurchasesApi(generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.purchases_for_user(self.request.user)
+
+    @extend_schema(
+        responses={
+            200: PurchaseDetailSerializer(many=True),
+            401: UNAUTHENTICATED,
+            404: NO_SUCH_PAGE,
+        }
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class PurchasesDebugApi(APIView):

@@ -44,6 +44,7 @@ class WaitingListJoinApi(APIView):
             201: WaitingListEntrySerializer,
             200: WaitingListPlaceSerializer,
             400: invalid("Invalid input, or the ticket is not on sale"),
+            404: error("No such ticket address (the ticket id is not a number)"),
             409: error("Seats are still on sale (`seats_on_sale`): buy instead"),
             429: THROTTLED,
         },
