@@ -148,6 +148,9 @@ def offer_by_hand(*, entry_id: UUID | str) -> WaitingListEntry:
         if not inventory.seats_offer_from_sale(ticket_id=entry.ticket_id, quantity=entry.quantity):
             raise NotEnoughFreeSeats(f"fewer than {entry.quantity} seats are free to offer")
         _mark_offered([entry], now=timezone.now())
+        # The entry left the line: seats kept for it go to whoever still waits,
+        # or back on sale when nobody does.
+        seats_returned(ticket_id=entry.ticket_id, seats=0)
         ticket_log(
             Ticket.objects.get(pk=entry.ticket_id),
             "waiting-list offer by hand",

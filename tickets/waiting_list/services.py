@@ -47,30 +47,24 @@ def waiting_list_join(
     quantity: int,
     client_address: str | None = None,
 ) -> tuple[WaitingListEntry, bool]:
-    """Puts a buyer in a sold-out ticket's line; answers the entry and whether
-    it is new (the same e-mail joins a ticket's line once: a second join
-    answers the first). Either way the link to the entry (its secret) is
-    e-mailed to the address, so only its owner can act on it. Raises
-    SeatsOnSale while seats can still be bought."""
-    ticket = (
-        tickets_on_sale()
-        .filter(pk=ticket_id)
-        .only("available_quantity", "list_held_quantity")
-        .first()
-    )
+    """Puts a buyer who cannot buy what they want in the ticket's line; answers
+    the entry and whether it is new (the same e-mail joins a ticket's line once:
+    a second join answers the first). Either way the link to the entry (its
+    secret) is e-mailed to the address, so only its owner can act on it. Raises
+    SeatsOnSale while the seats wanted can still be bought."""
+    ticket = tickets_on_sale().filter(pk=ticket_id).only("available_quantity").first()
     if ticket is None:
         raise TicketUnavailable()
     existing = _active_entry(ticket_id, customer_email)
     if existing is not None:
         enqueue_on_commit(ENTRY_MAIL_TASK, str(existing.pk))
         return existing, False
-    if ticket.available_quantity > 0:
+    if ticket.available_quantity >= quantity:
         raise SeatsOnSale()
     _cap_check(ticket_id, client_address, quantity)
     try:
         with transaction.atomic():
-            if ticket.list_held_quantity:
-                lock_in_order(ticket_id=ticket_id)  # seats_returned below: the ticket first
+            lock_in_order(ticket_id=ticket_id)  # seats_returned below: the ticket first
             entry = WaitingListEntry.objects.create(
                 ticket_id=ticket_id,
                 customer_name=customer_name,
@@ -78,8 +72,8 @@ def waiting_list_join(
                 quantity=quantity,
                 client_address=client_address or None,
             )
-            if ticket.list_held_quantity:  # seats kept for the line may fit the newcomer
-                seats_returned(ticket_id=ticket_id, seats=0)
+            # Seats kept for the line (read under the ticket's lock) may fit the newcomer.
+            seats_returned(ticket_id=ticket_id, seats=0)
             enqueue_on_commit(ENTRY_MAIL_TASK, str(entry.pk))
     except IntegrityError:  # the same e-mail joined at the same moment
         existing = _active_entry(ticket_id, customer_email)
