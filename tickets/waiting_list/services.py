@@ -61,10 +61,12 @@ def waiting_list_join(
         return existing, False
     if ticket.available_quantity >= quantity:
         raise SeatsOnSale()
-    _cap_check(ticket_id, client_address, quantity)
     try:
         with transaction.atomic():
-            lock_in_order(ticket_id=ticket_id)  # seats_returned below: the ticket first
+            # The ticket first (seats_returned below), and joins take turns on it:
+            # the cap's count cannot change between the check and the insert.
+            lock_in_order(ticket_id=ticket_id)
+            _cap_check(ticket_id, client_address, quantity)
             entry = WaitingListEntry.objects.create(
                 ticket_id=ticket_id,
                 customer_name=customer_name,

@@ -1,11 +1,14 @@
-"""Seats kept for the line never sit idle, and a buyer who cannot buy what they
-want can always wait for it."""
+"""Seats kept for the line never sit idle, a buyer who cannot buy what they want
+can always wait for it, and one client cannot fill the line."""
+
+import threading
 
 import pytest
+from django.db import connection
 
 from tests.factories import PurchaseFactory, TicketFactory
 from tests.inventory import assert_inventory_adds_up
-from tickets.errors import SeatsOnSale
+from tickets.errors import SeatsOnSale, WaitingListCapReached
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 from tickets.sale.purchases import purchase_cancel, purchase_reserve
 from tickets.waiting_list.offers import offer_by_hand
@@ -67,3 +70,39 @@ def test_a_buyer_who_cannot_buy_what_they_want_may_wait_for_it():
     with pytest.raises(SeatsOnSale):
         join(ticket, "one@x.io", quantity=1)  # one seat can be bought now
     assert_inventory_adds_up(ticket)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_joins_from_one_client_stay_within_its_cap(settings):
+    """Ten joins at once from one address against a cap of three seats: the cap
+    is checked under the ticket's lock, so no more than three wait."""
+    if connection.vendor != "postgresql":
+        pytest.skip("parallel joins need a database that serves many connections")
+    settings.HOLD_CAP_PER_CLIENT = 3
+    ticket, _ = held_out(total=2, holds=2)
+    barrier = threading.Barrier(10)
+    refused: list[int] = []
+
+    def join_from_one_client(n: int) -> None:
+        try:
+            barrier.wait()
+            waiting_list_join(
+                ticket_id=ticket.pk,
+                customer_name="Bot",
+                customer_email=f"bot{n}@x.io",
+                quantity=1,
+                client_address="203.0.113.66",
+            )
+        except WaitingListCapReached:
+            refused.append(n)
+        finally:
+            connection.close()
+
+    joins = [threading.Thread(target=join_from_one_client, args=(n,)) for n in range(10)]
+    for thread in joins:
+        thread.start()
+    for thread in joins:
+        thread.join(timeout=60)
+
+    assert WaitingListEntry.objects.filter(client_address="203.0.113.66").count() == 3
+    assert len(refused) == 7
