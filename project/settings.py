@@ -13,6 +13,8 @@ import environ
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from project.celery_settings import celery_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -141,51 +143,15 @@ CACHES = {
     }
 }
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
-CELERY_RESULT_EXPIRES = 3600
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TIMEZONE = "UTC"
-CELERY_ENABLE_UTC = True
-# A task is acknowledged only after it ran, and a task whose worker died is put
-# back on the queue: a killed worker loses nothing (tasks are safe to run twice).
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
-# Off: the "task sent" event is one more Redis PUBLISH inside every purchase request,
-# and Flower still sees each task from the worker's received/started/succeeded events.
-CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=False)
-CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Unacknowledged messages go back to the queue after this many seconds. It must
-# exceed the longest task plus its longest retry countdown.
-# The restore sweep (interval x throttle seconds) is how soon a consumer looks for them.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
-    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
-    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
-    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-    "socket_timeout": REDIS_SOCKET_TIMEOUT,
-}
-CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
-CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_CONNECT_TIMEOUT
-CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT
-# A publish that cannot reach the broker gives up after about a second: the row
-# it was for is already committed, and a sweep re-enqueues it (project/queue.py).
-CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 2,
-    "interval_start": 0,
-    "interval_step": 0.5,
-    "interval_max": 0.5,
-}
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Celery's Django fixup closes the database connection around every task unless
-# this is set; reusing it saves a PostgreSQL connection set-up per task.
-CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=200)
+# Celery's own settings (CELERY_*), in project/celery_settings.py.
+globals().update(
+    celery_settings(
+        env,
+        redis_url=REDIS_URL,
+        connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+    )
+)
 
 # --- Product settings --------------------------------------------------------------
 PURCHASE_HOLD_SECONDS = env.int("PURCHASE_HOLD_SECONDS", default=900)
