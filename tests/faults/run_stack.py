@@ -3,21 +3,19 @@ fault test's private servers, for tests of what survives when its processes or
 servers die. The test process acts as buyers, killer and auditor."""
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 from devtools.embedded_redis import free_port
-from tests.faults.stack import INHERITED_VARIABLES, ROOT, STACK_SETTINGS
+from tests.faults.buyers import http
+from tests.faults.stack import INHERITED_VARIABLES, ROOT, STACK_SETTINGS, seed_ticket
+from tests.waiting import wait_for
 
 # The fault tests' short thresholds; `defaults=True` runs the project's own.
 SHORT_THRESHOLDS = (
@@ -73,15 +71,11 @@ class RunStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.wait_until(lambda: self.healthy() and self.all_running(), timeout, "stack up")
+        wait_for(lambda: self.healthy() and self.all_running(), timeout=timeout)
         return self
 
     def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as response:
-                return response.status == 200
-        except (OSError, urllib.error.URLError):
-            return False
+        return http("GET", f"{self.url}/healthz", timeout=5).status == 200
 
     def _status(self) -> list[list[str]]:
         result = subprocess.run(
@@ -120,59 +114,24 @@ class RunStack:
         return [child for child in children if child.status() != psutil.STATUS_ZOMBIE]
 
     def seed_ticket(self, *, seats: int) -> int:
-        code = (
-            "from datetime import timedelta; from decimal import Decimal;"
-            "from django.utils import timezone; from tickets import inventory;"
-            "t = inventory.ticket_create(name='Survival Night Tour', venue='Old Town',"
-            " starts_at=timezone.now() + timedelta(days=7), price=Decimal('10.00'),"
-            f" currency='USD', total_quantity={seats}, is_on_sale=True); print('TICKET', t.pk)"
-        )
-        result = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", code],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        return int(result.stdout.split("TICKET", 1)[1].split()[0])
+        return seed_ticket(self.env, seats=seats)
 
     def buy(self, ticket_id: int, email: str) -> str:
-        body = json.dumps(
-            {
-                "ticket_id": ticket_id,
-                "quantity": 1,
-                "customer_name": "Survivor",
-                "customer_email": email,
-                "payment_method": "card",
-                "payment_token": "tok_success",
-            }
-        ).encode()
-        request = urllib.request.Request(
-            f"{self.url}/api/tickets/purchase/direct/",
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)["purchase_id"]
+        body = {
+            "ticket_id": ticket_id,
+            "quantity": 1,
+            "customer_name": "Survivor",
+            "customer_email": email,
+            "payment_method": "card",
+            "payment_token": "tok_success",
+        }
+        answer = http("POST", f"{self.url}/api/tickets/purchase/direct/", body)
+        assert answer.status == 202, answer.describe()
+        return answer.json()["purchase_id"]
 
     def status(self, purchase_id: str) -> str | None:
-        try:
-            url = f"{self.url}/api/tickets/purchase/{purchase_id}/status/"
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return json.load(response)["status"]
-        except (OSError, urllib.error.URLError):
-            return None
-
-    @staticmethod
-    def wait_until(condition, timeout: float, what: str) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if condition():
-                return time.monotonic() - started
-            time.sleep(0.5)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
+        answer = http("GET", f"{self.url}/api/tickets/purchase/{purchase_id}/status/")
+        return answer.json()["status"] if answer.status == 200 else None
 
     def log(self, lines: int = 80) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -57,6 +57,37 @@ def _kill_leftovers() -> None:
         service.kill()
 
 
+def manage(env: dict, *args: str, timeout: float = 120) -> str:
+    """`manage.py` in a stack's environment; its output, or why it failed."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)[:80]} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+def seed_ticket(env: dict, *, seats: int, price: str = "10.00") -> int:
+    """One event in a week, on sale now, made as the admin makes one."""
+    code = (
+        "from datetime import timedelta; from decimal import Decimal;"
+        "from django.utils import timezone; from tickets import inventory;"
+        "t = inventory.ticket_create(name='Fault Test Night Tour', venue='Old Town',"
+        f" starts_at=timezone.now() + timedelta(days=7), price=Decimal({price!r}),"
+        f" currency='USD', total_quantity={seats}, is_on_sale=True); print('TICKET', t.pk)"
+    )
+    output = manage(env, "shell", "-c", code)
+    return int(output.split("TICKET", 1)[1].split()[0])
+
+
 class Service:
     """One long-running process of the stack."""
 
@@ -177,20 +208,7 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def manage(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"manage.py {' '.join(args)[:80]} failed:\n{result.stdout}\n{result.stderr}"
-            )
-        return result.stdout
+        return manage(self.env, *args, timeout=timeout)
 
     def start(self) -> "Stack":
         # migrate also installs the beat schedule, with this environment's intervals.
@@ -216,17 +234,7 @@ class Stack:
         raise RuntimeError(f"the stack never became healthy:\n{self.diagnostics()}")
 
     def seed_ticket(self, *, seats: int, price: str = "10.00") -> int:
-        """One event in a week, on sale now, through the models (whatever fields they gain)."""
-        code = (
-            "from datetime import timedelta; from decimal import Decimal;"
-            "from django.utils import timezone; from tickets.models import Ticket;"
-            "t = Ticket.objects.create(name='Fault Test Night Tour', venue='Old Town',"
-            f" starts_at=timezone.now() + timedelta(days=7), price=Decimal({price!r}),"
-            f" currency='USD', total_quantity={seats}, available_quantity={seats},"
-            " is_on_sale=True); print('TICKET', t.pk)"
-        )
-        output = self.manage("shell", "-c", code)
-        return int(output.split("TICKET", 1)[1].split()[0])
+        return seed_ticket(self.env, seats=seats, price=price)
 
     def exited(self) -> dict[str, int]:
         """Processes of the stack that are no longer running, with their exit codes."""

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from tests.faults.run_stack import RunStack
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -34,27 +35,21 @@ def test_make_run_survives_a_dead_pool_child_a_broker_restart_and_a_dead_worker(
         stack.start()
         ticket = stack.seed_ticket(seats=20)
         first = stack.buy(ticket, "before@example.com")
-        stack.wait_until(lambda: stack.status(first) == "completed", 60, "the first purchase")
+        wait_for(lambda: stack.status(first) == "completed", timeout=60)
 
         child = stack.pool_children("worker")[0]
         child.kill()
         broker.kill()
         time.sleep(1.5)
         broker.start()
-        stack.wait_until(stack.all_running, 60, "every process running after the broker restart")
+        wait_for(stack.all_running, timeout=60)
 
         worker = stack.pid_of("worker")
         psutil.Process(worker).kill()
-        stack.wait_until(
-            lambda: stack.all_running() and stack.pid_of("worker") != worker,
-            60,
-            "the worker started again",
-        )
+        wait_for(lambda: stack.all_running() and stack.pid_of("worker") != worker, timeout=60)
 
         after = [stack.buy(ticket, f"after{n}@example.com") for n in range(5)]
-        stack.wait_until(
-            lambda: all(stack.status(p) == "completed" for p in after), 120, "purchases after"
-        )
+        wait_for(lambda: all(stack.status(p) == "completed" for p in after), timeout=120)
         assert stack.all_running(), stack.programs()
     except BaseException:
         print(f"\n----- make run's output -----\n{stack.log(150)}")
