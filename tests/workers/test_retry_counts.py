@@ -2,9 +2,14 @@
 a database or broker outage still gets its whole gateway backoff, so no
 purchase fails on a gateway error before its own retries have run.
 
-A unit test of the retry policy on one task, run eagerly (retries run at once)."""
+Unit tests of the retry policy on one task run eagerly (retries at once); the
+last test runs a real worker on the real broker."""
+
+import uuid
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.db import OperationalError
 
 from gateways import TransientGatewayError
@@ -71,3 +76,22 @@ def test_gateway_retries_are_still_bounded(task_running):
 def test_outage_retries_are_still_bounded(task_running):
     result, gave_up = task_running(*[outage()] * (OUTAGE_MAX_RETRIES + 1))
     assert (result, gave_up) == (None, [])  # left to the sweeps, not failed
+
+
+def test_a_real_worker_counts_outage_and_gateway_retries_apart(start_worker):
+    """The count rides in a header of the retried message: through a real
+    broker and worker, four outages and then two gateway errors still end done."""
+    start_worker(
+        "retry-probe",
+        concurrency=1,
+        extra_env={
+            "CELERY_WORKER_INCLUDE": "tests.workers.retry_probe",
+            "PAYMENT_RETRY_BACKOFF_SECONDS": "0.05",
+        },
+    )
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    key = uuid.uuid4().hex
+    app.send_task("tests.retry_probe", args=[key, 4, 2])
+    _, end = client.blpop([f"probe:{key}:end"], timeout=60) or (None, None)
+    assert end == b"done"
+    assert int(client.get(f"probe:{key}:tries")) == 7
