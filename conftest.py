@@ -19,9 +19,11 @@ os.environ.setdefault("PAYMENT_MAX_RETRIES", "2")
 os.environ.setdefault("THROTTLE_PURCHASE_CREATE", "100000/minute")
 os.environ.setdefault("THROTTLE_CODE_REDEEM", "100000/minute")
 os.environ.setdefault("THROTTLE_WRITES", "100000/minute")
-# Tests hold most of a small ticket without paying on purpose; the anti-hoarding
-# tests set their own caps.
+# Tests hold most of a small ticket without paying on purpose, and many test
+# buyers share one address and one e-mail; the anti-hoarding tests set their own caps.
 os.environ.setdefault("UNPAID_HOLDS_MAX_PERCENT", "100")
+os.environ.setdefault("HOLD_CAP_PER_CLIENT", "100000")
+os.environ.setdefault("HOLD_CAP_PER_EMAIL", "100000")
 # The suite pays through the simulated gateway on purpose, whatever DEBUG says
 # (settings refuse it outside DEBUG unless allowed), and drives its callback.
 os.environ.setdefault("SIMULATED_GATEWAY_ALLOWED", "true")

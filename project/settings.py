@@ -155,13 +155,18 @@ globals().update(
 
 # --- Product settings --------------------------------------------------------------
 PURCHASE_HOLD_SECONDS = env.int("PURCHASE_HOLD_SECONDS", default=900)
-# Anti-hoarding. A purchase without a payment token is an unpaid hold: it lasts
-# UNPAID_HOLD_SECONDS, one client address and one e-mail may hold at most
-# HOLD_CAP_PER_CLIENT / HOLD_CAP_PER_EMAIL unpaid seats of a ticket, and all
-# unpaid holds together at most UNPAID_HOLDS_MAX_PERCENT of its seats.
+# Anti-hoarding. One client address and one e-mail may have at most
+# HOLD_CAP_PER_CLIENT / HOLD_CAP_PER_EMAIL seats of a ticket in purchases not yet
+# ended, paid or not (tickets/sale/caps.py, in Redis; an entry whose release was
+# lost stops counting IN_FLIGHT_CAP_ENTRY_SECONDS after acceptance). A purchase
+# without a payment token is an unpaid hold: it lasts UNPAID_HOLD_SECONDS, and
+# all unpaid holds together take at most UNPAID_HOLDS_MAX_PERCENT of the seats.
 UNPAID_HOLD_SECONDS = env.int("UNPAID_HOLD_SECONDS", default=300)
 HOLD_CAP_PER_CLIENT = env.int("HOLD_CAP_PER_CLIENT", default=10)
 HOLD_CAP_PER_EMAIL = env.int("HOLD_CAP_PER_EMAIL", default=10)
+IN_FLIGHT_CAP_ENTRY_SECONDS = env.int(
+    "IN_FLIGHT_CAP_ENTRY_SECONDS", default=2 * max(PURCHASE_HOLD_SECONDS, UNPAID_HOLD_SECONDS)
+)
 UNPAID_HOLDS_MAX_PERCENT = env.int("UNPAID_HOLDS_MAX_PERCENT", default=50)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
 # A charge with no answer for STUCK_PAYMENT_MINUTES is asked about again by the

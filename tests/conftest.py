@@ -79,7 +79,8 @@ def _fast_password_hashing(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_redis_state():
-    """The simulated gateway and the throttles keep state in Redis: start each test clean."""
+    """The simulated gateway, the throttles and the caps keep state in Redis: start each
+    test clean."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     for pattern in (
         "simgw:*",
@@ -87,6 +88,7 @@ def _fresh_redis_state():
         "doorbell:*",
         "tickets:queue:*",
         "delivery:claims:*",
+        "tickets:inflight:*",
     ):
         for key in client.scan_iter(pattern):
             client.delete(key)

@@ -85,15 +85,30 @@ def purchases_unstarted(*, older_than_seconds: int = 60) -> QuerySet[TicketPurch
     return TicketPurchase.objects.filter(**unstarted_lookups(older_than_seconds=older_than_seconds))
 
 
-def unpaid_holds_of(*, ticket_id: int) -> QuerySet[TicketPurchase]:
-    """Pending purchases of a ticket that nobody has given a payment token for."""
-    return TicketPurchase.objects.filter(
-        ticket_id=ticket_id, status=Status.PENDING, payment_token=""
+def seats_in_flight(*, ticket_id: int) -> int:
+    """Seats of the ticket held by purchases not yet ended (unpaid holds,
+    charges without an answer): the seats that could still come back."""
+    return (
+        TicketPurchase.objects.filter(
+            ticket_id=ticket_id, status=Status.PENDING, inventory_reserved=True
+        ).aggregate(seats=Sum("quantity"))["seats"]
+        or 0
     )
 
 
-def seats_in(purchases: QuerySet[TicketPurchase]) -> int:
-    return purchases.aggregate(seats=Sum("quantity"))["seats"] or 0
+def seats_wanted_in_line(*, ticket_id: int, up_to: int) -> int:
+    """Seats asked for by the ticket's accepted purchases still waiting for
+    seats, counted until `up_to` (the oldest first: at most `up_to` rows read)."""
+    if up_to <= 0:
+        return 0
+    quantities = (
+        TicketPurchase.objects.filter(
+            ticket_id=ticket_id, status=Status.PENDING, inventory_reserved=False
+        )
+        .order_by("created_at")
+        .values_list("quantity", flat=True)[:up_to]
+    )
+    return min(up_to, sum(quantities))
 
 
 def purchases_awaiting_processing(*, older_than_seconds: int) -> QuerySet[TicketPurchase]:

@@ -32,6 +32,8 @@ STACK_SETTINGS = {
     "SECRET_KEY": "fault-test-secret-key",
     "DJANGO_SETTINGS_MODULE": "project.settings",
     "THROTTLE_PURCHASE_CREATE": "100000/minute",
+    # Every buyer comes from the test's one address.
+    "HOLD_CAP_PER_CLIENT": "100000",
     "SWEEP_INTERVAL_SECONDS": "1",
     "REQUEUE_AFTER_SECONDS": "2",
     "STUCK_PAYMENT_MINUTES": "1",

@@ -29,11 +29,10 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from project.actor import current_actor
-from tickets import selectors
 from tickets.audit import purchase_log
-from tickets.errors import HoldLimitReached, TicketSoldOut, TicketUnavailable
+from tickets.errors import TicketSoldOut, TicketUnavailable
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
-from tickets.sale import batch, idempotency
+from tickets.sale import batch, caps, idempotency
 from tickets.sale.bodies import purchase_body
 from tickets.sale.validation import MAX_ID, purchase_input_validate
 from tickets.selectors import tickets_on_sale
@@ -100,21 +99,24 @@ def purchase_store(
     """Stores a validated purchase as pending, with its "created" audit row;
     answers its 202 body (services.purchase_create wraps it for callers that
     want the model). On sale (selectors.tickets_on_sale), price and currency
-    from the ticket, unpaid holds capped per client and e-mail; refused as sold
-    out when fewer seats are free than asked and no pending purchase holds any."""
+    from the ticket, seats in flight capped per client and e-mail (whatever the
+    token); refused as sold out when fewer seats are free than asked and no
+    pending purchase holds any that could come back."""
     if ticket_id > MAX_ID:
         raise TicketUnavailable()
-    if not payment_token:  # the rarer unpaid hold may cost a few reads more
-        hold_caps_check(
-            ticket_id=ticket_id,
-            quantity=quantity,
-            client_address=client_address,
-            customer_email=customer_email,
-        )
     now = timezone.now()
     hold = settings.PURCHASE_HOLD_SECONDS if payment_token else settings.UNPAID_HOLD_SECONDS
+    purchase_id = uuid.uuid4()
+    # In Redis, atomically: concurrent creates cannot all pass (tickets/sale/caps.py).
+    caps.seats_claim(
+        ticket_id=ticket_id,
+        purchase_id=purchase_id,
+        seats=quantity,
+        client_address=client_address,
+        email=customer_email,
+    )
     values = {
-        "id": uuid.uuid4(),
+        "id": purchase_id,
         "ticket_id": ticket_id,
         "user_id": user.pk if user is not None and user.is_authenticated else None,
         "customer_name": customer_name,
@@ -131,30 +133,17 @@ def purchase_store(
         "updated_at": now,
     }
     note = f"{quantity} seat(s), {payment_method}"
-    if connection.vendor == "postgresql":
-        ticket = _insert_in_one_statement(values, note=note)
-    else:
-        ticket = _insert_with_orm(values, note=note)
+    try:
+        if connection.vendor == "postgresql":
+            ticket = _insert_in_one_statement(values, note=note)
+        else:
+            ticket = _insert_with_orm(values, note=note)
+    except BaseException:
+        caps.seats_release([purchase_id])  # not stored: its seats are not in flight
+        raise
     name, price, currency = ticket
     values.update(unit_price=price, total_amount=price * quantity, currency=currency)
     return purchase_body(values, ticket_name=name)
-
-
-def hold_caps_check(*, ticket_id: int, quantity: int, client_address, customer_email) -> None:
-    """Unpaid holds are capped per client address and per e-mail for each ticket,
-    so one buyer (or bot) cannot sit on seats it has not paid for."""
-    holding = selectors.unpaid_holds_of(ticket_id=ticket_id)
-    by_client = holding.filter(client_address=client_address) if client_address else None
-    by_email = holding.filter(customer_email__iexact=customer_email)
-    for held, cap, who in (
-        (by_client, settings.HOLD_CAP_PER_CLIENT, "this client"),
-        (by_email, settings.HOLD_CAP_PER_EMAIL, "this e-mail address"),
-    ):
-        if held is not None and selectors.seats_in(held) + quantity > cap:
-            raise HoldLimitReached(
-                f"{who} already holds unpaid seats for this ticket (at most {cap}): "
-                "pay for them, or buy with a payment token."
-            )
 
 
 def _insert_with_orm(values: dict, *, note: str) -> tuple:

@@ -29,34 +29,21 @@ from django.utils import timezone
 
 from gateways import Outcome
 from gateways.attempt import Plan
-from project.queue import doorbell_answer, ring, ring_along, ring_on_commit
+from project.queue import ring_along
 from project.tasks import BATCH_TASK
-from tickets import inventory
+from tickets import inventory, selectors
 from tickets.audit import purchase_log_many
 from tickets.codes import codes_issue_many
 from tickets.delivery.mailer import delivery_ring_on_commit
 from tickets.models import Ticket, TicketPurchase
-from tickets.sale import waiting_room
+from tickets.sale import caps, waiting_room
+from tickets.sale.doorbell import batch_ring_on_commit, doorbell_key
 from tickets.waiting_list.offers import seats_returned
 
 logger = logging.getLogger(__name__)
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
-
-
-def _doorbell_key(ticket_id: int) -> str:
-    return f"ticket-batch:{ticket_id}"
-
-
-def batch_ring(ticket_id: int) -> bool:
-    """Rings the ticket's batch now (the purchase must be committed)."""
-    return ring(
-        BATCH_TASK,
-        ticket_id,
-        key=_doorbell_key(ticket_id),
-        hold_seconds=settings.BATCH_DOORBELL_SECONDS,
-    )
 
 
 def batch_accepted(ticket_id: int, purchase_id) -> int:
@@ -66,25 +53,11 @@ def batch_accepted(ticket_id: int, purchase_id) -> int:
     _, results = ring_along(
         BATCH_TASK,
         ticket_id,
-        key=_doorbell_key(ticket_id),
+        key=doorbell_key(ticket_id),
         hold_seconds=settings.BATCH_DOORBELL_SECONDS,
         along=lambda pipe: waiting_room.queue_accepted(pipe, ticket_id, purchase_id),
     )
     return waiting_room.retry_after_accepted(results)
-
-
-def batch_ring_on_commit(ticket_id: int) -> None:
-    ring_on_commit(
-        BATCH_TASK,
-        ticket_id,
-        key=_doorbell_key(ticket_id),
-        hold_seconds=settings.BATCH_DOORBELL_SECONDS,
-    )
-
-
-def batch_answer(ticket_id: int) -> None:
-    """The worker is about to look for the ticket's waiting purchases."""
-    doorbell_answer(_doorbell_key(ticket_id))
 
 
 # --- Bulk transitions ----------------------------------------------------------------
@@ -105,12 +78,15 @@ CLAIM_FIELDS = (
 class Reserved:
     claimed: list  # ids of the purchases decided by the reservation (seated or failed)
     to_charge: list[TicketPurchase]  # seated with a payment token: charge them now
+    looked_at: int = 0  # purchases claimed, decided or left waiting in line
+    left_waiting: int = 0  # no free seat yet, but seats in flight could come back
 
 
 def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
     """Claims up to `size` of the ticket's waiting purchases, oldest first, and
     in one transaction seats every one that fits (one conditional UPDATE of the
-    ticket row) and fails the others (sold out, or unpaid holds full)."""
+    ticket row), leaves in line those that seats still in flight could serve,
+    and fails the others (sold out, or unpaid holds full)."""
     with transaction.atomic():
         waiting = list(
             TicketPurchase.objects.select_for_update(skip_locked=True)
@@ -159,7 +135,14 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
                 updated_at=now,
             )
             purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
-    return Reserved([purchase.pk for purchase in waiting], seating.paid)
+            caps.seats_release_on_commit(purchase.pk for purchase in purchases)
+    decided = seating.paid + seating.unpaid + [p for ps in seating.refused.values() for p in ps]
+    return Reserved(
+        [purchase.pk for purchase in decided],
+        seating.paid,
+        looked_at=len(waiting),
+        left_waiting=len(seating.waiting),
+    )
 
 
 def charges_in_flight(ticket_id: int, *, size: int) -> list[TicketPurchase]:
@@ -186,26 +169,56 @@ class _Seating:
     paid: list[TicketPurchase] = field(default_factory=list)
     unpaid: list[TicketPurchase] = field(default_factory=list)
     refused: dict[str, list[TicketPurchase]] = field(default_factory=dict)
+    waiting: list[TicketPurchase] = field(default_factory=list)
+
+
+class _SeatsInFlight:
+    """Seats that could still come back to the line: those held by purchases
+    not yet ended (read once, under the ticket's lock, and only when a purchase
+    does not fit), plus those this batch seats, minus those promised to
+    purchases already left waiting ahead."""
+
+    def __init__(self, ticket_id: int):
+        self.ticket_id = ticket_id
+        self.promised = 0
+        self.seated_now = 0
+        self._held: int | None = None
+
+    def left(self) -> int:
+        if self._held is None:
+            self._held = selectors.seats_in_flight(ticket_id=self.ticket_id)
+        return self._held + self.seated_now - self.promised
 
 
 def _seat_in_order(waiting: list[TicketPurchase], ticket: Ticket) -> _Seating:
     """First come, first seated: each purchase takes its seats if they are still
     free (an unpaid one also needs room under UNPAID_HOLDS_MAX_PERCENT), the
-    same rule as inventory.seats_take, applied to a whole batch."""
+    same rule as inventory.seats_take, applied to a whole batch. A purchase
+    that does not fit while seats in flight could still come back for it waits
+    in line, keeping what is free for itself (no one behind takes it), and is
+    looked at again by the next batch; one that nothing could serve is sold
+    out. So a charge declined at once never costs the buyer behind it a seat."""
     free = ticket.available_quantity
     unpaid_room = (
         ticket.total_quantity * settings.UNPAID_HOLDS_MAX_PERCENT // 100
         - ticket.unpaid_held_quantity
     )
+    in_flight = _SeatsInFlight(ticket.pk)
     seating = _Seating()
     for purchase in waiting:
         unpaid = not purchase.payment_token
         if purchase.quantity > free:
-            seating.refused.setdefault("sold_out", []).append(purchase)
+            if purchase.quantity - free <= in_flight.left():
+                in_flight.promised += purchase.quantity - free
+                free = 0
+                seating.waiting.append(purchase)
+            else:
+                seating.refused.setdefault("sold_out", []).append(purchase)
         elif unpaid and purchase.quantity > unpaid_room:
             seating.refused.setdefault("unpaid_holds_full", []).append(purchase)
         else:
             free -= purchase.quantity
+            in_flight.seated_now += purchase.quantity
             if unpaid:
                 unpaid_room -= purchase.quantity
                 seating.unpaid.append(purchase)
@@ -253,9 +266,18 @@ def settle_batch(
             [(p, plan) for p, plan in captured if p.pk in still_charging], now=now
         )
         _fail_all(ticket_id, [(p, plan) for p, plan in refused if p.pk in still_charging], now=now)
+        caps.seats_release_on_commit(still_charging)
         if confirmed:
             delivery_ring_on_commit()
+            line_ring_on_commit(ticket_id)
     return [(p, plan) for p, plan in captured + refused if p.pk not in still_charging]
+
+
+def line_ring_on_commit(ticket_id: int) -> None:
+    """Seats in flight were sold for good: purchases left waiting in line for
+    them may now be sold out, so the next batch looks at them again."""
+    if selectors.seats_wanted_in_line(ticket_id=ticket_id, up_to=1):
+        batch_ring_on_commit(ticket_id)
 
 
 def _confirm_all(captured: list[tuple[TicketPurchase, Plan]], *, now) -> list[TicketPurchase]:

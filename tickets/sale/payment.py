@@ -35,7 +35,7 @@ from tickets.errors import (
 from tickets.inventory import purchase_locked
 from tickets.models import TicketPurchase
 from tickets.refunds.services import HONOURED_STATUSES, refund_unhonoured
-from tickets.sale import batch, waiting_room
+from tickets.sale import batch, caps, doorbell, waiting_room
 from tickets.sale.purchases import payment_mark_processing, purchase_reserve
 from tickets.seats import purchase_seats_release
 from tickets.waiting_list import offers
@@ -54,7 +54,7 @@ def ticket_process_batches(*, ticket_id: int, resume: bool = False) -> int:
     died, maybe between a batch's charge and its settling: the ticket's charges
     in flight are asked again first (a live batch settling the same purchases
     meanwhile is harmless: the charge is keyed, and settling checks each row)."""
-    batch.batch_answer(ticket_id)
+    doorbell.batch_answer(ticket_id)
     if resume:
         _charge_batch(ticket_id, batch.charges_in_flight(ticket_id, size=10 * settings.BATCH_SIZE))
     if settings.BATCH_LINGER_MS:
@@ -65,13 +65,15 @@ def ticket_process_batches(*, ticket_id: int, resume: bool = False) -> int:
         reserved = batch.reserve_batch(ticket_id, size=settings.BATCH_SIZE)
         _charge_batch(ticket_id, reserved.to_charge)
         decided += len(reserved.claimed)
-        drained = len(reserved.claimed) < settings.BATCH_SIZE
+        # Purchases left waiting in line are looked at again when seats in
+        # flight come back or are sold (tickets/sale/batch.py), not in a loop here.
+        drained = reserved.looked_at < settings.BATCH_SIZE or not reserved.claimed
         if reserved.claimed:
             waiting_room.note_decided(
                 ticket_id,
                 count=len(reserved.claimed),
                 seconds=time.monotonic() - started,
-                drained=drained,
+                drained=drained and not reserved.left_waiting,
                 purchase_ids=reserved.claimed,
             )
         if drained:
@@ -257,7 +259,9 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
         )
         codes_issue(purchase=purchase)
         purchase_log(purchase, "confirmed", from_status=Status.PENDING, note="payment captured")
+        caps.seats_release_on_commit([purchase.pk])
         delivery_ring_on_commit()
+        batch.line_ring_on_commit(purchase.ticket_id)
     return purchase
 
 
@@ -280,5 +284,6 @@ def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
             purchase.payment_status = PaymentStatus.FAILED
         purchase.save()
         purchase_log(purchase, "failed", from_status=Status.PENDING, note=reason)
+        caps.seats_release_on_commit([purchase.pk])
     logger.info("purchase %s failed: %s", purchase.id, reason)
     return purchase

@@ -21,7 +21,7 @@ from project.tasks import (
     PROCESS_TASK,
     RECONCILE_TASK,
 )
-from tickets import inventory
+from tickets import inventory, selectors
 from tickets.audit import purchase_log
 from tickets.errors import (
     IllegalTransition,
@@ -31,7 +31,7 @@ from tickets.errors import (
 )
 from tickets.inventory import purchase_locked
 from tickets.models import Ticket, TicketPurchase
-from tickets.sale import batch
+from tickets.sale import caps, doorbell
 from tickets.sale.accept import purchase_store
 from tickets.seats import purchase_seats_release
 
@@ -74,7 +74,7 @@ def purchase_create(
             user=user,
             client_address=client_address,
         )
-        batch.batch_ring_on_commit(ticket_id)
+        doorbell.batch_ring_on_commit(ticket_id)
     return TicketPurchase.objects.select_related("ticket").get(pk=body["purchase_id"])
 
 
@@ -94,12 +94,17 @@ def purchase_reserve(*, purchase_id: UUID | str) -> TicketPurchase:
                 # The payment begins with the reservation: one transaction, not two.
                 payment_mark_processing(purchase)
             purchase_log(purchase, "seats reserved", from_status=Status.PENDING)
+        elif _could_come_back(purchase):
+            # Waits in line with the batch's purchases, which get seats coming back first.
+            doorbell.batch_ring_on_commit(purchase.ticket_id)
+            return purchase
         else:
             purchase.status = Status.FAILED
             purchase.failure_reason = _why_not_reserved(purchase)
             purchase_log(
                 purchase, "failed", from_status=Status.PENDING, note=purchase.failure_reason
             )
+            caps.seats_release_on_commit([purchase.pk])
         purchase.save(
             update_fields=[
                 "processing_started_at",
@@ -113,6 +118,16 @@ def purchase_reserve(*, purchase_id: UUID | str) -> TicketPurchase:
             ]
         )
     return purchase
+
+
+def _could_come_back(purchase: TicketPurchase) -> bool:
+    """Whether seats in flight could still seat the purchase. A stale read is
+    harmless: whatever ends a purchase in flight rings the batch, which looks
+    at the ones waiting again."""
+    free = Ticket.objects.values_list("available_quantity", flat=True).get(pk=purchase.ticket_id)
+    return (
+        free < purchase.quantity <= free + selectors.seats_in_flight(ticket_id=purchase.ticket_id)
+    )
 
 
 def _why_not_reserved(purchase: TicketPurchase) -> str:
@@ -152,6 +167,7 @@ def _end_unpaid(purchase: TicketPurchase, status: str) -> TicketPurchase:
     purchase.status = status
     purchase.save()
     purchase_log(purchase, str(status), from_status=Status.PENDING, note="seats released")
+    caps.seats_release_on_commit([purchase.pk])
     return purchase
 
 

@@ -30,7 +30,7 @@ from django.utils import timezone
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
 from project.tasks import OFFER_MAIL_TASK, PROCESS_TASK
-from tickets import inventory
+from tickets import inventory, selectors
 from tickets.audit import purchase_log, ticket_log
 from tickets.errors import (
     InventoryInvariantBroken,
@@ -39,6 +39,7 @@ from tickets.errors import (
 )
 from tickets.inventory import entry_locked
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
+from tickets.sale.doorbell import batch_ring_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -58,22 +59,27 @@ def offer_decline(*, entry_id: UUID | str) -> WaitingListEntry:
 def seats_returned(
     *, ticket_id: int, seats: int, from_offers: int = 0, unpaid: int = 0
 ) -> list[WaitingListEntry]:
-    """Gives `seats` of the ticket back, inside the caller's transaction. With
-    people waiting, they and any seats already kept for the line go to the
-    oldest waiting entries that fit, as offers; what fits nobody yet stays kept
-    for the line (`list_held_quantity`). Seats go on sale only when nobody
-    waits (or offers are paused). `from_offers` of the seats were offered (a
-    lapsed or declined offer), `unpaid` held by an unpaid hold. Answers the
-    entries offered seats."""
+    """Gives `seats` of the ticket back, inside the caller's transaction. First
+    to purchases already accepted and waiting for seats (they go on sale, and
+    the batch that seats those purchases, oldest first, is rung); then, with
+    people on the waiting list, they and any seats already kept for the list go
+    to the oldest waiting entries that fit, as offers; what fits nobody yet
+    stays kept for the list (`list_held_quantity`). Seats go on sale only when
+    nobody waits (or offers are paused). `from_offers` of the seats were
+    offered (a lapsed or declined offer), `unpaid` held by an unpaid hold.
+    Answers the entries offered seats."""
     # The ticket row first: every seat change of this ticket waits here, so the
     # line read below cannot change under us and no seat is handed out twice.
     paused, kept = inventory.ticket_lines_locked(ticket_id)
     if not seats and not kept:
         return []
+    to_buyers = selectors.seats_wanted_in_line(ticket_id=ticket_id, up_to=seats)
+    if to_buyers:
+        batch_ring_on_commit(ticket_id)
     if paused:  # returned seats go on sale; what is kept waits for an operator
         offered, pool, keep = [], 0, kept
     else:
-        pool = seats + kept
+        pool = seats - to_buyers + kept
         offered = _entries_that_fit(ticket_id, pool) if pool else []
         pool -= sum(entry.quantity for entry in offered)
         still_waiting = pool and _anyone_waiting(ticket_id, besides=offered)

@@ -18,7 +18,7 @@ from project.tasks import BATCH_TASK, PROCESS_TASK
 from tests.factories import PurchaseFactory, TicketFactory
 from tickets.delivery.mailer import DELIVER_BATCH_TASK, DOORBELL_KEY
 from tickets.models import PurchaseEvent, TicketCode, TicketPurchase
-from tickets.sale import accept, batch, waiting_room
+from tickets.sale import accept, batch, doorbell, waiting_room
 from tickets.sale.payment import ticket_process_batches
 from tickets.sale.purchases import purchase_create
 
@@ -50,7 +50,13 @@ def test_a_batch_seats_the_oldest_first_and_fails_the_rest_as_sold_out(
     purchases = waiting(ticket, 5)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert ticket_process_batches(ticket_id=ticket.pk) == 5
+        assert ticket_process_batches(ticket_id=ticket.pk) == 3
+    # The two behind waited while the three charges could still be declined;
+    # once those are sold the line is rung, and the next batch tells them.
+    assert statuses(purchases) == [("confirmed", None)] * 3 + [("pending", None)] * 2
+    assert published.ids(BATCH_TASK) == [ticket.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ticket_process_batches(ticket_id=ticket.pk) == 2
 
     assert statuses(purchases) == [("confirmed", None)] * 3 + [("failed", "sold_out")] * 2
     ticket.refresh_from_db()
@@ -125,6 +131,8 @@ def test_a_second_run_changes_nothing(published):
     ticket = TicketFactory(total_quantity=2)
     purchases = waiting(ticket, 3)
     ticket_process_batches(ticket_id=ticket.pk)
+    ticket_process_batches(ticket_id=ticket.pk)  # the one left in line is sold out
+    assert statuses(purchases)[2] == ("failed", "sold_out")
     before = statuses(purchases), TicketCode.objects.count(), PurchaseEvent.objects.count()
     assert ticket_process_batches(ticket_id=ticket.pk, resume=True) == 0
     assert (
@@ -176,7 +184,7 @@ def test_accepting_many_rings_the_ticket_doorbell_once(
     assert published.ids(BATCH_TASK) == [ticket.pk]
     # The worker answers before it looks: the next purchase rings again.
     ticket_process_batches(ticket_id=ticket.pk)
-    assert batch.batch_ring(ticket.pk) is True
+    assert doorbell.batch_ring(ticket.pk) is True
     assert published.ids(BATCH_TASK) == [ticket.pk, ticket.pk]
 
 

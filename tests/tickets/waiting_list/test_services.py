@@ -20,6 +20,7 @@ from tickets.sale.purchases import (
     purchase_cancel,
     purchase_create,
     purchase_reserve,
+    purchase_submit_payment,
     purchases_expire_due,
 )
 from tickets.seats import ticket_change_capacity
@@ -186,19 +187,24 @@ def test_a_seat_that_fits_nobody_yet_is_kept_for_the_line_not_sold(api_client, p
     assert states([entry]) == ["waiting"]
     assert (ticket.available_quantity, ticket.list_held_quantity) == (0, 1)
     assert_inventory_adds_up(ticket)
-    # An open buyer is accepted (a hold is still pending) but gets no seat.
+    # An open buyer is accepted (a hold is still pending) and waits in line for
+    # that seat: the seat kept for the list is not theirs.
     accepted = api_client.post(
         "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
     )
     ticket_process_batches(ticket_id=ticket.pk)
-    refused = TicketPurchase.objects.get(pk=accepted.json()["purchase_id"])
-    assert (refused.status, refused.failure_reason) == (Status.FAILED, "sold_out")
+    buyer = TicketPurchase.objects.get(pk=accepted.json()["purchase_id"])
+    assert (buyer.status, buyer.inventory_reserved) == (Status.PENDING, False)
 
+    # The hold's seat comes back: the buyer waiting in line gets it, before the list.
     purchase_cancel(purchase_id=second.pk)
+    ticket_process_batches(ticket_id=ticket.pk)
 
+    buyer.refresh_from_db()
     ticket.refresh_from_db()
-    assert states([entry]) == ["offered"]
-    assert (ticket.offered_quantity, ticket.list_held_quantity) == (2, 0)
+    assert buyer.status == Status.CONFIRMED
+    assert states([entry]) == ["waiting"]
+    assert (ticket.available_quantity, ticket.list_held_quantity) == (0, 1)
     assert_inventory_adds_up(ticket)
 
 
@@ -429,6 +435,10 @@ def test_a_purchase_that_failed_sold_out_points_to_the_waiting_list(api_client, 
     accepted = api_client.post(
         "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
     )
+    ticket_process_batches(ticket_id=ticket.pk)  # waits: the hold may come back
+    hold = TicketPurchase.objects.filter(ticket=ticket, payment_token="").get()
+    purchase_submit_payment(purchase_id=hold.pk, payment_token="tok_success")
+    purchase_process(purchase_id=hold.pk)  # paid: nothing can come back now
     ticket_process_batches(ticket_id=ticket.pk)
 
     status = api_client.get(accepted["Location"]).json()
