@@ -20,7 +20,6 @@ from project.openapi import (
     FORBIDDEN,
     NO_SUCH_PAGE,
     NOT_FOUND,
-    THROTTLED,
     UNAUTHENTICATED,
     error,
     invalid,
@@ -84,7 +83,11 @@ class PurchaseCreateApi(APIView):
                 " nothing was created), or a request with this Idempotency-Key is in flight"
             ),
             422: error("Idempotency-Key reused with a different body"),
-            429: THROTTLED,
+            429: error(
+                "Too many requests (see Retry-After), or this client address or e-mail"
+                " already has HOLD_CAP_PER_CLIENT / HOLD_CAP_PER_EMAIL seats of the ticket"
+                " in purchases not yet ended (`hold_limit_reached`); nothing was created"
+            ),
         },
     )
     def post(self, request):
