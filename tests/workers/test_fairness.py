@@ -14,6 +14,7 @@ from tickets.sale.purchases import purchase_create
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
+SOLD = ("confirmed", "completed")  # completed: the tickets were mailed
 # One batch gathers the whole burst; each charge takes a while, as a real one does.
 ONE_BATCH = {"BATCH_LINGER_MS": "1500", "SIMULATED_GATEWAY_LATENCY_MS": "300"}
 
@@ -39,11 +40,11 @@ def test_a_declined_junk_token_ahead_leaves_the_honest_buyers_their_seats(start_
     final = {str(p.pk): p for p in wait_until_final([bot, *honest], timeout=90)}
 
     assert (final[bot].status, final[bot].failure_reason) == ("failed", "payment_declined")
-    assert [final[pk].status for pk in honest] == ["confirmed"] * 5
+    assert all(final[pk].status in SOLD for pk in honest)
     # They were decided in the bot's batch and waited, not failed and bought again.
     waited = PurchaseEvent.objects.filter(purchase_id__in=honest, action="failed")
     assert not waited.exists()
     ticket.refresh_from_db()
     assert ticket.available_quantity == 0
-    assert TicketPurchase.objects.filter(ticket=ticket, status="confirmed").count() == 5
+    assert TicketPurchase.objects.filter(ticket=ticket, status__in=SOLD).count() == 5
     assert_inventory_adds_up(ticket)

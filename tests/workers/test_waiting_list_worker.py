@@ -88,7 +88,9 @@ def test_freed_seats_go_to_the_line_then_through_offers_to_tickets(stack):
     quantities = [2, 1, 1, 1, 1]
     entries = [join(client, ticket, f"wait{n}@example.com", q) for n, q in enumerate(quantities)]
 
-    # Open buyers keep buying and polling while the three holds expire.
+    # Open buyers keep buying and polling once the three holds have expired.
+    # (One accepted while the holds were pending would wait in line and come
+    # first: tests/tickets/sale/test_fairness.py.)
     open_buyers: list[str] = []
     stop = threading.Event()
 
@@ -109,12 +111,12 @@ def test_freed_seats_go_to_the_line_then_through_offers_to_tickets(stack):
         connection.close()  # this thread's own connection
 
     buyers = threading.Thread(target=buy_and_poll)
+    TicketPurchase.objects.filter(pk__in=holds).update(
+        hold_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    run_sweep("tickets.expire_purchases")
     buyers.start()
     try:
-        TicketPurchase.objects.filter(pk__in=holds).update(
-            hold_expires_at=timezone.now() - timedelta(seconds=1)
-        )
-        run_sweep("tickets.expire_purchases")
         time.sleep(1)  # buyers keep coming after the seats came back
     finally:
         stop.set()

@@ -126,6 +126,9 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
         purchase_log_many(
             seating.paid + seating.unpaid, "seats reserved", from_status=Status.PENDING
         )
+        # Looked at and left in line: not a purchase a lost message stranded,
+        # so the requeue sweep leaves it to the batch for REQUEUE_AFTER_SECONDS.
+        _mark(seating.waiting, processing_started_at=now, updated_at=now)
         for reason, purchases in seating.refused.items():
             _mark(
                 purchases,
