@@ -1,7 +1,6 @@
 """API tokens: DRF tokens that expire after AUTH_TOKEN_TTL_HOURS, and a token
 endpoint that throttles failed logins per username and per client address."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from project.auth import FailedLoginThrottle
+from tests.at_once import at_once
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -174,20 +174,6 @@ def test_parallel_wrong_passwords_get_no_further_than_the_limit(rates, settings)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     rates(username="3/minute")
     UserFactory(username="carol")
-    barrier = threading.Barrier(10)
-    statuses: list[int] = []
-
-    def guess(n: int) -> None:
-        try:
-            barrier.wait()
-            statuses.append(login("carol", f"guess-{n}", address=f"10.9.0.{n}").status_code)
-        finally:
-            connection.close()
-
-    guesses = [threading.Thread(target=guess, args=(n,)) for n in range(10)]
-    for thread in guesses:
-        thread.start()
-    for thread in guesses:
-        thread.join(timeout=60)
+    statuses = at_once(lambda n: login("carol", f"guess-{n}", address=f"10.9.0.{n}").status_code)
 
     assert sorted(statuses) == [400] * 3 + [429] * 7

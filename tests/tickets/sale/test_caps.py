@@ -3,11 +3,10 @@ e-mail may have at most so many seats of a ticket in purchases not yet ended,
 whatever their token; the caps hold when the purchases arrive all at once, and
 every end of a purchase gives its seats back to the cap."""
 
-import threading
-
 import pytest
 from django.db import connection
 
+from tests.at_once import at_once
 from tests.factories import TicketFactory, purchase_request
 from tickets.errors import HoldLimitReached
 from tickets.models import TicketPurchase
@@ -110,29 +109,17 @@ def test_parallel_creates_from_one_client_stay_within_its_cap(settings):
         pytest.skip("parallel creates need a database that serves many connections")
     settings.HOLD_CAP_PER_CLIENT = 3
     ticket = TicketFactory(total_quantity=100)
-    barrier = threading.Barrier(10)
-    accepted: list[int] = []
-    refused: list[int] = []
 
-    def create(n: int) -> None:
+    def create(n: int):
         data = purchase_request(
             ticket, customer_email=f"bot{n}@x.io", payment_token="tok_success" if n % 2 else ""
         )
-        try:
-            barrier.wait()
-            purchase_accept(data=data, key=None, user=None, client_address="203.0.113.66")
-            accepted.append(n)
-        except HoldLimitReached:
-            refused.append(n)
-        finally:
-            connection.close()
+        return purchase_accept(data=data, key=None, user=None, client_address="203.0.113.66")
 
-    threads = [threading.Thread(target=create, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = at_once(create)
 
+    refused = [r for r in results if isinstance(r, HoldLimitReached)]
+    accepted = [r for r in results if not isinstance(r, Exception)]
     assert (len(accepted), len(refused)) == (3, 7)
     stored = TicketPurchase.objects.filter(ticket=ticket, client_address="203.0.113.66")
     assert stored.count() == 3
