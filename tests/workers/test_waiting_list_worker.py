@@ -9,16 +9,14 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from devtools.embedded_redis import free_port
 from tests.factories import TicketFactory, purchase_request
 from tests.inventory import assert_inventory_adds_up
+from tests.mailbox import Mailbox
 from tests.waiting import wait_for, wait_until_final
-from tests.workers.test_delivery_worker import Inbox
 from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.refunds.services import purchase_refund
 from workers.celery import app
@@ -33,22 +31,16 @@ CREATE_URL = "/api/tickets/purchase/direct/"
 @pytest.fixture
 def stack(start_worker):
     """A worker on every queue (pipeline, sweeps, delivery) mailing to a real SMTP server."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    worker = start_worker(
-        "waiting-list",
-        concurrency=3,
-        extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"},
-    )
-    yield inbox
+    mailbox = Mailbox().start()
+    worker = start_worker("waiting-list", concurrency=3, extra_env={"EMAIL_URL": mailbox.url})
+    yield mailbox
     worker.stop()
-    controller.stop()
+    mailbox.stop()
 
 
-def offers_mailed_to(inbox) -> list[str]:
+def offers_mailed_to(mailbox) -> list[str]:
     return sorted(
-        message["To"] for message in inbox.messages if "held for you" in message["Subject"]
+        message["To"] for message in mailbox.messages if "held for you" in message["Subject"]
     )
 
 
