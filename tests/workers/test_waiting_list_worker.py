@@ -1,6 +1,7 @@
 """The waiting list end to end, with a real worker on the real broker and a
-real SMTP server: seats that come back go to the oldest entries that fit (not
-to open buyers polling at the same moment), an offer taken ends confirmed with
+real SMTP server: a join's link reaches only the mailbox, which confirms the
+entry; seats that come back go to the first entries in line that fit (not to
+open buyers polling at the same moment), an offer taken ends confirmed with
 codes, a lapsed offer passes on, a refund feeds the list."""
 
 import threading
@@ -15,7 +16,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import TicketFactory, purchase_request
 from tests.inventory import assert_inventory_adds_up
-from tests.mailbox import Mailbox
+from tests.mailbox import Mailbox, entry_id_of, wait_for_entry_link
 from tests.waiting import wait_for, wait_until_final
 from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.refunds.services import purchase_refund
@@ -48,14 +49,20 @@ def run_sweep(task_name: str) -> None:
     app.send_task(task_name, queue="sweeps").get(timeout=30)
 
 
-def join(client, ticket, email: str, quantity: int = 1) -> str:
+def join(client, mailbox, ticket, email: str, quantity: int = 1) -> str:
+    """Joins as a buyer does: the answer says nothing of the entry; its link
+    comes by e-mail (sent by the worker), and confirming it puts it in line."""
     response = client.post(
         f"/api/tickets/{ticket.pk}/waiting-list/",
         {"customer_name": "Wendy", "customer_email": email, "quantity": quantity},
         format="json",
     )
-    assert response.status_code == 201, response.json()
-    return response.json()["entry_id"]
+    assert response.status_code == 202, response.json()
+    assert "entry_id" not in response.json()
+    entry_id = entry_id_of(wait_for_entry_link(mailbox.messages, email, "Confirm your place"))
+    confirmed = client.post(f"/api/tickets/waiting-list/{entry_id}/confirm/")
+    assert (confirmed.status_code, confirmed.json()["state"]) == (200, "waiting")
+    return entry_id
 
 
 def entry_states(ids) -> list[str]:
@@ -78,7 +85,9 @@ def test_freed_seats_go_to_the_line_then_through_offers_to_tickets(stack):
         lambda: TicketPurchase.objects.filter(pk__in=holds, inventory_reserved=True).count() == 3
     )
     quantities = [2, 1, 1, 1, 1]
-    entries = [join(client, ticket, f"wait{n}@example.com", q) for n, q in enumerate(quantities)]
+    entries = [
+        join(client, stack, ticket, f"wait{n}@example.com", q) for n, q in enumerate(quantities)
+    ]
 
     # Open buyers keep buying and polling while the three holds expire.
     open_buyers: list[str] = []
@@ -152,7 +161,7 @@ def test_a_refund_feeds_the_list_not_the_open_sale(stack):
     paid = client.post(CREATE_URL, purchase_request(ticket, quantity=2), format="json")
     [purchase] = wait_until_final([paid.json()["purchase_id"]])
     assert purchase.status == Status.COMPLETED
-    entry = join(client, ticket, "wait@example.com", 2)
+    entry = join(client, stack, ticket, "wait@example.com", 2)
 
     purchase_refund(purchase_id=purchase.pk)
 

@@ -4,7 +4,6 @@ export const ATTEMPT = "storefront:attempt:"; // + ticket id: {key, body, purcha
 export const ACCEPTED = "storefront:accepted:"; // + purchase id: {location, retryAfter, at}
 export const ENTRY_CHANGED = "storefront:entry-changed:"; // + entry id: focus its new state once shown
 export const NO_PURCHASE = "00000000-0000-0000-0000-000000000000";
-export const NO_ENTRY = NO_PURCHASE;
 export const FINAL = ["completed", "failed", "expired", "cancelled", "refunded"];
 export const DECIDED = FINAL.concat(["confirmed"]);
 export const AVAILABILITY_EVERY_SECONDS = 15;
