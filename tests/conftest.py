@@ -79,11 +79,13 @@ def _fast_password_hashing(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_redis_state():
-    """The simulated gateway and the throttles keep state in Redis: start each test clean."""
+    """The simulated gateway, the throttles and the caps keep state in Redis: start
+    each test clean."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     for pattern in (
         "simgw:*",
         "tickets:*throttle*",
+        "tickets:wl-mails:*",
         "doorbell:*",
         "tickets:queue:*",
         "delivery:claims:*",

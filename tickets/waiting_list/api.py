@@ -46,7 +46,8 @@ class WaitingListJoinApi(APIView):
             " waits. The link to the entry goes to the address by e-mail; the entry holds"
             " a place only once that link confirms it (`confirm/`), and its place counts"
             " from then. A join for an address that has an active entry of the ticket"
-            " makes nothing new and e-mails that entry's link again. When seats come back"
+            " makes nothing new and e-mails that entry's link again. Join e-mails are"
+            " capped per address (silently) and per client (429). When seats come back"
             " they are offered to the first confirmed entries that fit, by e-mail, for"
             " WAITING_LIST_OFFER_SECONDS."
         ),
@@ -57,8 +58,9 @@ class WaitingListJoinApi(APIView):
             404: error("No such ticket address (the ticket id is not a number)"),
             409: error("Seats are still on sale (`seats_on_sale`): buy instead"),
             429: error(
-                "Too many requests (see Retry-After), or as many seats waited for from"
-                " this client as allowed (`waiting_list_cap_reached`)"
+                "Too many requests, too many join e-mails asked for from this client"
+                " (`waiting_list_mails_capped`), or as many seats waited for from this"
+                " client as allowed (`waiting_list_cap_reached`); see Retry-After"
             ),
         },
     )

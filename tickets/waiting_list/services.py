@@ -30,7 +30,7 @@ from tickets.errors import (
 from tickets.inventory import entry_locked, lock_in_order
 from tickets.models import Ticket, WaitingListEntry
 from tickets.selectors import tickets_on_sale
-from tickets.waiting_list import ENTRY_PAGE_ROUTE
+from tickets.waiting_list import ENTRY_PAGE_ROUTE, mail_caps
 from tickets.waiting_list.offers import offer_end, seats_returned
 
 logger = logging.getLogger(__name__)
@@ -57,14 +57,17 @@ def waiting_list_join(
     that entry's link again; nothing new is made.
 
     Whatever the address's state, a join takes the same path and its caller gets
-    the same answer: SeatsOnSale depends on the ticket alone, the cap on the
-    client alone (its seats waited for, WaitingListCapReached, counted for every
-    join: a re-join from a client at its cap is refused like a new one)."""
+    the same answer: SeatsOnSale depends on the ticket alone, the caps on the
+    client alone (its joins, WaitingListMailsCapped; its seats waited for,
+    WaitingListCapReached, counted for every join: a re-join from a client at
+    its cap is refused like a new one), and an address past its e-mail cap is
+    sent nothing, silently (mail_caps.py)."""
     ticket = tickets_on_sale().filter(pk=ticket_id).only("available_quantity").first()
     if ticket is None:
         raise TicketUnavailable()
     if ticket.available_quantity >= quantity:
         raise SeatsOnSale()
+    mail_caps.client_join_count(client_address)
     try:
         with transaction.atomic():
             # Joins of a ticket take turns on its row: the cap's count cannot
@@ -86,7 +89,8 @@ def waiting_list_join(
         entry = _active_entry(ticket_id, customer_email)
         if entry is None:
             raise
-    enqueue_on_commit(ENTRY_MAIL_TASK, str(entry.pk))
+    if mail_caps.address_may_mail(customer_email):
+        enqueue_on_commit(ENTRY_MAIL_TASK, str(entry.pk))
     return entry
 
 

@@ -10,7 +10,7 @@ export const AVAILABILITY_EVERY_SECONDS = 15;
 export const CREATE_TRIES = 6;
 export const ENTRY_EVERY_SECONDS = 15;
 // 429s that are answers, not "busy": waiting would not change them.
-export const REFUSALS = ["hold_limit_reached", "waiting_list_cap_reached"];
+export const REFUSALS = ["hold_limit_reached", "waiting_list_cap_reached", "waiting_list_mails_capped"];
 
 export function load(key) {
   try {
