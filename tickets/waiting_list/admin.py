@@ -1,6 +1,6 @@
 """The waiting list in the admin: each ticket's line with its places, the offers
-and when they end, entries not confirmed yet (no place), and an operator's
-offer out of turn. Entries are read-only
+and when they end, entries not confirmed yet (no place; deleted when never
+confirmed), and an operator's offer out of turn. Entries are read-only
 here: they change only through tickets/waiting_list/offers.py.
 
 The helpers at the bottom show a ticket's line on its own pages (TicketAdmin in

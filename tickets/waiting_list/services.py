@@ -8,6 +8,7 @@ may pause the offers.
 """
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from project.queue import enqueue_on_commit
+from project.sweeps import delete_in_batches
 from project.tasks import ENTRY_MAIL_TASK
 from tickets import inventory
 from tickets.audit import ticket_log
@@ -85,6 +87,9 @@ def waiting_list_join(
                     state=State.UNCONFIRMED,
                 )
                 logger.info("waiting list %s: %s joined for %d", ticket_id, entry.pk, quantity)
+            elif entry.state == State.UNCONFIRMED:
+                # Asked for again: kept WAITING_LIST_CONFIRM_HOURS from now (the purge).
+                entry.save(update_fields=["updated_at"])
     except IntegrityError:  # the same e-mail joined at the same moment
         entry = _active_entry(ticket_id, customer_email)
         if entry is None:
@@ -153,6 +158,20 @@ def waiting_list_leave(*, entry_id: UUID | str) -> WaitingListEntry:
             if in_line:  # seats kept for the line may now fit someone else, or nobody waits
                 seats_returned(ticket_id=entry.ticket_id, seats=0)
     return entry
+
+
+def unconfirmed_entries_purge() -> int:
+    """Deletes entries still unconfirmed WAITING_LIST_CONFIRM_HOURS after their
+    last join e-mail (beat, hourly): they held nothing, and whoever reads the
+    address never asked for them, so neither the name nor the address is kept.
+    Deleted with the condition checked again row by row, so an entry confirmed
+    meanwhile stays."""
+    cutoff = timezone.now() - timedelta(hours=settings.WAITING_LIST_CONFIRM_HOURS)
+    stale = WaitingListEntry.objects.filter(state=State.UNCONFIRMED, updated_at__lt=cutoff)
+    purged = delete_in_batches(stale)
+    if purged:
+        logger.info("purged %d waiting-list entries never confirmed", purged)
+    return purged
 
 
 # --- E-mails ---------------------------------------------------------------------------

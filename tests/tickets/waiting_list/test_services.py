@@ -34,6 +34,7 @@ from tickets.waiting_list.services import (
     waiting_list_join,
     waiting_list_leave,
 )
+from workers.tasks import purge_unconfirmed_waiting_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -197,6 +198,33 @@ def test_an_unconfirmed_entry_may_be_removed_and_the_address_join_again(publishe
     assert waiting_list_confirm(entry_id=entry.pk).state == State.LEFT  # ended: stays so
     again = wait_in_line(ticket, "w@example.com", name="Wendy")
     assert again.pk != entry.pk and again.state == State.WAITING
+
+
+def test_entries_never_confirmed_are_purged_a_while_after_their_last_join(settings, published):
+    settings.WAITING_LIST_CONFIRM_HOURS = 24
+    ticket = sold_out_with_holds(1)
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(hours=30)):
+        forgotten, joined_again, confirmed = (
+            waiting_list_join(
+                ticket_id=ticket.pk, customer_name="W", customer_email=email, quantity=1
+            )
+            for email in ("a@example.com", "b@example.com", "c@example.com")
+        )
+        waiting_list_confirm(entry_id=confirmed.pk)
+    with time_machine.travel(now - timedelta(hours=2)):  # its link is e-mailed again
+        waiting_list_join(
+            ticket_id=ticket.pk, customer_name="W", customer_email="b@example.com", quantity=1
+        )
+
+    assert purge_unconfirmed_waiting_entries() == 1  # the task body, run in this process
+
+    left = WaitingListEntry.objects.filter(ticket=ticket).order_by("customer_email")
+    assert [(entry.pk, entry.state) for entry in left] == [
+        (joined_again.pk, State.UNCONFIRMED),
+        (confirmed.pk, State.WAITING),
+    ]
+    assert not WaitingListEntry.objects.filter(pk=forgotten.pk).exists()
 
 
 # --- offers --------------------------------------------------------------------------------
