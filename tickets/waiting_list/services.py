@@ -162,7 +162,7 @@ def waiting_list_leave(*, entry_id: UUID | str) -> WaitingListEntry:
 
 def unconfirmed_entries_purge() -> int:
     """Deletes entries still unconfirmed WAITING_LIST_CONFIRM_HOURS after their
-    last join e-mail (beat, hourly): they held nothing, and whoever reads the
+    last join (beat, hourly): they held nothing, and whoever reads the
     address never asked for them, so neither the name nor the address is kept.
     Deleted with the condition checked again row by row, so an entry confirmed
     meanwhile stays."""
