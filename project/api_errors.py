@@ -65,7 +65,12 @@ def _domain_error(exc: DomainError) -> Response:
     field = getattr(exc, "field", None)
     if field and exc.http_status == status.HTTP_400_BAD_REQUEST:
         return Response({field: [exc.detail]}, status=exc.http_status)
-    return Response({"detail": exc.detail, "code": exc.code}, status=exc.http_status)
+    # A refusal that lifts after a while (a cap counted in a window) says when.
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return Response(
+        {"detail": exc.detail, "code": exc.code}, status=exc.http_status, headers=headers
+    )
 
 
 def _unavailable(detail: str, code: str) -> Response:

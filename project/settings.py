@@ -195,6 +195,14 @@ QUEUE_POLL_MAX_SECONDS = env.int("QUEUE_POLL_MAX_SECONDS", default=10)
 # The waiting list (tickets/waiting_list/offers.py): how long seats offered to an
 # entry stay held for it before the offer lapses and they pass on.
 WAITING_LIST_OFFER_SECONDS = env.int("WAITING_LIST_OFFER_SECONDS", default=1800)
+# A join e-mails the link that confirms the place (tickets/waiting_list/mail_caps.py):
+# per WAITING_LIST_MAIL_WINDOW_SECONDS, at most WAITING_LIST_MAILS_PER_ADDRESS such
+# e-mails go to one address and WAITING_LIST_MAILS_PER_CLIENT joins come from one
+# client. An entry not confirmed WAITING_LIST_CONFIRM_HOURS after its last join is deleted.
+WAITING_LIST_MAILS_PER_ADDRESS = env.int("WAITING_LIST_MAILS_PER_ADDRESS", default=3)
+WAITING_LIST_MAILS_PER_CLIENT = env.int("WAITING_LIST_MAILS_PER_CLIENT", default=10)
+WAITING_LIST_MAIL_WINDOW_SECONDS = env.int("WAITING_LIST_MAIL_WINDOW_SECONDS", default=3600)
+WAITING_LIST_CONFIRM_HOURS = env.int("WAITING_LIST_CONFIRM_HOURS", default=24)
 # The public address of the storefront, for links in e-mails (waiting-list offers).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Confirmation e-mails (tickets/delivery/mailer.py): a mailer sends up to

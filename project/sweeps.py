@@ -65,11 +65,13 @@ def sweep(
 
 def delete_in_batches(queryset: QuerySet, *, batch_size: int = 1000, max_batches: int = 50) -> int:
     """Deletes what `queryset` matches, a bounded batch at a time (short
-    statements, no long lock); what is left waits for the next run."""
+    statements, no long lock); what is left waits for the next run. The delete
+    checks the queryset's conditions again: a row that changed since the batch
+    was read (an entry confirmed meanwhile) is not deleted."""
     deleted = 0
     for _ in range(max_batches):
         batch = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
         if not batch:
             break
-        deleted += queryset.model.objects.filter(pk__in=batch).delete()[0]
+        deleted += queryset.filter(pk__in=batch).delete()[0]
     return deleted

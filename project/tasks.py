@@ -42,6 +42,7 @@ FINISH_REFUNDS_TASK = "tickets.finish_refunds"
 LAPSE_OFFERS_TASK = "tickets.lapse_waiting_list_offers"
 SWEEP_STUCK_PURCHASE_PAYMENTS_TASK = "tickets.sweep_stuck_purchase_payments"
 PURGE_IDEMPOTENCY_KEYS_TASK = "tickets.purge_idempotency_keys"
+PURGE_UNCONFIRMED_ENTRIES_TASK = "tickets.purge_unconfirmed_waiting_entries"
 REQUEUE_WAITING_BOOKINGS_TASK = "payments.requeue_waiting_payments"
 SWEEP_STUCK_BOOKING_PAYMENTS_TASK = "payments.sweep_stuck_payments"
 REQUEUE_UNPROCESSED_WEBHOOKS_TASK = "payments.requeue_unprocessed_webhooks"
@@ -59,6 +60,7 @@ SWEEPS = (
     LAPSE_OFFERS_TASK,
     SWEEP_STUCK_PURCHASE_PAYMENTS_TASK,
     PURGE_IDEMPOTENCY_KEYS_TASK,
+    PURGE_UNCONFIRMED_ENTRIES_TASK,
     REQUEUE_WAITING_BOOKINGS_TASK,
     SWEEP_STUCK_BOOKING_PAYMENTS_TASK,
     REQUEUE_UNPROCESSED_WEBHOOKS_TASK,

@@ -5,7 +5,8 @@ that buys through the public API and polls the purchase's status.
 Views parse and render only: they read through selectors and never write; a
 purchase is created by the script's `POST /api/tickets/purchase/direct/`, so
 the storefront has no second way to buy. The waiting list works the same way:
-the script joins, buys an offer, declines and leaves through its API
+the script joins (the answer says "check your e-mail"), confirms the entry from
+its e-mailed link, buys an offer, declines and leaves through its API
 (tickets/waiting_list/api.py); the entry's page only shows where it stands.
 """
 
@@ -159,6 +160,7 @@ def purchase_page(request, purchase_id):
 
 # The page title of each state of a waiting-list entry.
 ENTRY_TITLES = {
+    EntryState.UNCONFIRMED: "Confirm your place on the waiting list",
     EntryState.WAITING: "You are on the waiting list",
     EntryState.OFFERED: "Seats are held for you",
     EntryState.TAKEN: "You took the offer",
@@ -178,9 +180,11 @@ def entry_state(entry: WaitingListEntry, *, now) -> str:
 
 @never_cache
 def waiting_entry_page(request, entry_id):
-    """A waiting-list entry's page, linked from the offer e-mail: the place in
+    """A waiting-list entry's page, linked from its e-mails: the button that
+    confirms it (a GET never does: mail scanners follow links), the place in
     line, or the offer with its prefilled purchase form, or how it ended. The
-    script buys, declines and leaves through the API, then shows this again."""
+    script confirms, buys, declines and leaves through the API, then shows this
+    again."""
     try:
         entry = selectors.waiting_list_entry(entry_id=entry_id)
     except WaitingListEntry.DoesNotExist:

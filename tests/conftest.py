@@ -85,6 +85,7 @@ def _fresh_redis_state():
     for pattern in (
         "simgw:*",
         "tickets:*throttle*",
+        "tickets:wl-mails:*",
         "doorbell:*",
         "tickets:queue:*",
         "delivery:claims:*",

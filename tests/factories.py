@@ -5,7 +5,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from tickets.models import Ticket, TicketPurchase
+from tickets.models import Ticket, TicketPurchase, WaitingListEntry
+from tickets.waiting_list.services import waiting_list_confirm, waiting_list_join
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -59,3 +60,19 @@ def purchase_request(ticket, **overrides) -> dict:
         "payment_token": "tok_success",
         **overrides,
     }
+
+
+def wait_in_line(
+    ticket, email: str, quantity: int = 1, *, name: str = "Wendy", client_address=None
+) -> WaitingListEntry:
+    """An entry in the ticket's line, got there as a buyer gets there: a join,
+    then the confirmation from the e-mailed link. Seats kept for the line may
+    be offered to it at once, as to any newcomer."""
+    entry = waiting_list_join(
+        ticket_id=ticket.pk,
+        customer_name=name,
+        customer_email=email,
+        quantity=quantity,
+        client_address=client_address,
+    )
+    return waiting_list_confirm(entry_id=entry.pk)

@@ -152,10 +152,12 @@ class TicketAdmin(admin.ModelAdmin):
     def waiting_list_line(self, ticket: Ticket) -> str:
         line = line_summary(ticket)
         return format_html(
-            '<a href="{}">{} waiting, {} open offer(s): the line in order</a>',
+            '<a href="{}">{} waiting, {} open offer(s): the line in order</a>'
+            " ({} not confirmed yet: no place in line)",
             line_url(self.admin_site, ticket.pk),
             line["waiting"],
             line["offered"],
+            line["unconfirmed"],
         )
 
     def has_pause_waiting_list_permission(self, request) -> bool:

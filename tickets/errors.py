@@ -85,6 +85,19 @@ class WaitingListCapReached(DomainError):
     default_detail = "This client already waits for as many seats of this ticket as allowed."
 
 
+class WaitingListMailsCapped(DomainError):
+    """One client asked for more join e-mails than WAITING_LIST_MAILS_PER_CLIENT
+    in the window: a join must not be a way to flood mailboxes."""
+
+    code = "waiting_list_mails_capped"
+    http_status = 429
+    default_detail = "Too many waiting-list joins came from this client for now: try again later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after  # seconds, answered as Retry-After
+
+
 class NotEnoughFreeSeats(DomainError):
     code = "not_enough_free_seats"
     http_status = 409

@@ -203,12 +203,16 @@ class TicketPurchase(models.Model):
 class WaitingListEntry(models.Model):
     """A buyer waiting for seats of a sold-out ticket (tickets/waiting_list/offers.py).
 
-    When seats come back they are offered to the oldest waiting entries that
-    fit: an offer holds `quantity` seats (counted in the ticket's
-    `offered_quantity`) until `offer_expires_at`. The id is the holder's secret,
-    as a purchase's is: the offer e-mail's link carries it."""
+    A join makes the entry `unconfirmed`: it holds no place and is offered
+    nothing until the link e-mailed to its address confirms it, so its powers
+    belong to whoever reads that mailbox. Confirmed, it waits in line from
+    `confirmed_at`. When seats come back they are offered to the waiting
+    entries first in line that fit: an offer holds `quantity` seats (counted in
+    the ticket's `offered_quantity`) until `offer_expires_at`. The id is the
+    holder's secret, as a purchase's is: only the e-mails carry it."""
 
     class State(models.TextChoices):
+        UNCONFIRMED = "unconfirmed"  # joined; the e-mailed link has not confirmed it yet
         WAITING = "waiting"
         OFFERED = "offered"
         TAKEN = "taken"  # bought through its offer: `purchase`
@@ -216,17 +220,20 @@ class WaitingListEntry(models.Model):
         DECLINED = "declined"  # the buyer declined the offer
         LEFT = "left"  # the buyer left the list before any offer
 
-    ACTIVE_STATES = (State.WAITING, State.OFFERED)
+    # One of these per (ticket, e-mail) at a time; a join finds it again.
+    ACTIVE_STATES = (State.UNCONFIRMED, State.WAITING, State.OFFERED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="waiting_list")
     customer_name = models.CharField(max_length=120)
     customer_email = models.EmailField()
     quantity = models.PositiveIntegerField()
-    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNCONFIRMED)
     client_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When the address's owner confirmed it: its place in line counts from here.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     offered_at = models.DateTimeField(null=True, blank=True)
     offer_expires_at = models.DateTimeField(null=True, blank=True)
     purchase = models.OneToOneField(
@@ -249,9 +256,9 @@ class WaitingListEntry(models.Model):
             ("pause_waiting_list", "Can pause and resume a ticket's waiting-list offers"),
         ]
         indexes = [
-            # The line: oldest waiting entries of a ticket first.
+            # The line: a ticket's waiting entries, first confirmed first.
             models.Index(
-                fields=["ticket", "created_at"],
+                fields=["ticket", "confirmed_at"],
                 condition=Q(state="waiting"),
                 name="waiting_list_line_idx",
             ),
@@ -265,12 +272,17 @@ class WaitingListEntry(models.Model):
             models.CheckConstraint(
                 condition=Q(quantity__gte=1), name="waiting_list_quantity_positive"
             ),
-            # One place in a ticket's line per e-mail address.
+            # One active entry of a ticket per e-mail address.
             models.UniqueConstraint(
                 Lower("customer_email"),
                 "ticket",
-                condition=Q(state__in=["waiting", "offered"]),
+                condition=Q(state__in=["unconfirmed", "waiting", "offered"]),
                 name="waiting_list_one_entry_per_email",
+            ),
+            # Nothing stands in line, nor is offered seats, unconfirmed.
+            models.CheckConstraint(
+                condition=~Q(state__in=["waiting", "offered"]) | Q(confirmed_at__isnull=False),
+                name="waiting_list_in_line_confirmed",
             ),
             models.CheckConstraint(
                 condition=~Q(state="offered") | Q(offer_expires_at__isnull=False),

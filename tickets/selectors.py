@@ -187,12 +187,13 @@ def waiting_list_entry_of_purchase(*, purchase_id) -> WaitingListEntry | None:
 
 
 def waiting_position(entry: WaitingListEntry) -> int | None:
-    """1 for the first in line; None once the entry no longer waits."""
+    """1 for the first in line; None while the entry is not in line (not
+    confirmed yet, or no longer waiting). The line runs by confirmation time."""
     if entry.state != WaitingListEntry.State.WAITING:
         return None
     ahead = WaitingListEntry.objects.filter(
         ticket_id=entry.ticket_id,
         state=WaitingListEntry.State.WAITING,
-        created_at__lt=entry.created_at,
+        confirmed_at__lt=entry.confirmed_at,
     ).count()
     return ahead + 1

@@ -20,6 +20,11 @@ urlpatterns = [
         name="waiting-list-entry",
     ),
     path(
+        "waiting-list/<uuid:entry_id>/confirm/",
+        waiting_list.WaitingListConfirmApi.as_view(),
+        name="waiting-list-confirm",
+    ),
+    path(
         "waiting-list/<uuid:entry_id>/purchase/",
         waiting_list.WaitingListPurchaseApi.as_view(),
         name="waiting-list-purchase",

@@ -60,6 +60,10 @@ def project_schedule() -> dict[str, dict]:
             "task": tasks.PURGE_IDEMPOTENCY_KEYS_TASK,
             "every": PURGE_INTERVAL_SECONDS,
         },
+        "purge-unconfirmed-waiting-entries": {
+            "task": tasks.PURGE_UNCONFIRMED_ENTRIES_TASK,
+            "every": PURGE_INTERVAL_SECONDS,
+        },
         "purge-old-webhook-events": {
             "task": tasks.PURGE_WEBHOOK_EVENTS_TASK,
             "every": PURGE_INTERVAL_SECONDS,

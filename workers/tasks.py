@@ -158,3 +158,8 @@ def ping() -> str:
 @app.task(name=tasks.PURGE_IDEMPOTENCY_KEYS_TASK)
 def purge_idempotency_keys() -> int:
     return idempotency.idempotency_keys_purge()
+
+
+@app.task(name=tasks.PURGE_UNCONFIRMED_ENTRIES_TASK)
+def purge_unconfirmed_waiting_entries() -> int:
+    return waiting_list.unconfirmed_entries_purge()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.mailbox import Mailbox
 from tests.worker_process import ROOT, WebServer, WorkerProcess
 
 # Playwright's sync API runs an event loop in the test's thread, which makes
@@ -73,9 +74,18 @@ def web(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="module")
-def pipeline(django_db_setup, django_db_blocker):
-    """A real Celery worker deciding, charging and delivering purchases."""
-    process = WorkerProcess(name="browser").start()
+def mailbox():
+    """A real SMTP server on loopback: what the pipeline's worker e-mails."""
+    server = Mailbox().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline(django_db_setup, django_db_blocker, mailbox):
+    """A real Celery worker deciding, charging and delivering purchases, and
+    sending the e-mails (to `mailbox`)."""
+    process = WorkerProcess(name="browser", extra_env={"EMAIL_URL": mailbox.url}).start()
     yield process
     process.stop()
 

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.factories import PurchaseFactory, TicketFactory
+from tests.factories import PurchaseFactory, TicketFactory, wait_in_line
 from tests.storefront.test_views import page
 from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.sale.payment import purchase_process
@@ -38,10 +38,9 @@ def sold_out():
 
 
 def join(ticket, email: str = "ann@example.com", quantity: int = 2) -> WaitingListEntry:
-    entry, created = waiting_list_join(
-        ticket_id=ticket.pk, customer_name="Ann Buyer", customer_email=email, quantity=quantity
-    )
-    assert created
+    """An entry in line: joined, then confirmed from its e-mailed link."""
+    entry = wait_in_line(ticket, email, quantity, name="Ann Buyer")
+    assert entry.state == State.WAITING
     return entry
 
 
@@ -65,6 +64,31 @@ def text_of(html: str) -> str:
 
 
 # --- an entry's page in each state -----------------------------------------------------
+
+
+def test_an_unconfirmed_entry_offers_to_confirm_it_and_shows_no_place(client, sold_out):
+    join(sold_out, email="first@example.com")
+    entry = waiting_list_join(
+        ticket_id=sold_out.pk,
+        customer_name="Ann Buyer",
+        customer_email="ann@example.com",
+        quantity=3,
+    )
+    elements, html = entry_page(client, entry)
+    words = text_of(html)
+    assert "Confirm your place in line" in words
+    assert "This e-mail address, ann@example.com , was given to wait for 3 tickets" in words
+    assert "in line" in words and "number" not in words  # no place until confirmed
+    root = elements.one("div", **{"data-waiting-entry": True})
+    assert root["data-state"] == "unconfirmed" and root["data-position"] == ""
+    confirm, remove = elements.all("button", **{"data-action": True})
+    assert confirm["data-action"] == f"/api/tickets/waiting-list/{entry.pk}/confirm/"
+    assert "Confirm my place in line" in words and "disabled" in confirm  # the script enables it
+    assert remove["data-action"] == f"/api/tickets/waiting-list/{entry.pk}/leave/"
+    assert "Didn\u2019t ask for this?" in words
+    assert "<title>Confirm your place on the waiting list" in html
+    entry.refresh_from_db()
+    assert entry.state == State.UNCONFIRMED  # opening the link confirms nothing
 
 
 def test_a_waiting_entry_shows_its_place_in_line(client, sold_out):
@@ -292,9 +316,7 @@ def test_a_declined_offer_purchase_leads_back_to_its_offer(client, published):
         payment_method="card",
     )
     purchase_reserve(purchase_id=hold.pk)
-    entry, _ = waiting_list_join(
-        ticket_id=ticket.pk, customer_name="Ann", customer_email="ann@example.com", quantity=1
-    )
+    entry = wait_in_line(ticket, "ann@example.com", 1, name="Ann")
     purchase_cancel(purchase_id=hold.pk)
     declined = offer_take(entry_id=entry.pk, payment_token="tok_decline")
     purchase_process(purchase_id=declined.pk)

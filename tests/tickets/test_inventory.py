@@ -11,7 +11,7 @@ import time_machine
 from django.db import transaction
 from django.utils import timezone
 
-from tests.factories import PurchaseFactory, TicketFactory
+from tests.factories import PurchaseFactory, TicketFactory, wait_in_line
 from tests.inventory import assert_inventory_adds_up
 from tickets import inventory
 from tickets.errors import CapacityRefused
@@ -22,7 +22,7 @@ from tickets.sale.purchases import purchase_cancel, purchase_reserve, purchases_
 from tickets.seats import ticket_change_capacity
 from tickets.seed import seed_tickets
 from tickets.waiting_list.offers import offer_by_hand, offer_decline, offer_take, offers_lapse_due
-from tickets.waiting_list.services import ticket_pause_offers, waiting_list_join
+from tickets.waiting_list.services import ticket_pause_offers
 
 pytestmark = pytest.mark.django_db
 
@@ -56,9 +56,7 @@ def sold_out_with_a_line(seats: int = 2, waiting: int = 1) -> tuple[Ticket, list
     ticket = TicketFactory(total_quantity=seats)
     holds = [hold(ticket) for _ in range(seats)]
     for n in range(waiting):
-        waiting_list_join(
-            ticket_id=ticket.pk, customer_name="W", customer_email=f"w{n}@x.io", quantity=1
-        )
+        wait_in_line(ticket, f"w{n}@x.io", 1, name="W")
     return ticket, holds
 
 
@@ -114,8 +112,8 @@ def test_seats_come_back_on_sale_when_nobody_waits(end):
 
 def test_seats_coming_back_are_offered_to_the_line_and_kept_when_they_fit_nobody():
     ticket, holds = sold_out_with_a_line(seats=3, waiting=0)
-    waiting_list_join(ticket_id=ticket.pk, customer_name="W", customer_email="a@x.io", quantity=1)
-    waiting_list_join(ticket_id=ticket.pk, customer_name="W", customer_email="b@x.io", quantity=2)
+    wait_in_line(ticket, "a@x.io", 1, name="W")
+    wait_in_line(ticket, "b@x.io", 2, name="W")
     purchase_cancel(purchase_id=holds[0].pk)  # 1 seat: offered to the first in line
     assert counters(ticket)["offered"] == 1
     purchase_cancel(purchase_id=holds[1].pk)  # 1 seat: the next wants 2, kept for the line
@@ -168,7 +166,7 @@ def test_an_offer_by_hand_takes_free_seats():
 
 def test_pausing_offers_puts_the_kept_seats_on_sale():
     ticket, holds = sold_out_with_a_line(seats=2, waiting=0)
-    waiting_list_join(ticket_id=ticket.pk, customer_name="W", customer_email="a@x.io", quantity=2)
+    wait_in_line(ticket, "a@x.io", 2, name="W")
     purchase_cancel(purchase_id=holds[0].pk)
     assert counters(ticket)["kept"] == 1
     ticket_pause_offers(ticket_id=ticket.pk, paused=True)

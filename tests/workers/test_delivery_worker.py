@@ -1,15 +1,10 @@
 """The batched mailer end to end: the delivery doorbell -> the Redis broker -> a
 real Celery worker consuming the `delivery` queue -> a real SMTP server."""
 
-import email
-import logging
-from email.policy import default as default_policy
-
 import pytest
-from aiosmtpd.controller import Controller
 
-from devtools.embedded_redis import free_port
 from tests.factories import PurchaseFactory, TicketFactory
+from tests.mailbox import Mailbox
 from tests.waiting import wait_for
 from tickets.codes import codes_issue_many
 from tickets.delivery import mailer as delivery
@@ -17,30 +12,15 @@ from tickets.models import PurchaseEvent, TicketPurchase
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connection chatter
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
-        return "250 Message accepted for delivery"
-
 
 @pytest.fixture
 def mailer(start_worker):
     """An SMTP server on loopback and a worker (it consumes `delivery`) that mails to it."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    worker = start_worker(
-        "mailer", concurrency=2, extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"}
-    )
-    yield inbox
+    mailbox = Mailbox().start()
+    worker = start_worker("mailer", concurrency=2, extra_env={"EMAIL_URL": mailbox.url})
+    yield mailbox
     worker.stop()
-    controller.stop()
+    mailbox.stop()
 
 
 def test_confirmed_purchases_rung_through_the_doorbell_end_completed(mailer):

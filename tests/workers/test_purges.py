@@ -1,5 +1,6 @@
-"""Retention: beat purges processed webhook events after WEBHOOK_EVENT_RETENTION_DAYS
-and idempotency keys after their TTL, on the sweeps queue, in bounded batches."""
+"""Retention: beat purges processed webhook events after WEBHOOK_EVENT_RETENTION_DAYS,
+idempotency keys after their TTL and waiting-list entries never confirmed, on the
+sweeps queue, in bounded batches."""
 
 from datetime import timedelta
 
@@ -48,16 +49,20 @@ def test_the_retention_is_a_setting(settings):
     assert purge_webhook_events() == 1  # the task body, run in this process
 
 
-def test_both_purges_are_on_the_beat_schedule_in_the_sweeps_queue():
+def test_the_purges_are_on_the_beat_schedule_in_the_sweeps_queue():
     app.loader.import_default_modules()
-    wanted = {"tickets.purge_idempotency_keys", "payments.purge_webhook_events"}
+    wanted = {
+        "tickets.purge_idempotency_keys",
+        "tickets.purge_unconfirmed_waiting_entries",
+        "payments.purge_webhook_events",
+    }
     scheduled = {entry["task"]: entry for entry in project_schedule().values()}
     assert wanted <= set(scheduled)
     for task in PeriodicTask.objects.filter(task__in=wanted):
         assert task.queue == SWEEPS_QUEUE
         assert 0 < task.expire_seconds <= task.interval.every == 3600
         assert task.task in app.tasks
-    assert PeriodicTask.objects.filter(task__in=wanted).count() == 2
+    assert PeriodicTask.objects.filter(task__in=wanted).count() == 3
 
 
 def test_one_run_deletes_at_most_its_batches_and_the_next_run_goes_on(monkeypatch):

@@ -21,13 +21,13 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from project.errors import DomainError
-from tests.factories import PurchaseFactory, TicketFactory
+from tests.factories import PurchaseFactory, TicketFactory, wait_in_line
 from tests.inventory import assert_inventory_adds_up
 from tests.waiting import wait_for
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 from tickets.sale.purchases import purchase_cancel, purchase_reserve
 from tickets.waiting_list.offers import offer_decline
-from tickets.waiting_list.services import waiting_list_join, waiting_list_leave
+from tickets.waiting_list.services import waiting_list_leave
 from workers.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -112,12 +112,7 @@ def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):
     for hold in holds:
         purchase_reserve(purchase_id=hold.pk)
     for n in range(ENTRIES):
-        waiting_list_join(
-            ticket_id=ticket.pk,
-            customer_name="Wendy",
-            customer_email=f"wait{n}@example.com",
-            quantity=1 + n % 2,
-        )
+        wait_in_line(ticket, f"wait{n}@example.com", 1 + n % 2)
     entries = WaitingListEntry.objects.filter(ticket=ticket)
     offered = entries.filter(state=State.OFFERED)
     held = TicketPurchase.objects.filter(
@@ -157,13 +152,8 @@ def test_offers_taken_lapsing_and_seats_freed_at_once_never_oversell(workers):
 
     def join_or_leave() -> bool:
         if random.random() < 0.5:
-            n = random.randrange(10**6)
-            waiting_list_join(
-                ticket_id=ticket.pk,
-                customer_name="Late",
-                customer_email=f"late{n}@example.com",
-                quantity=1 + n % 2,
-            )
+            n = random.randrange(10**6)  # joins and confirms at once: seats kept may go to it
+            wait_in_line(ticket, f"late{n}@example.com", 1 + n % 2, name="Late")
             return True
         entry = pick(entries.filter(state=State.WAITING))
         return entry is not None and bool(waiting_list_leave(entry_id=entry))

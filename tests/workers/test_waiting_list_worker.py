@@ -1,6 +1,7 @@
 """The waiting list end to end, with a real worker on the real broker and a
-real SMTP server: seats that come back go to the oldest entries that fit (not
-to open buyers polling at the same moment), an offer taken ends confirmed with
+real SMTP server: a join's link reaches only the mailbox, which confirms the
+entry; seats that come back go to the first entries in line that fit (not to
+open buyers polling at the same moment), an offer taken ends confirmed with
 codes, a lapsed offer passes on, a refund feeds the list."""
 
 import threading
@@ -9,16 +10,14 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from devtools.embedded_redis import free_port
 from tests.factories import TicketFactory, purchase_request
 from tests.inventory import assert_inventory_adds_up
+from tests.mailbox import Mailbox, entry_id_of, wait_for_entry_link
 from tests.waiting import wait_for, wait_until_final
-from tests.workers.test_delivery_worker import Inbox
 from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.refunds.services import purchase_refund
 from workers.celery import app
@@ -33,22 +32,16 @@ CREATE_URL = "/api/tickets/purchase/direct/"
 @pytest.fixture
 def stack(start_worker):
     """A worker on every queue (pipeline, sweeps, delivery) mailing to a real SMTP server."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    worker = start_worker(
-        "waiting-list",
-        concurrency=3,
-        extra_env={"EMAIL_URL": f"smtp://127.0.0.1:{controller.port}"},
-    )
-    yield inbox
+    mailbox = Mailbox().start()
+    worker = start_worker("waiting-list", concurrency=3, extra_env={"EMAIL_URL": mailbox.url})
+    yield mailbox
     worker.stop()
-    controller.stop()
+    mailbox.stop()
 
 
-def offers_mailed_to(inbox) -> list[str]:
+def offers_mailed_to(mailbox) -> list[str]:
     return sorted(
-        message["To"] for message in inbox.messages if "held for you" in message["Subject"]
+        message["To"] for message in mailbox.messages if "held for you" in message["Subject"]
     )
 
 
@@ -56,14 +49,20 @@ def run_sweep(task_name: str) -> None:
     app.send_task(task_name, queue="sweeps").get(timeout=30)
 
 
-def join(client, ticket, email: str, quantity: int = 1) -> str:
+def join(client, mailbox, ticket, email: str, quantity: int = 1) -> str:
+    """Joins as a buyer does: the answer says nothing of the entry; its link
+    comes by e-mail (sent by the worker), and confirming it puts it in line."""
     response = client.post(
         f"/api/tickets/{ticket.pk}/waiting-list/",
         {"customer_name": "Wendy", "customer_email": email, "quantity": quantity},
         format="json",
     )
-    assert response.status_code == 201, response.json()
-    return response.json()["entry_id"]
+    assert response.status_code == 202, response.json()
+    assert "entry_id" not in response.json()
+    entry_id = entry_id_of(wait_for_entry_link(mailbox.messages, email, "Confirm your place"))
+    confirmed = client.post(f"/api/tickets/waiting-list/{entry_id}/confirm/")
+    assert (confirmed.status_code, confirmed.json()["state"]) == (200, "waiting")
+    return entry_id
 
 
 def entry_states(ids) -> list[str]:
@@ -86,7 +85,9 @@ def test_freed_seats_go_to_the_line_then_through_offers_to_tickets(stack):
         lambda: TicketPurchase.objects.filter(pk__in=holds, inventory_reserved=True).count() == 3
     )
     quantities = [2, 1, 1, 1, 1]
-    entries = [join(client, ticket, f"wait{n}@example.com", q) for n, q in enumerate(quantities)]
+    entries = [
+        join(client, stack, ticket, f"wait{n}@example.com", q) for n, q in enumerate(quantities)
+    ]
 
     # Open buyers keep buying and polling once the three holds have expired.
     # (One accepted while the holds were pending would wait in line and come
@@ -162,7 +163,7 @@ def test_a_refund_feeds_the_list_not_the_open_sale(stack):
     paid = client.post(CREATE_URL, purchase_request(ticket, quantity=2), format="json")
     [purchase] = wait_until_final([paid.json()["purchase_id"]])
     assert purchase.status == Status.COMPLETED
-    entry = join(client, ticket, "wait@example.com", 2)
+    entry = join(client, stack, ticket, "wait@example.com", 2)
 
     purchase_refund(purchase_id=purchase.pk)
 

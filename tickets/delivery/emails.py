@@ -77,8 +77,12 @@ def offer_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternativ
 
 def entry_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternatives:
     """A place on a waiting list: the link to it (the entry's secret), sent to
-    the e-mail address that joined, on every join."""
-    subject = f"You are on the waiting list for {entry.ticket.name}"
+    the e-mail address given, on every join. Unconfirmed, the link is how its
+    owner confirms it: whoever typed the address never sees it."""
+    if entry.state == WaitingListEntry.State.UNCONFIRMED:
+        subject = f"Confirm your place on the waiting list for {entry.ticket.name}"
+    else:
+        subject = f"You are on the waiting list for {entry.ticket.name}"
     return _entry_message(entry, "entry", subject=subject, link=link)
 
 

@@ -1,5 +1,6 @@
 """The waiting list in the admin: each ticket's line with its places, the offers
-and when they end, and an operator's offer out of turn. Entries are read-only
+and when they end, entries not confirmed yet (no place; deleted when never
+confirmed), and an operator's offer out of turn. Entries are read-only
 here: they change only through tickets/waiting_list/offers.py.
 
 The helpers at the bottom show a ticket's line on its own pages (TicketAdmin in
@@ -32,6 +33,7 @@ ENTRY_FIELDS = (
     "quantity",
     "client_address",
     "created_at",
+    "confirmed_at",
     "offered_at",
     "offer_expires_at",
     "purchase_link",
@@ -47,8 +49,8 @@ def line_places(entries: list[WaitingListEntry]) -> dict:
     Ranked over the whole line, not over the page's rows: a search for one e-mail
     must not put it first. Entries that joined after the page's latest cannot
     change a place on it, so they are left out. A rank, not a row number: it is
-    the place `selectors.waiting_position` tells the buyer (those who joined
-    before, plus one)."""
+    the place `selectors.waiting_position` tells the buyer (those who confirmed
+    before, plus one). Unconfirmed entries have no place."""
     waiting = [entry for entry in entries if entry.state == State.WAITING]
     if not waiting:
         return {}
@@ -56,10 +58,12 @@ def line_places(entries: list[WaitingListEntry]) -> dict:
         WaitingListEntry.objects.filter(
             state=State.WAITING,
             ticket_id__in={entry.ticket_id for entry in waiting},
-            created_at__lte=max(entry.created_at for entry in waiting),
+            confirmed_at__lte=max(entry.confirmed_at for entry in waiting),
         )
         .order_by()
-        .annotate(place=Window(Rank(), partition_by=F("ticket_id"), order_by=F("created_at").asc()))
+        .annotate(
+            place=Window(Rank(), partition_by=F("ticket_id"), order_by=F("confirmed_at").asc())
+        )
         .values_list("pk", "place")
     )
     on_page = {entry.pk for entry in waiting}
@@ -89,6 +93,7 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
         "offered_at",
         "offer_expires_at",
         "created_at",
+        "confirmed_at",
         "purchase_link",
     )
     list_filter = ("state", "ticket")
@@ -114,7 +119,7 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
     def has_offer_permission(self, request) -> bool:
         return request.user.has_perm(permissions.OFFER_WAITING_LIST)
 
-    @admin.display(description="Place in line", ordering="created_at")
+    @admin.display(description="Place in line", ordering="confirmed_at")
     def position(self, entry: WaitingListEntry) -> int | None:
         if hasattr(entry, "place"):  # a changelist's page, placed in one query
             return entry.place
@@ -131,11 +136,11 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send an offer now (from free seats)", permissions=["offer"])
     def offer_now(self, request, queryset):
-        # The oldest first: when free seats run short, they go to whoever waited longest.
+        # First in line first: when free seats run short, they go to whoever waited longest.
         run_service_on_each(
             self,
             request,
-            queryset.order_by("ticket_id", "created_at"),
+            queryset.order_by("ticket_id", "confirmed_at"),
             offers.offer_by_hand,
             id_argument="entry_id",
             done="offered their seats",
@@ -162,11 +167,13 @@ def line_url(admin_site, ticket_id: int) -> str:
 
 
 def line_summary(ticket: Ticket) -> dict[str, int]:
-    """Entries waiting and open offers of one ticket, in one query."""
+    """Entries waiting, open offers and entries not confirmed yet (outside the
+    line) of one ticket, in one query."""
     active = WaitingListEntry.objects.filter(
         ticket=ticket, state__in=WaitingListEntry.ACTIVE_STATES
     )
     return active.aggregate(
         waiting=Count("pk", filter=Q(state=State.WAITING)),
         offered=Count("pk", filter=Q(state=State.OFFERED)),
+        unconfirmed=Count("pk", filter=Q(state=State.UNCONFIRMED)),
     )

@@ -1,6 +1,8 @@
-"""The waiting list's API: join a sold-out ticket's line, follow the entry,
-buy the offered seats, decline, leave. Rules live in tickets/waiting_list/offers.py.
-The entry's id is its holder's secret, as a purchase's is."""
+"""The waiting list's API: ask to join a sold-out ticket's line, confirm the
+entry from the e-mailed link, follow it, buy the offered seats, decline, leave.
+Rules live in tickets/waiting_list/services.py and offers.py. The entry's id is
+its holder's secret, as a purchase's is, and only the address's mailbox ever
+sees it: the join answers the caller nothing about the entry."""
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -17,8 +19,8 @@ from tickets.waiting_list import offers, services
 from tickets.waiting_list.serializers import (
     OfferTakeSerializer,
     WaitingListEntrySerializer,
+    WaitingListJoinAcceptedSerializer,
     WaitingListJoinSerializer,
-    WaitingListPlaceSerializer,
 )
 
 
@@ -28,41 +30,72 @@ def entry_response(entry: WaitingListEntry, *, status_code: int = status.HTTP_20
     return Response(body, status=status_code)
 
 
+# A join answers this, and only this, whatever the address's state.
+JOIN_ACCEPTED = {"detail": "Check your e-mail: the link in it confirms your place in line."}
+
+
 class WaitingListJoinApi(APIView):
     throttle_scope = "waiting_list_join"
 
     @extend_schema(
         description=(
-            "Joins a sold-out ticket's waiting list. When seats come back they are offered"
-            " to the oldest entries that fit, by e-mail, for WAITING_LIST_OFFER_SECONDS."
-            " The same e-mail joins a ticket's list once: joining again answers 200 with"
-            " where that entry stands, without its id, and e-mails the link to its place"
-            " (the id is the entry's secret: only the address's owner may act on it)."
+            "Asks to join a sold-out ticket's waiting list for whoever reads the e-mail"
+            " address given. The answer is 202 with the same body whatever the address's"
+            " state (new, unconfirmed, already waiting, or sent enough e-mails for now):"
+            " it carries no entry id and no place, and never tells whether the address"
+            " waits. The link to the entry goes to the address by e-mail; the entry holds"
+            " a place only once that link confirms it (`confirm/`), and its place counts"
+            " from then. A join for an address that has an active entry of the ticket"
+            " makes nothing new and e-mails that entry's link again. Join e-mails are"
+            " capped per address (silently) and per client (429). When seats come back"
+            " they are offered to the first confirmed entries that fit, by e-mail, for"
+            " WAITING_LIST_OFFER_SECONDS."
         ),
         request=WaitingListJoinSerializer,
         responses={
-            201: WaitingListEntrySerializer,
-            200: WaitingListPlaceSerializer,
+            202: WaitingListJoinAcceptedSerializer,
             400: invalid("Invalid input, or the ticket is not on sale"),
             404: error("No such ticket address (the ticket id is not a number)"),
             409: error("Seats are still on sale (`seats_on_sale`): buy instead"),
-            429: THROTTLED,
+            429: error(
+                "Too many requests, too many join e-mails asked for from this client"
+                " (`waiting_list_mails_capped`), or as many seats waited for from this"
+                " client as allowed (`waiting_list_cap_reached`); see Retry-After"
+            ),
         },
     )
     def post(self, request, ticket_id):
         serializer = WaitingListJoinSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        entry, created = services.waiting_list_join(
+        services.waiting_list_join(
             ticket_id=ticket_id, client_address=client_address(request), **serializer.validated_data
         )
-        if not created:
-            position = selectors.waiting_position(entry)
-            return Response(WaitingListPlaceSerializer(entry, context={"position": position}).data)
-        response = entry_response(entry, status_code=status.HTTP_201_CREATED)
-        response["Location"] = request.build_absolute_uri(
-            reverse("waiting-list-entry", args=[entry.pk])
-        )
-        return response
+        body = WaitingListJoinAcceptedSerializer(JOIN_ACCEPTED).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class WaitingListConfirmApi(APIView):
+    throttle_scope = "waiting_list_change"
+
+    @extend_schema(
+        description=(
+            "Confirms the entry from the link e-mailed to its address: it takes its place"
+            " in line, counted from now, and may be offered seats kept for the line at"
+            " once. Confirming again answers the entry as it is."
+        ),
+        request=None,
+        responses={
+            200: WaitingListEntrySerializer,
+            404: NOT_FOUND,
+            409: error(
+                "The seats it wants are on sale (`seats_on_sale`): buy instead; the entry"
+                " stays unconfirmed"
+            ),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request, entry_id):
+        return entry_response(services.waiting_list_confirm(entry_id=entry_id))
 
 
 class WaitingListEntryApi(APIView):

@@ -118,7 +118,7 @@ def _entries_that_fit(ticket_id: int, seats: int) -> list[WaitingListEntry]:
             WaitingListEntry.objects.select_for_update()
             .filter(ticket_id=ticket_id, state=State.WAITING, quantity__lte=left)
             .exclude(pk__in=[entry.pk for entry in chosen] + list(skipped))
-            .order_by("created_at")[:left]
+            .order_by("confirmed_at")[:left]
         )
         if not candidates:
             break

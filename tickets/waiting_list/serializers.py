@@ -33,7 +33,10 @@ class OfferTakeSerializer(serializers.Serializer):
 class WaitingListEntrySerializer(serializers.ModelSerializer):
     entry_id = serializers.UUIDField(source="id", read_only=True)
     position = serializers.SerializerMethodField(
-        help_text="1 for the first in line; null once the entry no longer waits."
+        help_text=(
+            "1 for the first in line; null while the entry is not in line"
+            " (unconfirmed, or no longer waiting)."
+        )
     )
     purchase_id = serializers.UUIDField(read_only=True, allow_null=True)
     links = serializers.SerializerMethodField()
@@ -52,6 +55,7 @@ class WaitingListEntrySerializer(serializers.ModelSerializer):
             "offer_expires_at",
             "purchase_id",
             "created_at",
+            "confirmed_at",
             "links",
         ]
 
@@ -62,29 +66,15 @@ class WaitingListEntrySerializer(serializers.ModelSerializer):
         args = [entry.pk]
         return {
             "self": reverse("waiting-list-entry", args=args),
+            "confirm": reverse("waiting-list-confirm", args=args),
             "purchase": reverse("waiting-list-purchase", args=args),
             "decline": reverse("waiting-list-decline", args=args),
             "leave": reverse("waiting-list-leave", args=args),
         }
 
 
-class WaitingListPlaceSerializer(serializers.Serializer):
-    """A second join with the same e-mail: where that entry stands, without the
-    entry's id (its secret), which goes by e-mail to the address instead."""
+class WaitingListJoinAcceptedSerializer(serializers.Serializer):
+    """A join's answer, the same whatever the address's state: the entry and its
+    link go to the address by e-mail, never to the caller."""
 
-    ticket_id = serializers.IntegerField()
-    quantity = serializers.IntegerField()
-    state = serializers.ChoiceField(choices=WaitingListEntry.State.choices)
-    position = serializers.SerializerMethodField(
-        help_text="1 for the first in line; null once the entry no longer waits."
-    )
-    detail = serializers.SerializerMethodField()
-
-    def get_position(self, entry) -> int | None:
-        return self.context.get("position")
-
-    def get_detail(self, entry) -> str:
-        return (
-            "This e-mail address is already on this ticket's waiting list:"
-            " the link to its place was e-mailed to it again."
-        )
+    detail = serializers.CharField()

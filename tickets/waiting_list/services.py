@@ -1,12 +1,14 @@
 """The waiting list: sold out is not the end.
 
-A buyer who finds a ticket sold out joins its line here (and leaves it);
-seats that come back are offered to the line in tickets/waiting_list/offers.py,
+A buyer who finds a ticket sold out asks to join its line here; the place is
+theirs once the link e-mailed to their address confirms it (and they may leave
+it). Seats that come back are offered to the line in tickets/waiting_list/offers.py,
 whose docstring tells the whole rule. Operators see what the line wants and
 may pause the offers.
 """
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -14,8 +16,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from project.queue import enqueue_on_commit
+from project.sweeps import delete_in_batches
 from project.tasks import ENTRY_MAIL_TASK
 from tickets import inventory
 from tickets.audit import ticket_log
@@ -28,7 +32,7 @@ from tickets.errors import (
 from tickets.inventory import entry_locked, lock_in_order
 from tickets.models import Ticket, WaitingListEntry
 from tickets.selectors import tickets_on_sale
-from tickets.waiting_list import ENTRY_PAGE_ROUTE
+from tickets.waiting_list import ENTRY_PAGE_ROUTE, mail_caps
 from tickets.waiting_list.offers import offer_end, seats_returned
 
 logger = logging.getLogger(__name__)
@@ -36,7 +40,7 @@ logger = logging.getLogger(__name__)
 State = WaitingListEntry.State
 
 
-# --- Joining and leaving ----------------------------------------------------------------
+# --- Joining, confirming and leaving ------------------------------------------------------
 
 
 def waiting_list_join(
@@ -46,45 +50,53 @@ def waiting_list_join(
     customer_email: str,
     quantity: int,
     client_address: str | None = None,
-) -> tuple[WaitingListEntry, bool]:
-    """Puts a buyer who cannot buy what they want in the ticket's line; answers
-    the entry and whether it is new (the same e-mail joins a ticket's line once:
-    a second join answers the first). Either way the link to the entry (its
-    secret) is e-mailed to the address, so only its owner can act on it. Raises
-    SeatsOnSale while the seats wanted can still be bought."""
+) -> WaitingListEntry:
+    """Asks for a place in the ticket's line on behalf of whoever reads
+    `customer_email`; answers the entry, which the caller must not show: the
+    entry's powers go to the address, by e-mail only. A new entry is
+    `unconfirmed` (no place, no offers) until its link confirms it
+    (`waiting_list_confirm`). An address with an active entry for the ticket gets
+    that entry's link again; nothing new is made.
+
+    Whatever the address's state, a join takes the same path and its caller gets
+    the same answer: SeatsOnSale depends on the ticket alone, the caps on the
+    client alone (its joins, WaitingListMailsCapped; its seats waited for,
+    WaitingListCapReached, counted for every join: a re-join from a client at
+    its cap is refused like a new one), and an address past its e-mail cap is
+    sent nothing, silently (mail_caps.py)."""
     ticket = tickets_on_sale().filter(pk=ticket_id).only("available_quantity").first()
     if ticket is None:
         raise TicketUnavailable()
-    existing = _active_entry(ticket_id, customer_email)
-    if existing is not None:
-        enqueue_on_commit(ENTRY_MAIL_TASK, str(existing.pk))
-        return existing, False
     if ticket.available_quantity >= quantity:
         raise SeatsOnSale()
+    mail_caps.client_join_count(client_address)
     try:
         with transaction.atomic():
-            # The ticket first (seats_returned below), and joins take turns on it:
-            # the cap's count cannot change between the check and the insert.
+            # Joins of a ticket take turns on its row: the cap's count cannot
+            # change between the check and the insert.
             lock_in_order(ticket_id=ticket_id)
             _cap_check(ticket_id, client_address, quantity)
-            entry = WaitingListEntry.objects.create(
-                ticket_id=ticket_id,
-                customer_name=customer_name,
-                customer_email=customer_email,
-                quantity=quantity,
-                client_address=client_address or None,
-            )
-            # Seats kept for the line (read under the ticket's lock) may fit the newcomer.
-            seats_returned(ticket_id=ticket_id, seats=0)
-            enqueue_on_commit(ENTRY_MAIL_TASK, str(entry.pk))
+            entry = _active_entry(ticket_id, customer_email)
+            if entry is None:
+                entry = WaitingListEntry.objects.create(
+                    ticket_id=ticket_id,
+                    customer_name=customer_name,
+                    customer_email=customer_email,
+                    quantity=quantity,
+                    client_address=client_address or None,
+                    state=State.UNCONFIRMED,
+                )
+                logger.info("waiting list %s: %s joined for %d", ticket_id, entry.pk, quantity)
+            elif entry.state == State.UNCONFIRMED:
+                # Asked for again: kept WAITING_LIST_CONFIRM_HOURS from now (the purge).
+                entry.save(update_fields=["updated_at"])
     except IntegrityError:  # the same e-mail joined at the same moment
-        existing = _active_entry(ticket_id, customer_email)
-        if existing is None:
+        entry = _active_entry(ticket_id, customer_email)
+        if entry is None:
             raise
-        enqueue_on_commit(ENTRY_MAIL_TASK, str(existing.pk))
-        return existing, False
-    logger.info("waiting list %s: %s joined for %d", ticket_id, entry.pk, quantity)
-    return entry, True
+    if mail_caps.address_may_mail(customer_email):
+        enqueue_on_commit(ENTRY_MAIL_TASK, str(entry.pk))
+    return entry
 
 
 def _active_entry(ticket_id: int, email: str) -> WaitingListEntry | None:
@@ -97,7 +109,8 @@ def _active_entry(ticket_id: int, email: str) -> WaitingListEntry | None:
 
 def _cap_check(ticket_id: int, client_address: str | None, quantity: int) -> None:
     """One client address may wait for at most HOLD_CAP_PER_CLIENT seats of a
-    ticket, as it may hold no more unpaid: a bot cannot fill the line."""
+    ticket, as it may hold no more unpaid: a bot cannot fill the line. Entries
+    not confirmed yet count too: they are a click away from the line."""
     if not client_address:
         return
     waiting = WaitingListEntry.objects.filter(
@@ -109,18 +122,56 @@ def _cap_check(ticket_id: int, client_address: str | None, quantity: int) -> Non
         raise WaitingListCapReached()
 
 
+def waiting_list_confirm(*, entry_id: UUID | str) -> WaitingListEntry:
+    """The e-mailed link was opened and confirmed: the entry takes its place in
+    line, counted from now (`confirmed_at`), and seats kept for the line may fit
+    it at once, as they may any newcomer. An entry confirmed already (or ended)
+    is answered as it is. Raises SeatsOnSale while the seats it wants can be
+    bought: it stays unconfirmed, and its owner buys instead."""
+    with transaction.atomic():
+        entry = entry_locked(entry_id)  # after its ticket: the free seats cannot change
+        if entry.state != State.UNCONFIRMED:
+            return entry
+        free = Ticket.objects.values_list("available_quantity", flat=True).get(pk=entry.ticket_id)
+        if free >= entry.quantity:
+            raise SeatsOnSale()
+        entry.state, entry.confirmed_at = State.WAITING, timezone.now()
+        entry.save(update_fields=["state", "confirmed_at", "updated_at"])
+        seats_returned(ticket_id=entry.ticket_id, seats=0)
+    logger.info("waiting list %s: %s confirmed", entry.ticket_id, entry.pk)
+    entry.refresh_from_db()  # it may hold an offer already
+    return entry
+
+
 def waiting_list_leave(*, entry_id: UUID | str) -> WaitingListEntry:
-    """The buyer leaves the line; an open offer is declined (its seats pass on)."""
+    """The buyer leaves the line; an open offer is declined (its seats pass on).
+    An unconfirmed entry is dropped the same way: the address's owner did not
+    ask for it, or changed their mind."""
     with transaction.atomic():
         entry = entry_locked(entry_id)
         if entry.state == State.OFFERED:
             return offer_end(entry, State.DECLINED)
-        if entry.state == State.WAITING:
+        if entry.state in (State.UNCONFIRMED, State.WAITING):
+            in_line = entry.state == State.WAITING
             entry.state = State.LEFT
             entry.save(update_fields=["state", "updated_at"])
-            # Seats kept for the line may now fit someone else, or nobody waits.
-            seats_returned(ticket_id=entry.ticket_id, seats=0)
+            if in_line:  # seats kept for the line may now fit someone else, or nobody waits
+                seats_returned(ticket_id=entry.ticket_id, seats=0)
     return entry
+
+
+def unconfirmed_entries_purge() -> int:
+    """Deletes entries still unconfirmed WAITING_LIST_CONFIRM_HOURS after their
+    last join (beat, hourly): they held nothing, and whoever reads the
+    address never asked for them, so neither the name nor the address is kept.
+    Deleted with the condition checked again row by row, so an entry confirmed
+    meanwhile stays."""
+    cutoff = timezone.now() - timedelta(hours=settings.WAITING_LIST_CONFIRM_HOURS)
+    stale = WaitingListEntry.objects.filter(state=State.UNCONFIRMED, updated_at__lt=cutoff)
+    purged = delete_in_batches(stale)
+    if purged:
+        logger.info("purged %d waiting-list entries never confirmed", purged)
+    return purged
 
 
 # --- E-mails ---------------------------------------------------------------------------
@@ -132,8 +183,8 @@ def offer_link(entry: WaitingListEntry) -> str:
 
 
 def entry_mail(*, entry_id: UUID | str) -> bool:
-    """E-mails the link to a place on the list (the task's work); False once the
-    entry no longer waits or holds an offer."""
+    """E-mails the link to an entry (the task's work): to confirm it, or to
+    follow it once confirmed; False once the entry has ended."""
     entry = WaitingListEntry.objects.select_related("ticket").get(pk=entry_id)
     if entry.state not in WaitingListEntry.ACTIVE_STATES:
         return False

@@ -4,14 +4,13 @@ export const ATTEMPT = "storefront:attempt:"; // + ticket id: {key, body, purcha
 export const ACCEPTED = "storefront:accepted:"; // + purchase id: {location, retryAfter, at}
 export const ENTRY_CHANGED = "storefront:entry-changed:"; // + entry id: focus its new state once shown
 export const NO_PURCHASE = "00000000-0000-0000-0000-000000000000";
-export const NO_ENTRY = NO_PURCHASE;
 export const FINAL = ["completed", "failed", "expired", "cancelled", "refunded"];
 export const DECIDED = FINAL.concat(["confirmed"]);
 export const AVAILABILITY_EVERY_SECONDS = 15;
 export const CREATE_TRIES = 6;
 export const ENTRY_EVERY_SECONDS = 15;
 // 429s that are answers, not "busy": waiting would not change them.
-export const REFUSALS = ["hold_limit_reached", "waiting_list_cap_reached"];
+export const REFUSALS = ["hold_limit_reached", "waiting_list_cap_reached", "waiting_list_mails_capped"];
 
 export function load(key) {
   try {

@@ -11,9 +11,11 @@
  *   API answers the first purchase instead of making a second.
  * - Purchase page: poll the status URL (the 202's Location), honouring
  *   Retry-After and ETag (If-None-Match -> 304), and show each state.
- * - Waiting list: where the storefront says "sold out", a form joins the
- *   ticket's list (POST /api/tickets/<id>/waiting-list/) and opens the entry's
- *   page; there the buyer follows their place, buys an offer (POST purchase/,
+ * - Waiting list: where the storefront says "sold out", a form asks to join the
+ *   ticket's list (POST /api/tickets/<id>/waiting-list/) and says "check your
+ *   e-mail": the entry's page is reached only from the link e-mailed to the
+ *   address. There the buyer confirms the entry (POST confirm/), follows their
+ *   place, buys an offer (POST purchase/,
  *   no Idempotency-Key needed: the API answers a taken offer with its purchase
  *   again), declines it or leaves. The entry's page is rendered by the server
  *   in its current state: after a change the script shows it again.

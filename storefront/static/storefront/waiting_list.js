@@ -1,6 +1,6 @@
-/* The waiting list: join where it says sold out; an entry's page (place, offer, leave). */
+/* The waiting list: join where it says sold out; an entry's page (confirm, place, offer, leave). */
 
-import { ACCEPTED, ENTRY_CHANGED, ENTRY_EVERY_SECONDS, NO_ENTRY, NO_PURCHASE, clearErrors, guard, jsonOf, load, postPatiently, retryAfter, save, say, showFieldErrors, startCountdown } from "./common.js";
+import { ACCEPTED, ENTRY_CHANGED, ENTRY_EVERY_SECONDS, NO_PURCHASE, clearErrors, guard, jsonOf, load, postPatiently, retryAfter, save, say, showFieldErrors, startCountdown } from "./common.js";
 
 export function joinBody(form) {
   const data = new FormData(form);
@@ -22,24 +22,18 @@ export function startJoinForm(form) {
       clearErrors(form);
       onSale.hidden = true;
       say(status, "Joining the waiting list\u2026");
-      const response = await postPatiently(form.dataset.joinUrl, joinBody(form), form, status);
+      const body = joinBody(form);
+      const response = await postPatiently(form.dataset.joinUrl, body, form, status);
       if (!response) return false;
       const answer = await jsonOf(response);
-      if (response.status === 201) {
-        say(status, "You are on the waiting list.");
-        window.location.assign(form.dataset.entryUrl.replace(NO_ENTRY, answer.entry_id));
-        return true;
-      }
-      if (response.status === 200) {
-        // Already on the list: the place's link is its owner's secret, so the
-        // API e-mails it again rather than answering it here.
-        const place = answer.position ? " (number " + answer.position + " in line)" : "";
+      if (response.status === 202) {
+        // The entry's link is its owner's secret: it goes to the address, never
+        // to this page, and the answer is the same whether the address waits or not.
         say(
           status,
-          "This e-mail address is already on the waiting list" + place +
-            ". We have e-mailed the link to your place again."
+          "Check your e-mail (" + body.customer_email + "): the link in it confirms your place in line."
         );
-        return true;
+        return false; // a mistyped address can be corrected and sent again
       }
       if (response.status === 400) {
         say(status, "Please check the details below.");
@@ -74,7 +68,8 @@ export function startEntryPage(root) {
     if (heading) heading.focus(); // after leave, decline or a new offer: read out where it stands
   }
 
-  // Leave (while waiting) and decline (an open offer): one POST, then the new state.
+  // Confirm and remove (unconfirmed), leave (waiting), decline (an open offer):
+  // one POST, then the new state.
   for (const button of root.querySelectorAll("[data-action]")) {
     const region = button.parentElement;
     const status = region.querySelector("[data-action-status]");
@@ -86,11 +81,20 @@ export function startEntryPage(root) {
         say(status, button.dataset.busyText);
         const response = await postPatiently(button.dataset.action, {}, root, status);
         if (!response) return false;
+        const answer = await jsonOf(response);
+        if (response.status === 409 && answer.code === "seats_on_sale") {
+          // Confirming while the seats can be bought: buy instead (still unconfirmed).
+          say(status, "");
+          say(error, "Seats are on sale again: you can buy them now instead of waiting.");
+          error.hidden = false;
+          const onSale = region.querySelector("[data-on-sale]");
+          if (onSale) onSale.hidden = false;
+          return false;
+        }
         if (response.ok || response.status === 409) {
           showAgain(); // done, or it had already changed (taken, lapsed): the page says which
           return true;
         }
-        const answer = await jsonOf(response);
         say(status, "");
         say(error, answer.detail || "Something went wrong. Please try again.");
         error.hidden = false;

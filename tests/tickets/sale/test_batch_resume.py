@@ -5,14 +5,13 @@ from a waiting-list offer) are settled by their own rules."""
 
 import pytest
 
-from tests.factories import PurchaseFactory, TicketFactory
+from tests.factories import PurchaseFactory, TicketFactory, wait_in_line
 from tests.inventory import assert_inventory_adds_up
 from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.sale import payment
 from tickets.sale.payment import ticket_process_batches
 from tickets.sale.purchases import purchase_cancel, purchase_reserve, purchase_submit_payment
 from tickets.waiting_list.offers import offer_take
-from tickets.waiting_list.services import waiting_list_join
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +45,7 @@ def test_a_resumed_batch_leaves_a_declined_offer_purchase_to_reopen_its_offer():
     holder = purchase_reserve(
         purchase_id=PurchaseFactory(ticket=ticket, quantity=1, payment_token="").pk
     )
-    waiting_list_join(ticket_id=ticket.pk, customer_name="W", customer_email="w@x.io", quantity=1)
+    wait_in_line(ticket, "w@x.io", 1, name="W")
     purchase_cancel(purchase_id=holder.pk)  # the seat is offered to the line
     entry = WaitingListEntry.objects.get()
     bought = offer_take(entry_id=entry.pk, payment_token="tok_decline")

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.factories import PurchaseFactory, TicketFactory
+from tests.factories import PurchaseFactory, TicketFactory, wait_in_line
 from tests.inventory import assert_inventory_adds_up
-from tickets.models import TicketPurchase, WaitingListEntry
+from tickets.models import TicketPurchase
 from tickets.sale.payment import purchase_fail, ticket_process_batches
 from tickets.sale.purchases import purchase_cancel, purchase_reserve
 
@@ -92,9 +92,7 @@ def test_seats_coming_back_go_to_waiting_purchases_then_to_the_waiting_list(
     holds = in_order(ticket, (1, ""), (1, ""))
     for hold in holds:
         purchase_reserve(purchase_id=hold.pk)
-    entry = WaitingListEntry.objects.create(
-        ticket=ticket, customer_name="Wendy", customer_email="w@example.com", quantity=1
-    )
+    entry = wait_in_line(ticket, "w@example.com")
     (buyer,) = in_order(ticket, (1, "tok_success"))
     ticket_process_batches(ticket_id=ticket.pk)
     assert outcomes([buyer]) == [("pending", None)]  # waits: the holds may come back

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from project.tasks import OFFER_MAIL_TASK
-from tests.factories import PurchaseFactory, TicketFactory, UserFactory
+from tests.factories import PurchaseFactory, TicketFactory, UserFactory, wait_in_line
 from tickets.console.live_sale import live_sale
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 from tickets.sale.purchases import purchase_cancel, purchase_reserve
@@ -46,10 +46,7 @@ def sold_out(*holds: int, price: str = "80.00") -> tuple[Ticket, list[TicketPurc
 
 
 def join(ticket: Ticket, email: str, quantity: int = 1) -> WaitingListEntry:
-    entry, _ = waiting_list_join(
-        ticket_id=ticket.pk, customer_name="Wendy", customer_email=email, quantity=quantity
-    )
-    return entry
+    return wait_in_line(ticket, email, quantity)
 
 
 def seats(ticket: Ticket) -> dict[str, int]:
@@ -113,6 +110,25 @@ def test_the_line_shows_places_in_order_and_none_for_offers(admin_client):
     for place in (1, 2, 3):
         assert f'<td class="field-position">{place}</td>' in page
     assert places(admin_client, state__exact="waiting")["elsewhere@x.io"] == 1
+
+
+def test_an_unconfirmed_entry_shows_as_such_holds_no_place_and_wants_no_seats(admin_client):
+    ticket, _ = sold_out(1)
+    join(ticket, "in-line@x.io", 2)
+    waiting_list_join(
+        ticket_id=ticket.pk, customer_name="U", customer_email="unconfirmed@x.io", quantity=3
+    )
+
+    assert places(admin_client, ticket__id__exact=ticket.pk) == {
+        "in-line@x.io": 1,
+        "unconfirmed@x.io": None,
+    }
+    page = admin_client.get(ENTRIES, {"state__exact": "unconfirmed"}).content.decode()
+    assert '<td class="field-state">Unconfirmed</td>' in page
+    assert "unconfirmed@x.io" in page and "in-line@x.io" not in page
+    change = admin_client.get(f"{TICKETS}{ticket.pk}/change/").content.decode()
+    assert "2 seats wanted on the waiting list" in change
+    assert "1 waiting, 0 open offer(s)" in change and "1 not confirmed yet" in change
 
 
 def test_a_search_for_one_entry_shows_its_true_place(admin_client):

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from tests.at_once import at_once
-from tests.factories import PurchaseFactory, TicketFactory
+from tests.factories import PurchaseFactory, TicketFactory, wait_in_line
 from tests.inventory import assert_inventory_adds_up
 from tickets.errors import SeatsOnSale, WaitingListCapReached
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
@@ -34,9 +34,7 @@ def held_out(total: int, holds: int) -> tuple[Ticket, list[TicketPurchase]]:
 
 
 def join(ticket, email: str, quantity: int) -> WaitingListEntry:
-    return waiting_list_join(
-        ticket_id=ticket.pk, customer_name="W", customer_email=email, quantity=quantity
-    )[0]
+    return wait_in_line(ticket, email, quantity, name="W")
 
 
 def seats(ticket) -> tuple[int, int]:

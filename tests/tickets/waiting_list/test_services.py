@@ -10,8 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from project.tasks import ENTRY_MAIL_TASK, OFFER_MAIL_TASK
-from tests.factories import PurchaseFactory, TicketFactory, purchase_request
+from tests.factories import PurchaseFactory, TicketFactory, purchase_request, wait_in_line
 from tests.inventory import assert_inventory_adds_up
+from tickets.console.live_sale import live_sale
 from tickets.errors import NotEnoughFreeSeats, OfferNotOpen
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 from tickets.refunds.services import purchase_refund
@@ -26,12 +27,15 @@ from tickets.sale.purchases import (
 from tickets.seats import ticket_change_capacity
 from tickets.waiting_list.offers import offer_by_hand, offer_decline, offer_take, offers_lapse_due
 from tickets.waiting_list.services import (
+    capacity_wanted,
     entry_mail,
     offer_mail,
     ticket_pause_offers,
+    waiting_list_confirm,
     waiting_list_join,
     waiting_list_leave,
 )
+from workers.tasks import purge_unconfirmed_waiting_entries
 
 pytestmark = pytest.mark.django_db
 
@@ -53,10 +57,7 @@ def sold_out_with_holds(seats: int) -> Ticket:
 
 
 def join(ticket, email: str, quantity: int = 1) -> WaitingListEntry:
-    entry, _ = waiting_list_join(
-        ticket_id=ticket.pk, customer_name="Wendy", customer_email=email, quantity=quantity
-    )
-    return entry
+    return wait_in_line(ticket, email, quantity)
 
 
 def states(entries) -> list[str]:
@@ -71,7 +72,7 @@ def expire_all_holds() -> int:
 # --- joining -----------------------------------------------------------------------------
 
 
-def test_a_buyer_joins_a_sold_out_ticket_and_learns_their_place(
+def test_a_buyer_confirms_from_the_email_and_then_learns_their_place(
     api_client, published, django_capture_on_commit_callbacks
 ):
     ticket = sold_out_with_holds(2)
@@ -81,20 +82,37 @@ def test_a_buyer_joins_a_sold_out_ticket_and_learns_their_place(
     with django_capture_on_commit_callbacks(execute=True):
         first = api_client.post(url, body, format="json")
         second = api_client.post(url, {**body, "customer_email": "zoe@example.com"}, format="json")
-        again = api_client.post(url, {**body, "customer_email": "WENDY@example.com"}, format="json")
+    wendy, zoe = published.ids(ENTRY_MAIL_TASK)  # the links go to the addresses
 
-    assert first.status_code == 201 and first.json()["position"] == 1
-    assert second.status_code == 201 and second.json()["position"] == 2
-    assert first["Location"].endswith(f"/api/tickets/waiting-list/{first.json()['entry_id']}/")
-    # Joining again answers where the entry stands, but not its id: that is its
-    # owner's secret, e-mailed to the address (as on every join).
-    assert again.status_code == 200
-    assert (again.json()["position"], again.json()["state"]) == (1, "waiting")
-    assert "entry_id" not in again.json() and "links" not in again.json()
-    assert first.json()["entry_id"] not in again.content.decode()
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json() and "Location" not in first
+    assert states([WaitingListEntry(pk=wendy), WaitingListEntry(pk=zoe)]) == ["unconfirmed"] * 2
+    # Zoe confirms first: the line counts from the confirmation, not the join.
+    confirmed = api_client.post(f"/api/tickets/waiting-list/{zoe}/confirm/")
+    assert confirmed.status_code == 200
+    assert (confirmed.json()["state"], confirmed.json()["position"]) == ("waiting", 1)
+    later = api_client.post(f"/api/tickets/waiting-list/{wendy}/confirm/").json()
+    assert (later["state"], later["position"]) == ("waiting", 2)
+    again = api_client.post(f"/api/tickets/waiting-list/{zoe}/confirm/")
+    assert again.status_code == 200 and again.json()["position"] == 1  # idempotent
+    assert again.json()["confirmed_at"] == confirmed.json()["confirmed_at"]
     assert WaitingListEntry.objects.count() == 2
-    mailed = [first.json()["entry_id"], second.json()["entry_id"], first.json()["entry_id"]]
-    assert published.ids(ENTRY_MAIL_TASK) == mailed
+
+
+def test_confirming_while_the_seats_are_on_sale_is_409_and_leaves_it_unconfirmed(
+    api_client, published
+):
+    ticket = sold_out_with_holds(2)
+    entry = waiting_list_join(
+        ticket_id=ticket.pk, customer_name="W", customer_email="w@example.com", quantity=2
+    )
+    expire_all_holds()  # nobody waits: both seats go on sale
+
+    response = api_client.post(f"/api/tickets/waiting-list/{entry.pk}/confirm/")
+
+    assert response.status_code == 409 and response.json()["code"] == "seats_on_sale"
+    assert states([entry]) == ["unconfirmed"]
+    assert_inventory_adds_up(ticket)
 
 
 def test_joining_while_seats_are_on_sale_is_409_and_stores_nothing(api_client):
@@ -145,8 +163,69 @@ def test_one_client_cannot_fill_the_line(api_client, settings):
     body = {"customer_name": "Bot", "quantity": 2}
     first = api_client.post(url, {**body, "customer_email": "b1@example.com"}, format="json")
     second = api_client.post(url, {**body, "customer_email": "b2@example.com"}, format="json")
-    assert first.status_code == 201
+    assert first.status_code == 202
     assert second.status_code == 429 and second.json()["code"] == "waiting_list_cap_reached"
+
+
+def test_an_unconfirmed_entry_is_offered_nothing_and_wants_no_seats(published):
+    ticket = sold_out_with_holds(2)
+    unconfirmed = waiting_list_join(
+        ticket_id=ticket.pk, customer_name="U", customer_email="u@example.com", quantity=1
+    )
+    waiting = join(ticket, "w@example.com", 2)
+
+    assert capacity_wanted(ticket)[0] == 2  # the operator's number: confirmed entries only
+    assert live_sale(ticket_id=ticket.pk)["waiting_list"]["waiting"] == 1
+    purchase_cancel(purchase_id=TicketPurchase.objects.filter(ticket=ticket).first().pk)
+
+    # One seat back fits only the unconfirmed entry: it is kept for the line instead.
+    assert states([unconfirmed, waiting]) == ["unconfirmed", "waiting"]
+    ticket.refresh_from_db()
+    assert (ticket.available_quantity, ticket.list_held_quantity) == (0, 1)
+    # Confirmed, it is last in line, and the kept seat is dealt to it at once.
+    assert waiting_list_confirm(entry_id=unconfirmed.pk).state == State.OFFERED
+    ticket.refresh_from_db()
+    assert (ticket.offered_quantity, ticket.list_held_quantity) == (1, 0)
+    assert_inventory_adds_up(ticket)
+
+
+def test_an_unconfirmed_entry_may_be_removed_and_the_address_join_again(published):
+    ticket = sold_out_with_holds(1)
+    entry = waiting_list_join(
+        ticket_id=ticket.pk, customer_name="Mallory", customer_email="w@example.com", quantity=1
+    )
+
+    assert waiting_list_leave(entry_id=entry.pk).state == State.LEFT
+    assert waiting_list_confirm(entry_id=entry.pk).state == State.LEFT  # ended: stays so
+    again = wait_in_line(ticket, "w@example.com", name="Wendy")
+    assert again.pk != entry.pk and again.state == State.WAITING
+
+
+def test_entries_never_confirmed_are_purged_a_while_after_their_last_join(settings, published):
+    settings.WAITING_LIST_CONFIRM_HOURS = 24
+    ticket = sold_out_with_holds(1)
+    now = timezone.now()
+    with time_machine.travel(now - timedelta(hours=30)):
+        forgotten, joined_again, confirmed = (
+            waiting_list_join(
+                ticket_id=ticket.pk, customer_name="W", customer_email=email, quantity=1
+            )
+            for email in ("a@example.com", "b@example.com", "c@example.com")
+        )
+        waiting_list_confirm(entry_id=confirmed.pk)
+    with time_machine.travel(now - timedelta(hours=2)):  # its link is e-mailed again
+        waiting_list_join(
+            ticket_id=ticket.pk, customer_name="W", customer_email="b@example.com", quantity=1
+        )
+
+    assert purge_unconfirmed_waiting_entries() == 1  # the task body, run in this process
+
+    left = WaitingListEntry.objects.filter(ticket=ticket).order_by("customer_email")
+    assert [(entry.pk, entry.state) for entry in left] == [
+        (joined_again.pk, State.UNCONFIRMED),
+        (confirmed.pk, State.WAITING),
+    ]
+    assert not WaitingListEntry.objects.filter(pk=forgotten.pk).exists()
 
 
 # --- offers --------------------------------------------------------------------------------
@@ -450,17 +529,26 @@ def test_a_purchase_that_failed_sold_out_points_to_the_waiting_list(api_client, 
         {"customer_name": "Ann", "customer_email": "ann@example.com", "quantity": 1},
         format="json",
     )
-    assert joined.status_code == 201
+    assert joined.status_code == 202
 
 
-def test_the_entry_email_sends_the_link_to_the_place(mailoutbox, published):
+def test_the_entry_email_sends_the_link_to_confirm_then_to_the_place(mailoutbox, published):
     ticket = sold_out_with_holds(1)
-    entry = join(ticket, "w@example.com")
+    entry = waiting_list_join(
+        ticket_id=ticket.pk, customer_name="W", customer_email="w@example.com", quantity=1
+    )
 
     assert entry_mail(entry_id=entry.pk) is True
+    waiting_list_confirm(entry_id=entry.pk)
+    assert entry_mail(entry_id=entry.pk) is True
 
-    [message] = mailoutbox
-    assert message.to == ["w@example.com"] and "waiting list" in message.subject
-    assert f"/waiting-list/{entry.pk}/" in message.body
+    confirm, place = mailoutbox
+    assert confirm.to == place.to == ["w@example.com"]
+    assert confirm.subject.startswith("Confirm your place on the waiting list")
+    assert "nothing happens without your confirmation" in confirm.body
+    assert place.subject.startswith("You are on the waiting list")
+    assert (
+        f"/waiting-list/{entry.pk}/" in confirm.body and f"/waiting-list/{entry.pk}/" in place.body
+    )
     waiting_list_leave(entry_id=entry.pk)
     assert entry_mail(entry_id=entry.pk) is False
