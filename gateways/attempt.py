@@ -43,6 +43,7 @@ class Action(StrEnum):
     FAIL = "fail"
     CHARGE_AGAIN = "charge again (never reached the gateway)"
     WAIT = "leave (gateway has no answer yet)"
+    AWAIT_BUYER = "wait for the buyer to authenticate (3-D Secure)"
     REFUND = "refund (captured, but can no longer be honoured)"
     NOTHING = "nothing (already settled)"
 
@@ -144,4 +145,6 @@ def _action_while_awaiting(outcome: Outcome, *, has_token: bool) -> Action:
         return Action.FAIL
     if outcome == Outcome.NOT_FOUND and has_token:
         return Action.CHARGE_AGAIN
+    if outcome == Outcome.REQUIRES_ACTION:
+        return Action.AWAIT_BUYER
     return Action.WAIT

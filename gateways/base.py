@@ -21,6 +21,9 @@ class Outcome(StrEnum):
     PENDING = "pending"  # the gateway gave no answer yet
     NOT_FOUND = "not_found"  # the gateway holds no charge under that key
     REFUNDED = "refunded"
+    # The buyer must authenticate the payment (3-D Secure) in the browser with
+    # `client_secret`; the outcome arrives later, by webhook or the sweep.
+    REQUIRES_ACTION = "requires_action"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class GatewayResult:
     outcome: Outcome
     reference: str = ""
     reason: str = ""
+    # Only with REQUIRES_ACTION: what the buyer's browser needs to authenticate.
+    client_secret: str = ""
 
 
 class RefundOutcome(StrEnum):
