@@ -340,6 +340,8 @@ SPECTACULAR_SETTINGS = {
     # one set of states (refund_pending included): one enum, by name.
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.models.Payment.Status",
+        "PurchaseDetailStatusEnum": "tickets.models.TicketPurchase.Status",
+        "PurchasePaymentStatusEnum": "tickets.models.TicketPurchase.PaymentStatus",
     },
 }
 

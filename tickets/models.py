@@ -87,6 +87,9 @@ class TicketPurchase(models.Model):
     class PaymentStatus(models.TextChoices):
         PENDING = "pending"
         PROCESSING = "processing"
+        # The gateway waits for the buyer to authenticate (3-D Secure) with
+        # `payment_client_secret`; the seats stay held until the hold expires.
+        REQUIRES_ACTION = "requires_action"
         COMPLETED = "completed"
         FAILED = "failed"
         # The refund was decided and the codes voided; the gateway call may not
@@ -141,6 +144,9 @@ class TicketPurchase(models.Model):
     # address NUM_PROXIES trusted proxies report).
     client_address = models.GenericIPAddressField(null=True, blank=True)
     gateway_reference = models.CharField(max_length=100, blank=True)
+    # What the buyer's browser needs to authenticate a payment that requires
+    # action (Stripe's PaymentIntent client secret); shown to the holder of the id only.
+    payment_client_secret = models.CharField(max_length=255, blank=True)
     hold_expires_at = models.DateTimeField()
     processing_started_at = models.DateTimeField(null=True, blank=True)
     payment_started_at = models.DateTimeField(null=True, blank=True)

@@ -5,11 +5,17 @@ services without the gateway package naming this product."""
 from gateways.attempt import Plan
 from gateways.registry import PaymentOwner, StuckPayment
 from tickets import selectors
+from tickets.refunds.services import purchase_refund_finish
 from tickets.sale import payment
 
 
 def _reconcile(object_id: str) -> str:
-    purchase = payment.purchase_reconcile_payment(purchase_id=object_id)
+    """A payment's outcome, or a refund's (a gateway says a refund moved): a
+    refund asked for is finished; anything else is reconciled."""
+    if selectors.purchase_refund_pending(purchase_id=object_id):
+        purchase = purchase_refund_finish(purchase_id=object_id)
+    else:
+        purchase = payment.purchase_reconcile_payment(purchase_id=object_id)
     return f"ticket purchase {purchase.status}, payment {purchase.payment_status}"
 
 
