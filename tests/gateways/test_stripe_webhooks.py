@@ -308,3 +308,20 @@ def test_a_method_stripe_cannot_take_is_refused_at_create(api_client, stripe_htt
     }
     response = api_client.post("/api/payments/bookings/", booking, format="json")
     assert response.status_code == 400 and "pay by card" in response.json()["payment_method"][0]
+
+
+@pytest.mark.django_db
+def test_a_decline_keeps_stripes_decline_code_in_the_audit_trail(stripe_http):
+    purchase = PurchaseFactory(payment_token="pm_card_chargeDeclinedInsufficientFunds")
+    purchase_reserve(purchase_id=purchase.pk)
+    stripe_http.routes = {
+        ("POST", "/v1/payment_intents"): [fake.intent("requires_confirmation")],
+        RETRIEVE: [fake.intent("requires_confirmation")],
+        CONFIRM: [fake.card_declined("insufficient_funds")],
+    }
+    purchase_charge(purchase_id=purchase.pk)
+
+    assert status_of(purchase) == ("failed", "failed")
+    assert purchase.failure_reason == "payment_declined"
+    note = purchase.events.get(action="failed").note
+    assert note == "payment_declined: insufficient_funds"

@@ -170,7 +170,9 @@ def _apply(purchase_id: UUID | str, plan: Plan) -> TicketPurchase:
             return _confirm_or_refund(purchase_id, plan)
         case Action.FAIL:
             reason = "payment_declined" if plan.outcome == Outcome.DECLINED else "payment_error"
-            return purchase_fail(purchase_id=purchase_id, reason=reason)
+            return purchase_fail(
+                purchase_id=purchase_id, reason=reason, gateway_reason=plan.result.reason
+            )
         case Action.CHARGE_AGAIN:
             return purchase_charge(purchase_id=purchase_id)
         case Action.REFUND:
@@ -295,7 +297,11 @@ def purchase_await_authentication(*, purchase_id: UUID | str, client_secret: str
     return purchase
 
 
-def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
+def purchase_fail(
+    *, purchase_id: UUID | str, reason: str, gateway_reason: str = ""
+) -> TicketPurchase:
+    """Fails a pending purchase and gives its seats back; `gateway_reason` (e.g.
+    Stripe's decline_code) is kept in the audit trail."""
     with transaction.atomic():
         purchase = purchase_locked(purchase_id)
         if purchase.status == Status.FAILED:
@@ -313,7 +319,8 @@ def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
         if purchase.payment_status in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION):
             purchase.payment_status = PaymentStatus.FAILED
         purchase.save()
-        purchase_log(purchase, "failed", from_status=Status.PENDING, note=reason)
+        note = f"{reason}: {gateway_reason}" if gateway_reason else reason
+        purchase_log(purchase, "failed", from_status=Status.PENDING, note=note)
         caps.seats_release_on_commit([purchase.pk])
     logger.info("purchase %s failed: %s", purchase.id, reason)
     return purchase
