@@ -15,10 +15,11 @@ from gateways import webhooks
 from gateways.models import StripeCharge, StripeRefund, WebhookEvent
 from gateways.stripe import gateway as stripe_gateway
 from gateways.stripe.client import stripe_client
+from payments.services import payment_process
 from tests.factories import PurchaseFactory, purchase_request
 from tests.gateways import stripe_fakes as fake
 from tests.gateways.stripe_fakes import INTENT_ID, REFUND_ID, RecordedStripe
-from tests.payments.factories import DestinationFactory
+from tests.payments.factories import DestinationFactory, payment_of
 from tickets.models import TicketPurchase
 from tickets.refunds.services import purchase_refund
 from tickets.sale.payment import purchase_charge
@@ -325,3 +326,38 @@ def test_a_decline_keeps_stripes_decline_code_in_the_audit_trail(stripe_http):
     assert purchase.failure_reason == "payment_declined"
     note = purchase.events.get(action="failed").note
     assert note == "payment_declined: insufficient_funds"
+
+
+# --- destination bookings pay through the same adapter ---------------------------------
+
+
+def _booking_charge(http: RecordedStripe, confirmed: dict):
+    payment = payment_of(payment__payment_token="pm_card_visa")
+    http.routes = {
+        ("POST", "/v1/payment_intents"): [fake.intent("requires_confirmation")],
+        RETRIEVE: [fake.intent("requires_confirmation")],
+        CONFIRM: [confirmed],
+    }
+    return payment_process(payment_id=payment.pk)
+
+
+@pytest.mark.django_db
+def test_a_booking_is_paid_through_stripe_and_its_webhook_reaches_it(api_client, stripe_http):
+    payment = _booking_charge(stripe_http, fake.intent("processing"))
+    assert payment.status == "processing"
+    assert StripeCharge.objects.get(key=str(payment.pk)).intent_id == INTENT_ID
+
+    stripe_http.routes[RETRIEVE] = [fake.intent("succeeded")]
+    send(api_client, fake.event("payment_intent.succeeded", fake.intent("succeeded")))
+    [result] = process_all()
+
+    payment.refresh_from_db()
+    assert payment.status == "completed" and payment.booking.status == "confirmed"
+    assert result.startswith("booking payment completed")
+
+
+@pytest.mark.django_db
+def test_a_booking_whose_card_asks_for_3ds_fails_instead_of_waiting_for_ever(stripe_http):
+    payment = _booking_charge(stripe_http, fake.intent("requires_action"))
+    assert payment.status == "failed"
+    assert payment.booking.failure_reason == "authentication_required"
