@@ -84,6 +84,12 @@ class PaymentGateway(Protocol):
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult: ...
 
+    def cancel(self, *, idempotency_key: str) -> GatewayResult:
+        """Cancels a charge still waiting for its buyer (3-D Secure), so it can
+        no longer capture; answers what the gateway holds afterwards (CAPTURED
+        when the buyer was faster: the caller gives that money back)."""
+        ...
+
     def refund(self, *, idempotency_key: str, charge_key: str, amount: Decimal) -> RefundResult:
         """Refunds the charge made under `charge_key`, keyed by `idempotency_key`:
         asked again under the same key, it answers the same refund."""

@@ -118,6 +118,10 @@ class SimulatedGateway:
             return GatewayResult(Outcome.NOT_FOUND)
         return self._result(idempotency_key, record)
 
+    def cancel(self, *, idempotency_key: str) -> GatewayResult:
+        """Its charges never wait for a buyer: there is nothing to cancel."""
+        return self.lookup(idempotency_key=idempotency_key)
+
     def refund(self, *, idempotency_key: str, charge_key: str, amount: Decimal) -> RefundResult:
         """Refunds the capture under `charge_key`, once per refund key: asked again,
         it answers the refund it made. A capture made with `tok_refund_pending`

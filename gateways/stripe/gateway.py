@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 # The only payment method this adapter takes (a PaymentMethod made by Stripe.js).
 PAYMENT_METHODS = frozenset({"card"})
+# Intents that have captured nothing and can still be cancelled.
+CANCELLABLE = frozenset({"requires_action", "requires_confirmation", "requires_payment_method"})
 
 
 class StripeGateway:
@@ -118,6 +120,22 @@ class StripeGateway:
             return GatewayResult(Outcome.NOT_FOUND)
         try:
             return self._retrieved(intent_id)
+        except TRANSIENT_ERRORS as exc:
+            raise _transient(exc, idempotency_key) from exc
+
+    def cancel(self, *, idempotency_key: str) -> GatewayResult:
+        intent_id = _recorded_intent(idempotency_key)
+        if intent_id is None:
+            return GatewayResult(Outcome.NOT_FOUND)
+        try:
+            intent = self.client.v1.payment_intents.retrieve(intent_id)
+            if intent["status"] in CANCELLABLE:
+                intent = self.client.v1.payment_intents.cancel(
+                    intent_id, options={"idempotency_key": f"{idempotency_key}:cancel"}
+                )
+            return intent_result(intent)
+        except stripe.InvalidRequestError:
+            return self._retrieved(intent_id)  # it moved on meanwhile: say where it is
         except TRANSIENT_ERRORS as exc:
             raise _transient(exc, idempotency_key) from exc
 

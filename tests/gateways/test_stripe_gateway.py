@@ -288,3 +288,28 @@ def test_nothing_is_refunded_where_nothing_was_charged():
     result = gw.refund(idempotency_key=f"{KEY}:refund", charge_key=KEY, amount=Decimal("5"))
     assert (result.outcome, result.reason) == (RefundOutcome.NOT_REFUNDED, "nothing_to_refund")
     assert http.calls == []
+
+
+# --- cancelling a charge nobody will authenticate ------------------------------------------
+
+CANCEL = ("POST", f"/v1/payment_intents/{INTENT_ID}/cancel")
+
+
+@pytest.mark.django_db
+def test_a_charge_waiting_for_3ds_is_cancelled_under_its_own_key():
+    StripeCharge.objects.create(key=KEY, intent_id=INTENT_ID)
+    cancelled = fake.intent("canceled", cancellation_reason="abandoned")
+    gw, http = gateway(table={RETRIEVE: [fake.intent("requires_action")], CANCEL: [cancelled]})
+
+    result = gw.cancel(idempotency_key=KEY)
+
+    assert (result.outcome, result.reason) == (Outcome.DECLINED, "canceled:abandoned")
+    assert [call[2] for call in http.calls if (call[0], call[1]) == CANCEL] == [f"{KEY}:cancel"]
+
+
+@pytest.mark.django_db
+def test_a_charge_the_buyer_authenticated_first_is_not_cancelled_but_reported_captured():
+    StripeCharge.objects.create(key=KEY, intent_id=INTENT_ID)
+    gw, http = gateway(table={RETRIEVE: [fake.intent("succeeded")]})
+    assert gw.cancel(idempotency_key=KEY).outcome == Outcome.CAPTURED
+    assert CANCEL not in http.paths()

@@ -16,19 +16,21 @@ from gateways.models import StripeCharge, StripeRefund, WebhookEvent
 from gateways.stripe import gateway as stripe_gateway
 from gateways.stripe.client import stripe_client
 from payments.services import payment_process
+from project.tasks import RECONCILE_TASK
 from tests.factories import PurchaseFactory, purchase_request
 from tests.gateways import stripe_fakes as fake
 from tests.gateways.stripe_fakes import INTENT_ID, REFUND_ID, RecordedStripe
 from tests.payments.factories import DestinationFactory, payment_of
 from tickets.models import TicketPurchase
 from tickets.refunds.services import purchase_refund
-from tickets.sale.payment import purchase_charge
+from tickets.sale.payment import purchase_charge, purchase_reconcile
 from tickets.sale.purchases import purchase_expire, purchase_reserve
 
 URL = "/api/payments/webhooks/stripe/"
 SECRET = "whsec_test_current"
 RETRIEVE = ("GET", f"/v1/payment_intents/{INTENT_ID}")
 CONFIRM = ("POST", f"/v1/payment_intents/{INTENT_ID}/confirm")
+CANCEL = ("POST", f"/v1/payment_intents/{INTENT_ID}/cancel")
 
 
 @pytest.fixture
@@ -194,6 +196,44 @@ def test_a_hold_that_expires_during_3ds_ends_the_purchase_and_a_late_success_is_
 
 
 @pytest.mark.django_db
+def test_an_expired_3ds_hold_has_its_charge_cancelled_by_a_worker(
+    stripe_http, published, django_capture_on_commit_callbacks
+):
+    purchase = waiting_for_3ds(stripe_http)
+    TicketPurchase.objects.filter(pk=purchase.pk).update(
+        hold_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        purchase_expire(purchase_id=purchase.pk)
+    assert published.ids(RECONCILE_TASK) == [str(purchase.pk)]
+
+    stripe_http.routes[RETRIEVE] = [fake.intent("requires_action")]
+    stripe_http.routes[CANCEL] = [fake.intent("canceled", cancellation_reason="abandoned")]
+    purchase_reconcile(purchase_id=purchase.pk)  # what the worker runs
+
+    assert CANCEL in stripe_http.paths()
+    assert status_of(purchase) == ("expired", "failed")
+
+
+@pytest.mark.django_db
+def test_a_buyer_who_authenticates_as_the_hold_expires_gets_the_money_back(stripe_http):
+    purchase = waiting_for_3ds(stripe_http)
+    TicketPurchase.objects.filter(pk=purchase.pk).update(
+        hold_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    purchase_expire(purchase_id=purchase.pk)
+    # Still waiting when the worker looks, captured by the time it cancels.
+    stripe_http.routes[RETRIEVE] = [fake.intent("requires_action"), fake.intent("succeeded")]
+    stripe_http.routes[("POST", "/v1/refunds")] = [fake.refund("succeeded")]
+
+    purchase_reconcile(purchase_id=purchase.pk)
+
+    assert CANCEL not in stripe_http.paths()
+    assert status_of(purchase) == ("expired", "refunded")
+    assert stripe_http.paths().count(("POST", "/v1/refunds")) == 1
+
+
+@pytest.mark.django_db
 def test_charge_refunded_settles_a_pending_refund(api_client, stripe_http, settings):
     purchase = waiting_for_3ds(stripe_http)
     stripe_http.routes[RETRIEVE] = [fake.intent("succeeded")]
@@ -334,8 +374,9 @@ def test_a_decline_keeps_stripes_decline_code_in_the_audit_trail(stripe_http):
 def _booking_charge(http: RecordedStripe, confirmed: dict):
     payment = payment_of(payment__payment_token="pm_card_visa")
     http.routes = {
+        **http.routes,
         ("POST", "/v1/payment_intents"): [fake.intent("requires_confirmation")],
-        RETRIEVE: [fake.intent("requires_confirmation")],
+        RETRIEVE: [fake.intent("requires_confirmation"), fake.intent(confirmed["status"])],
         CONFIRM: [confirmed],
     }
     return payment_process(payment_id=payment.pk)
@@ -357,7 +398,9 @@ def test_a_booking_is_paid_through_stripe_and_its_webhook_reaches_it(api_client,
 
 
 @pytest.mark.django_db
-def test_a_booking_whose_card_asks_for_3ds_fails_instead_of_waiting_for_ever(stripe_http):
+def test_a_booking_whose_card_asks_for_3ds_fails_and_its_charge_is_cancelled(stripe_http):
+    stripe_http.routes = {CANCEL: [fake.intent("canceled")]}
     payment = _booking_charge(stripe_http, fake.intent("requires_action"))
     assert payment.status == "failed"
     assert payment.booking.failure_reason == "authentication_required"
+    assert CANCEL in stripe_http.paths()

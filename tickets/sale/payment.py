@@ -181,6 +181,8 @@ def _apply(purchase_id: UUID | str, plan: Plan) -> TicketPurchase:
             return purchase_await_authentication(
                 purchase_id=purchase_id, client_secret=plan.result.client_secret
             )
+        case Action.ABANDON:
+            return _apply(purchase_id, attempt.abandon(key=str(purchase_id)))
     purchase = TicketPurchase.objects.get(pk=purchase_id)
     logger.info("purchase %s: gateway says %s, left %s", purchase_id, plan.outcome, purchase.status)
     return purchase

@@ -172,6 +172,8 @@ def _end_unpaid(purchase: TicketPurchase, status: str) -> TicketPurchase:
     if purchase.payment_status == PaymentStatus.REQUIRES_ACTION:
         purchase.payment_status = PaymentStatus.FAILED
         purchase.payment_client_secret = ""
+        # A worker cancels the charge at the gateway (gateways/attempt.py `abandon`).
+        enqueue_on_commit(RECONCILE_TASK, str(purchase.id))
     purchase_seats_release(purchase)
     purchase.status = status
     purchase.save()
