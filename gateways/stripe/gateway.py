@@ -12,6 +12,7 @@ read-after-write.
 import logging
 from concurrent.futures import ThreadPoolExecutor, wait
 from decimal import Decimal
+from typing import Any
 
 import stripe
 from django.conf import settings
@@ -56,8 +57,8 @@ class StripeGateway:
             return GatewayResult(Outcome.DECLINED, reason="invalid_payment_method")
         intent_id = ""
         try:
-            intent_id = self._intent_for(idempotency_key, amount, currency, token)
-            intent = self.client.v1.payment_intents.retrieve(intent_id)
+            intent = self._intent_for(idempotency_key, amount, currency, token)
+            intent_id = intent["id"]
             if intent["status"] == "requires_confirmation":
                 intent = self.client.v1.payment_intents.confirm(
                     intent_id, options={"idempotency_key": f"{idempotency_key}:confirm"}
@@ -151,14 +152,14 @@ class StripeGateway:
         key = StripeCharge.objects.filter(intent_id=intent_id).values_list("key", flat=True)
         return StripeRefund.objects.filter(charge_key__in=key, settled=True).exists()
 
-    def _intent_for(self, key: str, amount: Decimal, currency: str, token: str) -> str:
-        """The intent recorded under `key`, or a new one, recorded and committed
-        before it is confirmed."""
+    def _intent_for(self, key: str, amount: Decimal, currency: str, token: str) -> Any:
+        """The intent recorded under `key` as Stripe holds it now, or a new one,
+        recorded and committed before it is confirmed."""
         from gateways.models import StripeCharge
 
         recorded = _recorded_intent(key)
         if recorded is not None:
-            return recorded
+            return self.client.v1.payment_intents.retrieve(recorded)
         intent = self.client.v1.payment_intents.create(
             {
                 "amount": minor_units(amount, currency),
@@ -175,8 +176,8 @@ class StripeGateway:
         except IntegrityError:
             # A concurrent charge under the same key recorded first: use its intent.
             logger.warning("charge %s: intent %s made twice; using the first", key, intent["id"])
-            return _recorded_intent(key)
-        return intent["id"]
+            return self.client.v1.payment_intents.retrieve(_recorded_intent(key))
+        return intent
 
     # --- Refunds --------------------------------------------------------------------
 

@@ -90,6 +90,30 @@ def test_a_card_that_succeeds_ends_completed_with_codes(api_client, localstripe,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_burst_is_charged_together_each_with_its_own_intent(
+    api_client, localstripe, start_worker
+):
+    # A worker that lets the burst gather, so one batch charges them on its threads.
+    start_worker("burst", extra_env={**localstripe.env(), "BATCH_LINGER_MS": "1500"})
+    ticket = TicketFactory(total_quantity=10, price="25.00")
+    ids = []
+    for n in range(5):
+        token = localstripe.payment_method(THREE_D_SECURE if n == 2 else VISA)
+        body = purchase_request(ticket, customer_email=f"b{n}@example.com", payment_token=token)
+        response = api_client.post(CREATE_URL, body, format="json")
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["purchase_id"])
+
+    waiting_for_authentication(api_client, ids[2])
+    others = wait_until_final(ids[:2] + ids[3:])
+
+    assert {p.status for p in others} == {TicketPurchase.Status.COMPLETED}
+    intents = set(StripeCharge.objects.filter(key__in=ids).values_list("intent_id", flat=True))
+    assert len(intents) == 5
+    assert all(localstripe.intent(i)["status"] in ("succeeded", "requires_action") for i in intents)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_3ds_card_waits_is_authenticated_and_completes_by_webhook(
     api_client, localstripe, stripe_web
 ):
