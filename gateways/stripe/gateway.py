@@ -69,7 +69,8 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             if not intent_id:  # refused at create: a bad PaymentMethod, currency...
                 return GatewayResult(Outcome.DECLINED, reason=str(exc.code or "invalid_request"))
-            return self._retrieved(intent_id)  # e.g. confirmed meanwhile: ask what it is
+            # e.g. confirmed meanwhile: ask what it is (lookup maps its own errors)
+            return self.lookup(idempotency_key=idempotency_key)
         except TRANSIENT_ERRORS as exc:
             raise _transient(exc, idempotency_key) from exc
 
@@ -136,7 +137,7 @@ class StripeGateway:
                 )
             return intent_result(intent)
         except stripe.InvalidRequestError:
-            return self._retrieved(intent_id)  # it moved on meanwhile: say where it is
+            return self.lookup(idempotency_key=idempotency_key)  # it moved on meanwhile
         except TRANSIENT_ERRORS as exc:
             raise _transient(exc, idempotency_key) from exc
 

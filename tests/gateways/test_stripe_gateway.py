@@ -313,3 +313,14 @@ def test_a_charge_the_buyer_authenticated_first_is_not_cancelled_but_reported_ca
     gw, http = gateway(table={RETRIEVE: [fake.intent("succeeded")]})
     assert gw.cancel(idempotency_key=KEY).outcome == Outcome.CAPTURED
     assert CANCEL not in http.paths()
+
+
+@pytest.mark.django_db
+def test_a_refused_confirm_is_resolved_by_a_lookup_whose_own_errors_are_transient():
+    refused = (
+        400,
+        {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state"}},
+    )
+    gw, _ = gateway(table={**charging(refused), RETRIEVE: [fake.timeout()]})
+    with pytest.raises(TransientGatewayError):
+        charge(gw)
