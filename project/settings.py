@@ -14,6 +14,8 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from project.celery_settings import celery_settings
+from project.csp import STRIPE_JS_URL as STRIPE_JS
+from project.csp import content_security_policy
 from project.gateway_settings import check_payment_gateway
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -66,6 +68,7 @@ MIDDLEWARE = [
     "project.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -221,6 +224,8 @@ STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_ALLOW_TEST_KEYS = env.bool("STRIPE_ALLOW_TEST_KEYS", default=False)
+# Where the storefront loads Stripe.js from (the tests: localstripe's fake of it).
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default=STRIPE_JS)
 # The SDK's own retries of a request (same idempotency key) before it gives up.
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 # How long one request to Stripe may take before it counts as a connection error.
@@ -237,6 +242,9 @@ check_payment_gateway(
     stripe_publishable_key=STRIPE_PUBLISHABLE_KEY,
     stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
     stripe_allow_test_keys=STRIPE_ALLOW_TEST_KEYS,
+)
+CONTENT_SECURITY_POLICY = content_security_policy(
+    gateway=PAYMENT_GATEWAY, stripe_js_url=STRIPE_JS_URL, stripe_api_base=STRIPE_API_BASE
 )
 # Whether anyone may mark a purchase paid through simulate-payment/ (404 when off).
 PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=DEBUG)
