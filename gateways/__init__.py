@@ -5,6 +5,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gateways.base import (
     ChargeRequest,
+    Dispute,
+    DisputeState,
     GatewayResult,
     Outcome,
     PaymentGateway,
@@ -18,6 +20,8 @@ from gateways.stripe.gateway import StripeGateway
 
 __all__ = [
     "ChargeRequest",
+    "Dispute",
+    "DisputeState",
     "GatewayResult",
     "Outcome",
     "PaymentGateway",

@@ -52,6 +52,22 @@ class RefundResult:
     reason: str = ""
 
 
+class DisputeState(StrEnum):
+    OPEN = "open"  # the card holder's bank took the money back, for now
+    WON = "won"  # the money stays with us
+    LOST = "lost"  # the money went back to the card holder for good
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A card holder's dispute, as the gateway holds it: `key` is the idempotency
+    key of the charge disputed, empty when the charge is not one of ours."""
+
+    key: str
+    state: DisputeState
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class ChargeRequest:
     idempotency_key: str
@@ -98,4 +114,9 @@ class PaymentGateway(Protocol):
     def lookup_refund(self, *, idempotency_key: str) -> RefundResult | None:
         """The refund made under `idempotency_key`, None when the gateway holds
         none (it never received the request)."""
+        ...
+
+    def lookup_dispute(self, *, dispute_id: str) -> Dispute | None:
+        """The dispute as the gateway holds it now (an event's body is never
+        trusted), None for a gateway without disputes or an unknown id."""
         ...

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from gateways.base import (
     ChargeRequest,
+    Dispute,
     GatewayResult,
     Outcome,
     RefundOutcome,
@@ -153,6 +154,9 @@ class SimulatedGateway:
         if not self._store_refund(idempotency_key, record, nx=True):
             record = self._load_refund(idempotency_key)
         return self._refund_result(idempotency_key, record)
+
+    def lookup_dispute(self, *, dispute_id: str) -> Dispute | None:
+        return None  # nobody disputes a simulated card
 
     def lookup_refund(self, *, idempotency_key: str) -> RefundResult | None:
         record = self._load_refund(idempotency_key)

@@ -14,6 +14,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
+from gateways import get_gateway
 from gateways.models import WebhookEvent
 from gateways.registry import owner_of, payment_owners
 from project.errors import DomainError
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # The kind of an event whose gateway does not say which product it is about.
 ANY_OWNER = ""
+# The kind of an event about a dispute: its object id is the gateway's dispute id.
+DISPUTE = "dispute"
 
 
 # --- Receiving --------------------------------------------------------------------
@@ -69,6 +72,8 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
         result = "recorded: nothing to reconcile"
     elif event.kind == ANY_OWNER:
         result = _reconcile_any(event.object_id)
+    elif event.kind == DISPUTE:
+        result = _dispute(event.object_id)
     else:
         result = _reconcile(event.kind, event.object_id)
     logger.info("webhook %s: %s", event, result)
@@ -100,6 +105,23 @@ def _reconcile_any(object_id: str) -> str:
         if not result.startswith(f"ignored: no {owner.kind} "):
             return result
     return f"ignored: no payment {object_id}"
+
+
+def _dispute(dispute_id: str) -> str:
+    """A dispute as the gateway holds it now, for the product whose charge it
+    disputes (the event's body is not trusted: events arrive twice and out of
+    order, and retrieving answers the latest state)."""
+    dispute = get_gateway().lookup_dispute(dispute_id=dispute_id)
+    if dispute is None or not dispute.key:
+        return f"ignored: no charge of ours disputed by {dispute_id}"
+    for owner in payment_owners():
+        if owner.dispute is None:
+            continue
+        try:
+            return owner.dispute(dispute)
+        except ObjectDoesNotExist:
+            continue
+    return f"ignored: no payment {dispute.key} takes disputes"
 
 
 def webhook_events_requeue_unprocessed() -> int:

@@ -161,6 +161,16 @@ class TicketPurchase(models.Model):
     # purchase that could no longer be confirmed (e.g. "captured_after_expired").
     refund_reason = models.CharField(max_length=64, blank=True)
 
+    class Dispute(models.TextChoices):
+        NONE = "", "none"
+        OPEN = "open"  # the card holder's bank took the money back: the codes are void
+        WON = "won"  # the money stays: the codes are valid again (if the event is ahead)
+        LOST = "lost"  # the money is gone: the codes stay void
+
+    # A card holder's dispute of the payment (tickets/refunds/disputes.py).
+    dispute = models.CharField(max_length=4, choices=Dispute.choices, blank=True, default="")
+    dispute_reason = models.CharField(max_length=64, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
         # Each staff capability is its own permission (is_staff alone grants none);

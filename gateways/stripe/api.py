@@ -48,11 +48,14 @@ class StripeWebhookApi(APIView):
                 .values_list("key", flat=True)
                 .first()
             ) or ""
+        kind = webhooks.ANY_OWNER
+        if event.dispute_id:  # the worker retrieves the dispute, then finds its charge
+            kind, key = webhooks.DISPUTE, event.dispute_id
         stored, created = webhooks.webhook_receive(
             gateway="stripe",
             event_id=event.id,
             event_type=event.type[:100],
-            kind=webhooks.ANY_OWNER,
+            kind=kind,
             object_id=key,
             payload=event.payload,
         )

@@ -40,12 +40,25 @@ PAYMENT_EVENTS = frozenset(
 )
 
 
+# Events about a card holder's dispute: the worker retrieves the dispute.
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
+
+
 @dataclass(frozen=True)
 class StripeEvent:
     id: str
     type: str
     intent_id: str  # the PaymentIntent it is about; "" when none, or not handled
     payload: dict
+    dispute_id: str = ""  # the dispute it is about, for DISPUTE_EVENTS
 
 
 def event_verify(*, body: bytes, signature: str | None) -> StripeEvent:
@@ -88,4 +101,5 @@ def _event(payload: dict) -> StripeEvent:
     intent_id = ""
     if event_type in PAYMENT_EVENTS:
         intent_id = obj["id"] if obj.get("object") == "payment_intent" else obj["payment_intent"]
-    return StripeEvent(str(payload["id"]), event_type, str(intent_id or ""), payload)
+    dispute_id = str(obj["id"]) if event_type in DISPUTE_EVENTS else ""
+    return StripeEvent(str(payload["id"]), event_type, str(intent_id or ""), payload, dispute_id)

@@ -20,6 +20,7 @@ from django.db import IntegrityError, close_old_connections, connections, transa
 
 from gateways.base import (
     ChargeRequest,
+    Dispute,
     GatewayResult,
     Outcome,
     RefundOutcome,
@@ -30,6 +31,7 @@ from gateways.stripe.client import minor_units, stripe_client
 from gateways.stripe.outcomes import (
     TRANSIENT_ERRORS,
     card_error_result,
+    dispute_state,
     intent_result,
     refund_result,
 )
@@ -231,6 +233,30 @@ class StripeGateway:
         if result.outcome == RefundOutcome.REFUNDED and not record.settled:
             StripeRefund.objects.filter(pk=record.pk).update(settled=True)
         return result
+
+    # --- Disputes -------------------------------------------------------------------
+
+    def lookup_dispute(self, *, dispute_id: str) -> Dispute | None:
+        """The dispute retrieved from Stripe, keyed by our charge's key (found
+        from the PaymentIntent it disputes); None for an id Stripe does not know."""
+        from gateways.models import StripeCharge
+
+        try:
+            dispute = self.client.v1.disputes.retrieve(dispute_id)
+        except stripe.InvalidRequestError:
+            return None
+        except TRANSIENT_ERRORS as exc:
+            raise _transient(exc, dispute_id) from exc
+        intent_id = _id_of(dispute["payment_intent"])
+        key = StripeCharge.objects.filter(intent_id=intent_id).values_list("key", flat=True).first()
+        return Dispute(key or "", dispute_state(dispute), str(dispute["reason"] or "")[:64])
+
+
+def _id_of(field: Any) -> str:
+    """An expandable field's id: the id itself, or the expanded object's."""
+    if field is None:
+        return ""
+    return field if isinstance(field, str) else str(field["id"])
 
 
 def _recorded_intent(key: str) -> str | None:

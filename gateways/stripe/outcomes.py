@@ -10,7 +10,7 @@ from typing import Any
 
 import stripe
 
-from gateways.base import GatewayResult, Outcome, RefundOutcome, RefundResult
+from gateways.base import DisputeState, GatewayResult, Outcome, RefundOutcome, RefundResult
 
 # Errors that say nothing about the charge: ask again later, under the same key.
 TRANSIENT_ERRORS = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
@@ -55,6 +55,19 @@ def refund_result(refund: Any) -> RefundResult:
         return RefundResult(RefundOutcome.PENDING, refund["id"])
     reason = _get(refund, "failure_reason") or status or "failed"
     return RefundResult(RefundOutcome.NOT_REFUNDED, refund["id"], str(reason)[:64])
+
+
+# A dispute's status: the money is ours again (won; a warning closed without a
+# chargeback), gone for good (lost), or still in question (every other status).
+DISPUTE_CLOSED = {
+    "won": DisputeState.WON,
+    "warning_closed": DisputeState.WON,
+    "lost": DisputeState.LOST,
+}
+
+
+def dispute_state(dispute: Any) -> DisputeState:
+    return DISPUTE_CLOSED.get(str(dispute["status"]), DisputeState.OPEN)
 
 
 def _get(obj: Any, name: str) -> Any:

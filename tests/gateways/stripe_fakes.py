@@ -91,6 +91,28 @@ def refund(status: str, **extra) -> dict:
     }
 
 
+DISPUTE_ID = "dp_1QfakeDispute01"
+
+
+def dispute(status: str, **extra) -> dict:
+    """A Dispute as the API returns it (status: warning_needs_response,
+    warning_under_review, warning_closed, needs_response, under_review, won, lost)."""
+    return {
+        "id": DISPUTE_ID,
+        "object": "dispute",
+        "amount": 5000,
+        "currency": "usd",
+        "charge": "ch_3Qfake0001",
+        "payment_intent": INTENT_ID,
+        "reason": "fraudulent",
+        "status": status,
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        **extra,
+    }
+
+
 def timeout() -> stripe.APIConnectionError:
     return stripe.APIConnectionError("Request timed out", should_retry=True)
 

@@ -254,10 +254,10 @@ def test_charge_refunded_settles_a_pending_refund(api_client, stripe_http, setti
 
 
 @pytest.mark.django_db
-def test_a_dispute_event_is_recorded_only(api_client, stripe_http):
+def test_a_dispute_stripe_does_not_know_changes_nothing(api_client, stripe_http):
     dispute = {"id": "dp_1", "object": "dispute", "payment_intent": INTENT_ID, "charge": "ch_1"}
     assert send(api_client, fake.event("charge.dispute.created", dispute)).status_code == 202
-    assert process_all() == ["recorded: nothing to reconcile"]
+    assert process_all() == ["ignored: no charge of ours disputed by dp_1"]
     assert WebhookEvent.objects.get().payload["data"]["object"]["id"] == "dp_1"
 
 
