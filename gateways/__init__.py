@@ -5,6 +5,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gateways.base import (
     ChargeRequest,
+    Dispute,
+    DisputeState,
     GatewayResult,
     Outcome,
     PaymentGateway,
@@ -13,9 +15,13 @@ from gateways.base import (
     TransientGatewayError,
 )
 from gateways.simulated import SimulatedGateway
+from gateways.stripe.gateway import PAYMENT_METHODS as STRIPE_PAYMENT_METHODS
+from gateways.stripe.gateway import StripeGateway
 
 __all__ = [
     "ChargeRequest",
+    "Dispute",
+    "DisputeState",
     "GatewayResult",
     "Outcome",
     "PaymentGateway",
@@ -23,10 +29,17 @@ __all__ = [
     "RefundResult",
     "TransientGatewayError",
     "get_gateway",
+    "payment_method_accepted",
 ]
 
-# A real processor's adapter is added here under the name PAYMENT_GATEWAY selects.
-GATEWAYS: dict[str, type[PaymentGateway]] = {"simulated": SimulatedGateway}
+# Each adapter under the name PAYMENT_GATEWAY selects (project/gateway_settings.py
+# refuses any other name at start-up).
+GATEWAYS: dict[str, type[PaymentGateway]] = {
+    "simulated": SimulatedGateway,
+    "stripe": StripeGateway,
+}
+# The payment methods a gateway can take; one not listed takes all of them.
+PAYMENT_METHODS: dict[str, frozenset[str]] = {"stripe": STRIPE_PAYMENT_METHODS}
 
 
 def get_gateway() -> PaymentGateway:
@@ -35,3 +48,9 @@ def get_gateway() -> PaymentGateway:
     if gateway_class is None:
         raise ImproperlyConfigured(f"Unknown PAYMENT_GATEWAY {settings.PAYMENT_GATEWAY!r}")
     return gateway_class()
+
+
+def payment_method_accepted(method: str) -> bool:
+    """Whether the configured gateway can take `method` (Stripe: cards only)."""
+    accepted = PAYMENT_METHODS.get(settings.PAYMENT_GATEWAY)
+    return accepted is None or method in accepted

@@ -11,6 +11,8 @@ gateway by its own id, and calls these small functions in the same order:
    left processing for the stuck sweep to ask again, never failed blind.
 3. `reconcile_plan`: when a payment is stuck, or a callback arrives, ask the
    gateway for the real outcome and say what it means for the product's object.
+   A charge still waiting for its buyer (3-D Secure) when the object ended is
+   cancelled (`abandon`).
 4. `refund`: the money goes back, under the refund's own key; its outcome is
    refunded, pending, definitely not refunded, or unknown (a transient error),
    and only "definitely not" lets the product undo. `refund_unhonoured` is the
@@ -43,6 +45,8 @@ class Action(StrEnum):
     FAIL = "fail"
     CHARGE_AGAIN = "charge again (never reached the gateway)"
     WAIT = "leave (gateway has no answer yet)"
+    AWAIT_BUYER = "wait for the buyer to authenticate (3-D Secure)"
+    ABANDON = "cancel (still waits for the buyer, but can no longer be honoured)"
     REFUND = "refund (captured, but can no longer be honoured)"
     NOTHING = "nothing (already settled)"
 
@@ -109,6 +113,18 @@ def reconcile_plan(payment: PaymentView) -> Plan:
         return Plan(result, _action_while_awaiting(result.outcome, has_token=payment.has_token))
     if result.outcome == Outcome.CAPTURED and not payment.honoured:
         return Plan(result, Action.REFUND)
+    if result.outcome == Outcome.REQUIRES_ACTION and not payment.honoured:
+        return Plan(result, Action.ABANDON)
+    return Plan(result, Action.NOTHING)
+
+
+def abandon(*, key: str) -> Plan:
+    """Cancels at the gateway a charge still waiting for a buyer whose object
+    ended (its hold expired, say), so a late authentication captures nothing;
+    if the buyer was faster, the plan is to refund."""
+    result = get_gateway().cancel(idempotency_key=key)
+    if result.outcome == Outcome.CAPTURED:
+        return Plan(result, Action.REFUND)
     return Plan(result, Action.NOTHING)
 
 
@@ -144,4 +160,6 @@ def _action_while_awaiting(outcome: Outcome, *, has_token: bool) -> Action:
         return Action.FAIL
     if outcome == Outcome.NOT_FOUND and has_token:
         return Action.CHARGE_AGAIN
+    if outcome == Outcome.REQUIRES_ACTION:
+        return Action.AWAIT_BUYER
     return Action.WAIT

@@ -21,6 +21,9 @@ class Outcome(StrEnum):
     PENDING = "pending"  # the gateway gave no answer yet
     NOT_FOUND = "not_found"  # the gateway holds no charge under that key
     REFUNDED = "refunded"
+    # The buyer must authenticate the payment (3-D Secure) in the browser with
+    # `client_secret`; the outcome arrives later, by webhook or the sweep.
+    REQUIRES_ACTION = "requires_action"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class GatewayResult:
     outcome: Outcome
     reference: str = ""
     reason: str = ""
+    # Only with REQUIRES_ACTION: what the buyer's browser needs to authenticate.
+    client_secret: str = ""
 
 
 class RefundOutcome(StrEnum):
@@ -44,6 +49,22 @@ class RefundResult:
 
     outcome: RefundOutcome
     reference: str = ""
+    reason: str = ""
+
+
+class DisputeState(StrEnum):
+    OPEN = "open"  # the card holder's bank took the money back, for now
+    WON = "won"  # the money stays with us
+    LOST = "lost"  # the money went back to the card holder for good
+
+
+@dataclass(frozen=True)
+class Dispute:
+    """A card holder's dispute, as the gateway holds it: `key` is the idempotency
+    key of the charge disputed, empty when the charge is not one of ours."""
+
+    key: str
+    state: DisputeState
     reason: str = ""
 
 
@@ -79,6 +100,12 @@ class PaymentGateway(Protocol):
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult: ...
 
+    def cancel(self, *, idempotency_key: str) -> GatewayResult:
+        """Cancels a charge still waiting for its buyer (3-D Secure), so it can
+        no longer capture; answers what the gateway holds afterwards (CAPTURED
+        when the buyer was faster: the caller gives that money back)."""
+        ...
+
     def refund(self, *, idempotency_key: str, charge_key: str, amount: Decimal) -> RefundResult:
         """Refunds the charge made under `charge_key`, keyed by `idempotency_key`:
         asked again under the same key, it answers the same refund."""
@@ -87,4 +114,9 @@ class PaymentGateway(Protocol):
     def lookup_refund(self, *, idempotency_key: str) -> RefundResult | None:
         """The refund made under `idempotency_key`, None when the gateway holds
         none (it never received the request)."""
+        ...
+
+    def lookup_dispute(self, *, dispute_id: str) -> Dispute | None:
+        """The dispute as the gateway holds it now (an event's body is never
+        trusted), None for a gateway without disputes or an unknown id."""
         ...

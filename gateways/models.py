@@ -1,4 +1,5 @@
-"""What the gateway package stores: each gateway callback, once."""
+"""What the gateway package stores: each gateway callback, once, and the
+Stripe objects made under our idempotency keys."""
 
 from django.db import models
 
@@ -32,3 +33,37 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway}:{self.event_id}"
+
+
+class StripeCharge(models.Model):
+    """The PaymentIntent made for one charge's idempotency key, recorded (and
+    committed) before it is confirmed: a lost reply, a crash or a retry is
+    resolved by retrieving this intent, never by creating a second one."""
+
+    key = models.CharField(max_length=255, unique=True)
+    intent_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.intent_id}"
+
+
+class StripeRefund(models.Model):
+    """The Stripe refund made under one refund idempotency key, so the refund
+    sweep asks Stripe about that refund and never asks for a second one."""
+
+    key = models.CharField(max_length=255, unique=True)
+    refund_id = models.CharField(max_length=255, unique=True)
+    # The charge's idempotency key, and whether Stripe said the money is back.
+    charge_key = models.CharField(max_length=255, db_index=True)
+    settled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.refund_id}"

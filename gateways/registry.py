@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateways.attempt import Plan
+from gateways.base import Dispute
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class PaymentOwner:
     plan: Callable[[str], Plan]
     # Reconciles one payment; returns what was planned and the status after.
     settle: Callable[[str], tuple[Plan, str]]
+    # Applies a card holder's dispute of one of its payments (Dispute.key); returns
+    # a line for the log; raises ObjectDoesNotExist for a key it does not own.
+    dispute: Callable[[Dispute], str] | None = None
 
 
 _owners: dict[str, PaymentOwner] = {}

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from gateways.base import (
     ChargeRequest,
+    Dispute,
     GatewayResult,
     Outcome,
     RefundOutcome,
@@ -118,6 +119,10 @@ class SimulatedGateway:
             return GatewayResult(Outcome.NOT_FOUND)
         return self._result(idempotency_key, record)
 
+    def cancel(self, *, idempotency_key: str) -> GatewayResult:
+        """Its charges never wait for a buyer: there is nothing to cancel."""
+        return self.lookup(idempotency_key=idempotency_key)
+
     def refund(self, *, idempotency_key: str, charge_key: str, amount: Decimal) -> RefundResult:
         """Refunds the capture under `charge_key`, once per refund key: asked again,
         it answers the refund it made. A capture made with `tok_refund_pending`
@@ -149,6 +154,9 @@ class SimulatedGateway:
         if not self._store_refund(idempotency_key, record, nx=True):
             record = self._load_refund(idempotency_key)
         return self._refund_result(idempotency_key, record)
+
+    def lookup_dispute(self, *, dispute_id: str) -> Dispute | None:
+        return None  # nobody disputes a simulated card
 
     def lookup_refund(self, *, idempotency_key: str) -> RefundResult | None:
         record = self._load_refund(idempotency_key)

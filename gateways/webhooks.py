@@ -14,14 +14,20 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
+from gateways import get_gateway
 from gateways.models import WebhookEvent
-from gateways.registry import owner_of
+from gateways.registry import owner_of, payment_owners
 from project.errors import DomainError
 from project.queue import enqueue_on_commit
 from project.sweeps import delete_in_batches, sweep
 from project.tasks import WEBHOOK_EVENT_TASK
 
 logger = logging.getLogger(__name__)
+
+# The kind of an event whose gateway does not say which product it is about.
+ANY_OWNER = ""
+# The kind of an event about a dispute: its object id is the gateway's dispute id.
+DISPUTE = "dispute"
 
 
 # --- Receiving --------------------------------------------------------------------
@@ -62,22 +68,60 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent:
     event = WebhookEvent.objects.get(pk=event_pk)
     if event.processed_at is not None:
         return event
-    owner = owner_of(event.kind)
-    if owner is None:
-        result = f"ignored: no handler for kind {event.kind!r}"
+    if not event.object_id:
+        result = "recorded: nothing to reconcile"
+    elif event.kind == ANY_OWNER:
+        result = _reconcile_any(event.object_id)
+    elif event.kind == DISPUTE:
+        result = _dispute(event.object_id)
     else:
-        try:
-            result = owner.reconcile(event.object_id)
-        except ObjectDoesNotExist:
-            result = f"ignored: no {event.kind} {event.object_id}"
-        except DomainError as exc:
-            result = f"refused: {exc.detail}"
+        result = _reconcile(event.kind, event.object_id)
     logger.info("webhook %s: %s", event, result)
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
         processed_at=timezone.now(), result=result[:200]
     )
     event.refresh_from_db()
     return event
+
+
+def _reconcile(kind: str, object_id: str) -> str:
+    owner = owner_of(kind)
+    if owner is None:
+        return f"ignored: no handler for kind {kind!r}"
+    try:
+        return owner.reconcile(object_id)
+    except ObjectDoesNotExist:
+        return f"ignored: no {kind} {object_id}"
+    except DomainError as exc:
+        return f"refused: {exc.detail}"
+
+
+def _reconcile_any(object_id: str) -> str:
+    """A gateway that keys its events by our idempotency key alone (Stripe): the
+    product whose payment has that key reconciles it. Keys are the products'
+    own UUIDs, so at most one holds it."""
+    for owner in payment_owners():
+        result = _reconcile(owner.kind, object_id)
+        if not result.startswith(f"ignored: no {owner.kind} "):
+            return result
+    return f"ignored: no payment {object_id}"
+
+
+def _dispute(dispute_id: str) -> str:
+    """A dispute as the gateway holds it now, for the product whose charge it
+    disputes (the event's body is not trusted: events arrive twice and out of
+    order, and retrieving answers the latest state)."""
+    dispute = get_gateway().lookup_dispute(dispute_id=dispute_id)
+    if dispute is None or not dispute.key:
+        return f"ignored: no charge of ours disputed by {dispute_id}"
+    for owner in payment_owners():
+        if owner.dispute is None:
+            continue
+        try:
+            return owner.dispute(dispute)
+        except ObjectDoesNotExist:
+            continue
+    return f"ignored: no payment {dispute.key} takes disputes"
 
 
 def webhook_events_requeue_unprocessed() -> int:

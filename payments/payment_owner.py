@@ -4,10 +4,14 @@ own services without the gateway package naming it."""
 
 from gateways.attempt import Plan
 from gateways.registry import PaymentOwner, StuckPayment
-from payments import selectors, services
+from payments import refunds, selectors, services
 
 
 def _reconcile(object_id: str) -> str:
+    """A payment's outcome, or a refund's (a gateway says a refund moved)."""
+    if selectors.payment_refund_pending(payment_id=object_id):
+        payment = refunds.payment_refund_finish(payment_id=object_id)
+        return f"booking payment {payment.status}: refund asked again"
     reconciliation = services.payment_reconcile(payment_id=object_id)
     return f"booking payment {reconciliation.payment.status}: {reconciliation.action}"
 

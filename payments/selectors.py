@@ -69,3 +69,8 @@ def payments_refund_unfinished(*, older_than_seconds: int) -> QuerySet[Payment]:
     that never came, or a refund still pending at the gateway."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return Payment.objects.filter(status=Payment.Status.REFUND_PENDING, updated_at__lte=cutoff)
+
+
+def payment_refund_pending(*, payment_id) -> bool:
+    """Whether the payment waits for the gateway to finish its refund."""
+    return Payment.objects.filter(pk=payment_id, status=Payment.Status.REFUND_PENDING).exists()

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from gateways import payment_method_accepted
 from payments.models import Booking, Destination, Payment
 
 
@@ -31,6 +32,13 @@ class BookingCreateSerializer(serializers.Serializer):
     payment_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
     )
+
+    def validate_payment_method(self, value: str) -> str:
+        if not payment_method_accepted(value):
+            raise serializers.ValidationError(
+                f'"{value}" cannot be paid through the payment gateway in use: pay by card.'
+            )
+        return value
 
 
 class BookingStatusSerializer(serializers.Serializer):

@@ -261,6 +261,18 @@ def _apply(payment_id: UUID | str, plan: Plan) -> Payment:
             return payment_process(payment_id=payment_id)
         case Action.REFUND:
             return refunds.payment_refund_unhonoured(payment_id=payment_id)
+        case Action.AWAIT_BUYER:
+            # Bookings have no page where the buyer could authenticate (3-D
+            # Secure): nothing was captured, so the booking fails rather than
+            # wait for ever, and the charge is cancelled at the gateway.
+            payment_fail(
+                payment_id=payment_id,
+                reason="authentication_required",
+                gateway_reference=plan.result.reference,
+            )
+            return _apply(payment_id, attempt.abandon(key=str(payment_id)))
+        case Action.ABANDON:
+            return _apply(payment_id, attempt.abandon(key=str(payment_id)))
     payment = Payment.objects.select_related("booking").get(pk=payment_id)
     logger.info("payment %s: gateway says %s, left %s", payment_id, plan.outcome, payment.status)
     return payment

@@ -40,6 +40,11 @@ def healthz(request):
     }
     healthy = all(state == "ok" for state in checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        {
+            "status": "ok" if healthy else "unavailable",
+            "checks": checks,
+            # Which payment gateway takes the money (checked at start-up).
+            "gateway": settings.PAYMENT_GATEWAY,
+        },
         status=200 if healthy else 503,
     )

@@ -14,6 +14,9 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from project.celery_settings import celery_settings
+from project.csp import STRIPE_JS_URL as STRIPE_JS
+from project.csp import content_security_policy
+from project.gateway_settings import check_payment_gateway
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,6 +68,7 @@ MIDDLEWARE = [
     "project.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -221,6 +225,35 @@ if PAYMENT_GATEWAY == "simulated" and not SIMULATED_GATEWAY_ALLOWED:
         "PAYMENT_GATEWAY is 'simulated' with DEBUG off: no real payment would be taken. "
         "Configure a real PAYMENT_GATEWAY, or set SIMULATED_GATEWAY_ALLOWED=true for a demo."
     )
+# Stripe (PAYMENT_GATEWAY=stripe; docs/going-live-stripe.md). STRIPE_API_BASE is unset
+# in production; the tests point it at a local fake (localstripe).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_ALLOW_TEST_KEYS = env.bool("STRIPE_ALLOW_TEST_KEYS", default=False)
+# Where the storefront loads Stripe.js from (the tests: localstripe's fake of it).
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default=STRIPE_JS)
+# The SDK's own retries of a request (same idempotency key) before it gives up.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# How long one request to Stripe may take before it counts as a connection error.
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=15.0)
+# Stripe has no batch call: a batch's charges run on this many threads at once.
+STRIPE_BATCH_CONCURRENCY = env.int("STRIPE_BATCH_CONCURRENCY", default=8)
+# A batch stops waiting for its charges after this (well inside the task's time limit);
+# a charge not answered by then is asked again by its own task, under the same key.
+STRIPE_BATCH_DEADLINE_SECONDS = env.float("STRIPE_BATCH_DEADLINE_SECONDS", default=30.0)
+check_payment_gateway(
+    gateway=PAYMENT_GATEWAY,
+    debug=DEBUG,
+    stripe_secret_key=STRIPE_SECRET_KEY,
+    stripe_publishable_key=STRIPE_PUBLISHABLE_KEY,
+    stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
+    stripe_allow_test_keys=STRIPE_ALLOW_TEST_KEYS,
+)
+CONTENT_SECURITY_POLICY = content_security_policy(
+    gateway=PAYMENT_GATEWAY, stripe_js_url=STRIPE_JS_URL, stripe_api_base=STRIPE_API_BASE
+)
 # Whether anyone may mark a purchase paid through simulate-payment/ (404 when off).
 PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=DEBUG)
 # Shared with the gateway to sign its callbacks (HMAC-SHA256). No default outside DEBUG:
@@ -321,7 +354,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # A ticket purchase's payment_status and a booking payment's status share
     # one set of states (refund_pending included): one enum, by name.
-    "ENUM_NAME_OVERRIDES": {"PaymentStatusEnum": "payments.models.Payment.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "PurchaseDetailStatusEnum": "tickets.models.TicketPurchase.Status",
+        "PurchasePaymentStatusEnum": "tickets.models.TicketPurchase.PaymentStatus",
+    },
 }
 
 NUM_PROXIES = REST_FRAMEWORK["NUM_PROXIES"]

@@ -37,6 +37,15 @@ PAY_LATER = ("", "Pay later: hold the seats now, pay on the next page")
 OFFER_PAY_LATER = ("", "Pay later, on the next page, before the offer ends")
 
 
+def stripe_in_use() -> dict | None:
+    """What the pages need to take cards with Stripe.js, when Stripe takes the
+    payments: the card form is Stripe's, and the card number goes to Stripe
+    only (the purchase carries the PaymentMethod id Stripe.js made of it)."""
+    if settings.PAYMENT_GATEWAY != "stripe":
+        return None
+    return {"publishable_key": settings.STRIPE_PUBLISHABLE_KEY, "js_url": settings.STRIPE_JS_URL}
+
+
 def simulated_cards_offered() -> bool:
     """Whether the buyer may choose a simulated card's outcome: only while the
     simulated gateway takes the payments and simulation is switched on."""
@@ -65,6 +74,8 @@ def buyer_state(
         }.get(failure_reason or "", "failed")
     if status in (Status.EXPIRED, Status.CANCELLED, Status.REFUNDED):
         return str(status)
+    if payment_status == PaymentStatus.REQUIRES_ACTION:
+        return "authenticate"
     if payment_status == PaymentStatus.PROCESSING or payment_submitted:
         return "paying"
     return "hold" if unpaid else "waiting"
@@ -105,6 +116,7 @@ def event_detail(request, ticket_id: int):
         {
             "ticket": ticket,
             "cards": cards,
+            "stripe": stripe_in_use(),
             "max_quantity": most,
             **_join_context(),
         },
@@ -146,6 +158,8 @@ def purchase_page(request, purchase_id):
             "delivered": purchase.status == Status.COMPLETED,
             "final": purchase.is_final,
             "cards": SIMULATED_CARDS if simulated_cards_offered() else [],
+            "stripe": stripe_in_use(),
+            "client_secret": purchase.payment_client_secret if state == "authenticate" else "",
             # Bought through a waiting-list offer: a declined card leads back to
             # the offer (its seats are held for the entry again while it runs).
             "offer_entry": selectors.waiting_list_entry_of_purchase(purchase_id=purchase.pk),

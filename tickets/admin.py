@@ -278,6 +278,7 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
         "status",
         "payment_status",
         RefundListFilter,
+        "dispute",
         "payment_method",
         "refund_reason",
         "ticket",

@@ -87,6 +87,9 @@ class TicketPurchase(models.Model):
     class PaymentStatus(models.TextChoices):
         PENDING = "pending"
         PROCESSING = "processing"
+        # The gateway waits for the buyer to authenticate (3-D Secure) with
+        # `payment_client_secret`; the seats stay held until the hold expires.
+        REQUIRES_ACTION = "requires_action"
         COMPLETED = "completed"
         FAILED = "failed"
         # The refund was decided and the codes voided; the gateway call may not
@@ -141,6 +144,9 @@ class TicketPurchase(models.Model):
     # address NUM_PROXIES trusted proxies report).
     client_address = models.GenericIPAddressField(null=True, blank=True)
     gateway_reference = models.CharField(max_length=100, blank=True)
+    # What the buyer's browser needs to authenticate a payment that requires
+    # action (Stripe's PaymentIntent client secret); shown to the holder of the id only.
+    payment_client_secret = models.CharField(max_length=255, blank=True)
     hold_expires_at = models.DateTimeField()
     processing_started_at = models.DateTimeField(null=True, blank=True)
     payment_started_at = models.DateTimeField(null=True, blank=True)
@@ -154,6 +160,16 @@ class TicketPurchase(models.Model):
     # Why the money went back: a staff refund, or a capture that arrived for a
     # purchase that could no longer be confirmed (e.g. "captured_after_expired").
     refund_reason = models.CharField(max_length=64, blank=True)
+
+    class Dispute(models.TextChoices):
+        NONE = "", "none"
+        OPEN = "open"  # the card holder's bank took the money back: the codes are void
+        WON = "won"  # the money stays: the codes are valid again (if the event is ahead)
+        LOST = "lost"  # the money is gone: the codes stay void
+
+    # A card holder's dispute of the payment (tickets/refunds/disputes.py).
+    dispute = models.CharField(max_length=4, choices=Dispute.choices, blank=True, default="")
+    dispute_reason = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

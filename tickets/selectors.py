@@ -42,7 +42,15 @@ STATUS_FIELDS = (
     "updated_at",
     "ticket_id",
     "inventory_reserved",
+    "payment_client_secret",
 )
+
+
+def purchase_refund_pending(*, purchase_id) -> bool:
+    """Whether the purchase waits for the gateway to finish its refund."""
+    return TicketPurchase.objects.filter(
+        pk=purchase_id, payment_status=PaymentStatus.REFUND_PENDING
+    ).exists()
 
 
 def purchase_status(*, purchase_id) -> dict:
@@ -145,7 +153,8 @@ def stuck_in_payment_lookups(*, older_than_minutes: int, now=None) -> dict:
     cutoff = (now or timezone.now()) - timedelta(minutes=older_than_minutes)
     return {
         "status__exact": Status.PENDING,
-        "payment_status__exact": PaymentStatus.PROCESSING,
+        # Waiting for 3-D Secure too: the sweep asks when no webhook came.
+        "payment_status__in": (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION),
         "payment_started_at__lte": cutoff,
     }
 

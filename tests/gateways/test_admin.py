@@ -1,6 +1,6 @@
 import pytest
 
-from gateways.models import WebhookEvent
+from gateways.models import StripeCharge, StripeRefund, WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -18,3 +18,15 @@ def test_the_old_admin_address_of_webhook_events_redirects(admin_client):
     response = admin_client.get("/admin/payments/webhookevent/?kind=ticket_purchase")
     assert response.status_code == 302
     assert response["Location"] == "/admin/gateways/webhookevent/?kind=ticket_purchase"
+
+
+def test_stripe_intents_and_refunds_are_found_by_our_key_read_only(admin_client):
+    StripeCharge.objects.create(key="purchase-key", intent_id="pi_123")
+    StripeRefund.objects.create(
+        key="purchase-key:refund", refund_id="re_9", charge_key="purchase-key"
+    )
+    page = admin_client.get("/admin/gateways/stripecharge/", {"q": "purchase-key"})
+    assert "pi_123" in page.content.decode()
+    page = admin_client.get("/admin/gateways/striperefund/", {"q": "purchase-key"})
+    assert "re_9" in page.content.decode()
+    assert admin_client.get("/admin/gateways/stripecharge/add/").status_code == 403

@@ -5,7 +5,11 @@ import pytest
 def test_healthz_reports_each_dependency_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok"},
+        "gateway": "simulated",
+    }
 
 
 @pytest.mark.django_db

@@ -79,10 +79,61 @@ def test_debug_allows_the_simulated_gateway_and_its_callback_by_default():
     assert values["PAYMENT_SIMULATION_ENABLED"] is True
 
 
+LIVE_STRIPE = {
+    "PAYMENT_GATEWAY": "stripe",
+    "STRIPE_SECRET_KEY": "sk_live_123",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_123",
+    "STRIPE_WEBHOOK_SECRET": "whsec_123",
+}
+TEST_STRIPE = {
+    **LIVE_STRIPE,
+    "STRIPE_SECRET_KEY": "sk_test_123",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_123",
+}
+
+
 def test_another_gateway_needs_no_allowance():
-    values = resolved(DEBUG="false", PAYMENT_GATEWAY="acme")
+    values = resolved(DEBUG="false", **LIVE_STRIPE)
+    assert values["PAYMENT_GATEWAY"] == "stripe"
     assert values["SIMULATED_GATEWAY_ALLOWED"] is False
     assert values["PAYMENT_SIMULATION_ENABLED"] is False
+
+
+# --- start-up refuses a gateway it cannot use -------------------------------------------
+
+
+def refused(**env: str) -> str:
+    loaded = load_settings(**env)
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured" in loaded.stderr
+    return loaded.stderr
+
+
+def test_an_unknown_gateway_stops_start_up_naming_the_known_ones():
+    stderr = refused(DEBUG="false", PAYMENT_GATEWAY="acme")
+    assert "Unknown PAYMENT_GATEWAY 'acme'" in stderr
+    assert "simulated, stripe" in stderr
+
+
+def test_stripe_without_its_keys_says_which_to_set():
+    stderr = refused(DEBUG="false", PAYMENT_GATEWAY="stripe", STRIPE_SECRET_KEY="sk_live_1")
+    assert "STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET is not set" in stderr
+
+
+def test_stripe_test_keys_without_debug_need_an_explicit_allowance():
+    assert "STRIPE_ALLOW_TEST_KEYS" in refused(DEBUG="false", **TEST_STRIPE)
+    values = resolved(DEBUG="false", STRIPE_ALLOW_TEST_KEYS="true", **TEST_STRIPE)
+    assert values["PAYMENT_GATEWAY"] == "stripe"
+    assert resolved(DEBUG="true", **TEST_STRIPE)["PAYMENT_GATEWAY"] == "stripe"
+
+
+def test_live_stripe_keys_never_run_with_debug_on():
+    assert "never run with DEBUG on" in refused(DEBUG="true", **LIVE_STRIPE)
+
+
+def test_stripe_keys_of_two_modes_are_refused():
+    stderr = refused(DEBUG="false", **{**LIVE_STRIPE, "STRIPE_PUBLISHABLE_KEY": "pk_test_1"})
+    assert "must both be test or both live" in stderr
 
 
 def test_simulation_can_still_be_switched_on_explicitly():

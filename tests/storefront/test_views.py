@@ -263,6 +263,7 @@ def test_an_unknown_purchase_is_404(client):
         ("expired", "pending", None, True, False, "expired"),
         ("cancelled", "pending", None, True, False, "cancelled"),
         ("refunded", "refunded", None, False, False, "refunded"),
+        ("pending", "requires_action", None, False, False, "authenticate"),
     ],
 )
 def test_buyer_state(status, payment_status, reason, unpaid, submitted, state):
@@ -285,6 +286,7 @@ def test_the_purchase_page_has_a_section_for_every_state(client):
     assert sections == {
         "waiting",
         "hold",
+        "authenticate",
         "paying",
         "confirmed",
         "declined",

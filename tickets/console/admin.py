@@ -75,5 +75,7 @@ def _sale(request: HttpRequest, ticket_id: int, *, admin_site) -> dict:
 def _changelist_url(changelist: str, ticket_id: int, lookups: dict) -> str:
     query = {"ticket__id__exact": ticket_id}
     for lookup, value in lookups.items():
+        if isinstance(value, tuple | list):  # an `__in` lookup: the admin takes a, b, c
+            value = ",".join(str(item) for item in value)
         query[lookup] = value.isoformat() if hasattr(value, "isoformat") else value
     return f"{changelist}?{urlencode(query)}"

@@ -48,6 +48,12 @@ class CodeNotValid(DomainError):
 ADMITTING_STATUSES = (TicketPurchase.Status.CONFIRMED, TicketPurchase.Status.COMPLETED)
 
 
+def _why_void(purchase: TicketPurchase) -> str:
+    if purchase.dispute in (TicketPurchase.Dispute.OPEN, TicketPurchase.Dispute.LOST):
+        return "This ticket is void: its payment is disputed by the card holder's bank."
+    return CodeVoid.default_detail
+
+
 def code_redeem(*, code: str, staff_user) -> TicketCode:
     """Marks a valid code used by `staff_user`; raises why not otherwise.
 
@@ -71,5 +77,5 @@ def code_redeem(*, code: str, staff_user) -> TicketCode:
     if ticket_code.status == TicketCode.Status.USED:
         raise CodeAlreadyUsed(ticket_code.used_at)
     if ticket_code.status == TicketCode.Status.VOID:
-        raise CodeVoid()
+        raise CodeVoid(_why_void(ticket_code.purchase))
     raise CodeNotValid()

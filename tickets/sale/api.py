@@ -34,6 +34,7 @@ from tickets.sale.serializers import (
     PaymentSubmitSerializer,
     PurchaseCreateSerializer,
     PurchaseDetailSerializer,
+    PurchaseHolderDetailSerializer,
     PurchasesDebugSerializer,
     PurchaseStatusSerializer,
     SimulatePaymentSerializer,
@@ -149,10 +150,10 @@ def _waiting_list_url(request, status_row: dict) -> str | None:
 
 
 class PurchaseDetailApi(APIView):
-    @extend_schema(responses={200: PurchaseDetailSerializer, 404: NOT_FOUND})
+    @extend_schema(responses={200: PurchaseHolderDetailSerializer, 404: NOT_FOUND})
     def get(self, request, purchase_id):
         purchase = selectors.purchase_detail(purchase_id=purchase_id)
-        return Response(PurchaseDetailSerializer(purchase).data)
+        return Response(PurchaseHolderDetailSerializer(purchase).data)
 
 
 class PurchaseCompleteApi(APIView):

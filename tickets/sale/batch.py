@@ -308,11 +308,11 @@ def _fail_all(ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now
         return
     seats = sum(purchase.quantity for purchase, _ in refused)
     seats_returned(ticket_id=ticket_id, seats=seats)  # the waiting list first
-    by_reason: dict[str, list[TicketPurchase]] = {}
+    by_reason: dict[tuple[str, str], list[TicketPurchase]] = {}
     for purchase, plan in refused:
         reason = "payment_declined" if plan.outcome == Outcome.DECLINED else "payment_error"
-        by_reason.setdefault(reason, []).append(purchase)
-    for reason, purchases in by_reason.items():
+        by_reason.setdefault((reason, plan.result.reason), []).append(purchase)
+    for (reason, gateway_reason), purchases in by_reason.items():
         _mark(
             purchases,
             status=Status.FAILED,
@@ -321,7 +321,9 @@ def _fail_all(ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now
             inventory_reserved=False,
             updated_at=now,
         )
-        purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
+        # The gateway's own words (Stripe's decline_code) stay in the audit trail.
+        note = f"{reason}: {gateway_reason}" if gateway_reason else reason
+        purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=note)
         logger.info("%d purchase(s) of ticket %s failed: %s", len(purchases), ticket_id, reason)
 
 

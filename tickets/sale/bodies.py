@@ -68,4 +68,13 @@ def purchase_status_body(
         "queue_position": queue_position,
         "estimated_wait_seconds": estimated_wait_seconds,
         "waiting_list": waiting_list,
+        "client_secret": client_secret(row),
     }
+
+
+def client_secret(row: dict) -> str | None:
+    """The gateway's secret for authenticating the payment (3-D Secure), only
+    while it waits for the buyer: the holder of the purchase id needs it."""
+    if row["payment_status"] != "requires_action":
+        return None
+    return row.get("payment_client_secret") or None

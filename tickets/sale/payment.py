@@ -170,11 +170,19 @@ def _apply(purchase_id: UUID | str, plan: Plan) -> TicketPurchase:
             return _confirm_or_refund(purchase_id, plan)
         case Action.FAIL:
             reason = "payment_declined" if plan.outcome == Outcome.DECLINED else "payment_error"
-            return purchase_fail(purchase_id=purchase_id, reason=reason)
+            return purchase_fail(
+                purchase_id=purchase_id, reason=reason, gateway_reason=plan.result.reason
+            )
         case Action.CHARGE_AGAIN:
             return purchase_charge(purchase_id=purchase_id)
         case Action.REFUND:
             return refund_unhonoured(purchase_id)
+        case Action.AWAIT_BUYER:
+            return purchase_await_authentication(
+                purchase_id=purchase_id, client_secret=plan.result.client_secret
+            )
+        case Action.ABANDON:
+            return _apply(purchase_id, attempt.abandon(key=str(purchase_id)))
     purchase = TicketPurchase.objects.get(pk=purchase_id)
     logger.info("purchase %s: gateway says %s, left %s", purchase_id, plan.outcome, purchase.status)
     return purchase
@@ -245,6 +253,7 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
         purchase.status = Status.CONFIRMED
         purchase.payment_status = PaymentStatus.COMPLETED
         purchase.gateway_reference = gateway_reference
+        purchase.payment_client_secret = ""
         purchase.confirmed_at = timezone.now()
         inventory.unpaid_hold_settle(purchase)
         purchase.save(
@@ -252,6 +261,7 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
                 "status",
                 "payment_status",
                 "gateway_reference",
+                "payment_client_secret",
                 "confirmed_at",
                 "holds_unpaid",
                 "updated_at",
@@ -265,7 +275,35 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
     return purchase
 
 
-def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
+def purchase_await_authentication(*, purchase_id: UUID | str, client_secret: str) -> TicketPurchase:
+    """The gateway waits for the buyer to authenticate (3-D Secure): the
+    purchase says so, with the secret the buyer's browser needs, and keeps its
+    seats until the hold expires. The outcome comes by webhook or the sweep."""
+    with transaction.atomic():
+        purchase = purchase_locked(purchase_id)
+        if purchase.status != Status.PENDING or purchase.payment_status not in (
+            PaymentStatus.PROCESSING,
+            PaymentStatus.REQUIRES_ACTION,
+        ):
+            return purchase
+        if (
+            purchase.payment_status == PaymentStatus.REQUIRES_ACTION
+            and purchase.payment_client_secret == client_secret
+        ):
+            return purchase
+        purchase.payment_status = PaymentStatus.REQUIRES_ACTION
+        purchase.payment_client_secret = client_secret
+        purchase.save(update_fields=["payment_status", "payment_client_secret", "updated_at"])
+        purchase_log(purchase, "payment requires action", from_status=Status.PENDING)
+    logger.info("purchase %s: waiting for the buyer to authenticate", purchase.id)
+    return purchase
+
+
+def purchase_fail(
+    *, purchase_id: UUID | str, reason: str, gateway_reason: str = ""
+) -> TicketPurchase:
+    """Fails a pending purchase and gives its seats back; `gateway_reason` (e.g.
+    Stripe's decline_code) is kept in the audit trail."""
     with transaction.atomic():
         purchase = purchase_locked(purchase_id)
         if purchase.status == Status.FAILED:
@@ -280,10 +318,11 @@ def purchase_fail(*, purchase_id: UUID | str, reason: str) -> TicketPurchase:
         purchase_seats_release(purchase)
         purchase.status = Status.FAILED
         purchase.failure_reason = reason
-        if purchase.payment_status == PaymentStatus.PROCESSING:
+        if purchase.payment_status in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION):
             purchase.payment_status = PaymentStatus.FAILED
         purchase.save()
-        purchase_log(purchase, "failed", from_status=Status.PENDING, note=reason)
+        note = f"{reason}: {gateway_reason}" if gateway_reason else reason
+        purchase_log(purchase, "failed", from_status=Status.PENDING, note=note)
         caps.seats_release_on_commit([purchase.pk])
     logger.info("purchase %s failed: %s", purchase.id, reason)
     return purchase

@@ -155,14 +155,25 @@ def payment_mark_processing(purchase: TicketPurchase) -> None:
     purchase.payment_started_at = timezone.now()
 
 
+# Payments that never started, or wait for the buyer to authenticate: the hold's
+# expiry ends them (a capture arriving later is refunded: tickets/refunds/services.py).
+UNPAID_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION)
+
+
 def _end_unpaid(purchase: TicketPurchase, status: str) -> TicketPurchase:
-    """Expire or cancel a locked purchase whose payment never started."""
+    """Expire or cancel a locked purchase whose payment never started, or never
+    got the buyer's authentication."""
     if purchase.status == status:
         return purchase
     if purchase.status != Status.PENDING:
         raise PurchaseNotPending(f"cannot move a {purchase.status} purchase to {status}")
-    if purchase.payment_status != PaymentStatus.PENDING:
+    if purchase.payment_status not in UNPAID_PAYMENT_STATUSES:
         raise IllegalTransition("a payment is in progress; the sweep will settle it")
+    if purchase.payment_status == PaymentStatus.REQUIRES_ACTION:
+        purchase.payment_status = PaymentStatus.FAILED
+        purchase.payment_client_secret = ""
+        # A worker cancels the charge at the gateway (gateways/attempt.py `abandon`).
+        enqueue_on_commit(RECONCILE_TASK, str(purchase.id))
     purchase_seats_release(purchase)
     purchase.status = status
     purchase.save()
@@ -190,7 +201,9 @@ def purchases_expire_due(*, now: datetime | None = None, batch_size: int = 200) 
     holding up the rest."""
     now = now or timezone.now()
     due = TicketPurchase.objects.filter(
-        status=Status.PENDING, payment_status=PaymentStatus.PENDING, hold_expires_at__lte=now
+        status=Status.PENDING,
+        payment_status__in=UNPAID_PAYMENT_STATUSES,
+        hold_expires_at__lte=now,
     )
     return sweep(
         due,
@@ -207,9 +220,9 @@ def purchase_retry_processing(*, purchase_id: UUID | str) -> TicketPurchase:
     on where it stopped; every step it triggers is itself idempotent."""
     purchase = TicketPurchase.objects.get(pk=purchase_id)
     with transaction.atomic():
-        if (
-            purchase.status == Status.PENDING
-            and purchase.payment_status == PaymentStatus.PROCESSING
+        if purchase.status == Status.PENDING and purchase.payment_status in (
+            PaymentStatus.PROCESSING,
+            PaymentStatus.REQUIRES_ACTION,
         ):
             enqueue_on_commit(RECONCILE_TASK, str(purchase.id))
         elif purchase.status == Status.PENDING:

@@ -1,7 +1,10 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from gateways import payment_method_accepted
 from tickets.models import Ticket, TicketPurchase
+from tickets.sale.bodies import client_secret
+from tickets.sale.validation import METHOD_NOT_ACCEPTED
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -47,6 +50,11 @@ class PurchaseCreateSerializer(serializers.Serializer):
         max_length=200, required=False, allow_blank=True, default=""
     )
 
+    def validate_payment_method(self, value: str) -> str:
+        if not payment_method_accepted(value):
+            raise serializers.ValidationError(METHOD_NOT_ACCEPTED.format(method=value))
+        return value
+
     def validate_quantity(self, value: int) -> int:
         limit = settings.MAX_TICKETS_PER_PURCHASE
         if value > limit:
@@ -62,6 +70,13 @@ class PaymentSubmitSerializer(serializers.Serializer):
 
 class SimulatePaymentSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=["success", "failure"])
+
+
+CLIENT_SECRET_HELP = (
+    "While payment_status is requires_action: the PaymentIntent's client secret,"
+    " for Stripe.js to authenticate the payment (3-D Secure) in the buyer's"
+    " browser; null otherwise. Only for the holder of the purchase id."
+)
 
 
 class PurchaseStatusSerializer(serializers.Serializer):
@@ -93,6 +108,10 @@ class PurchaseStatusSerializer(serializers.Serializer):
             "Failed as sold out: where to join the ticket's waiting list"
             " (POST name, e-mail, quantity); null otherwise."
         ),
+    )
+    client_secret = serializers.CharField(
+        allow_null=True,
+        help_text=CLIENT_SECRET_HELP,
     )
 
 
@@ -131,6 +150,24 @@ class PurchaseDetailSerializer(serializers.ModelSerializer):
         if purchase.confirmed_at is None:
             return []
         return [code.code for code in purchase.codes.all()]
+
+
+class PurchaseHolderDetailSerializer(PurchaseDetailSerializer):
+    """The detail as the holder of the purchase id reads it: with the secret
+    that authenticates a payment waiting for the buyer (not in staff listings)."""
+
+    client_secret = serializers.SerializerMethodField(help_text=CLIENT_SECRET_HELP)
+
+    class Meta(PurchaseDetailSerializer.Meta):
+        fields = [*PurchaseDetailSerializer.Meta.fields, "client_secret"]
+
+    def get_client_secret(self, purchase: TicketPurchase) -> str | None:
+        return client_secret(
+            {
+                "payment_status": purchase.payment_status,
+                "payment_client_secret": purchase.payment_client_secret,
+            }
+        )
 
 
 class PurchasesDebugSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 from rest_framework.exceptions import ValidationError
 
+from gateways import payment_method_accepted
 from tickets.models import TicketPurchase
 
 # Ids past a bigint match no ticket (the ORM answers them "does not exist" too).
@@ -22,6 +23,7 @@ BLANK = "This field may not be blank."
 NOT_AN_INTEGER = "A valid integer is required."
 NOT_A_STRING = "Not a valid string."
 BAD_EMAIL = "Enter a valid email address."
+METHOD_NOT_ACCEPTED = '"{method}" cannot be paid through the payment gateway in use: pay by card.'
 _MISSING = object()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _email_valid = EmailValidator(message=BAD_EMAIL)
@@ -106,9 +108,12 @@ def _text(value, *, max_length: int, allow_blank: bool = False, email: bool = Fa
 def _choice(value) -> str:
     value = _present(value)
     try:
-        return _PAYMENT_METHODS[str(value)]
+        method = _PAYMENT_METHODS[str(value)]
     except KeyError:
         raise _Invalid(f'"{value}" is not a valid choice.') from None
+    if not payment_method_accepted(method):
+        raise _Invalid(METHOD_NOT_ACCEPTED.format(method=method))
+    return method
 
 
 _FIELDS = (

@@ -1,6 +1,7 @@
 /* Seats left on the lists, and the buy form: one Idempotency-Key per attempt. */
 
 import { ACCEPTED, ATTEMPT, AVAILABILITY_EVERY_SECONDS, CREATE_TRIES, NO_PURCHASE, clearErrors, duration, jsonOf, load, newKey, postJson, retryAfter, save, say, showFieldErrors, sleep } from "./common.js";
+import { mountCard, paymentMethodId } from "./stripe.js";
 import { startJoinForm } from "./waiting_list.js";
 
 export function seatsText(available, total) {
@@ -62,6 +63,7 @@ export function startBuyForm(form) {
   let inFlight = false;
 
   resumeNotice(ticketId);
+  const stripeCard = mountCard(form); // Stripe's card form, when Stripe takes the payments
   const saved = load(ATTEMPT + ticketId);
   if (saved && saved.body && !saved.purchaseId) {
     // Reloaded mid-attempt: the same details send the same key again.
@@ -82,7 +84,7 @@ export function startBuyForm(form) {
     clearErrors(form);
     let leaving = false;
     try {
-      leaving = await buy(form, status);
+      leaving = await buy(form, status, stripeCard);
     } finally {
       form.removeAttribute("aria-busy");
       if (!leaving) {
@@ -93,10 +95,25 @@ export function startBuyForm(form) {
   });
 }
 
-/** Sends the purchase; true when the page is going to the purchase's page. */
-export async function buy(form, status) {
+/** Sends the purchase; true when the page is going to the purchase's page.
+    With Stripe's card form, the card becomes a PaymentMethod first; an attempt
+    sent again with the same details keeps its PaymentMethod, so it keeps its
+    Idempotency-Key and cannot buy twice. */
+export async function buy(form, status, card = null) {
   const ticketId = form.dataset.ticketId;
   const body = purchaseBody(form);
+  if (card) {
+    const saved = load(ATTEMPT + ticketId);
+    const same = saved && saved.body && !saved.purchaseId &&
+      JSON.stringify({ ...saved.body, payment_token: "" }) === JSON.stringify(body);
+    try {
+      body.payment_token = same ? saved.body.payment_token : await paymentMethodId(form, card);
+    } catch (error) {
+      showFieldErrors(form, { payment_token: [error.message] });
+      say(status, "Please check the card.");
+      return false;
+    }
+  }
   const attempt = attemptFor(ticketId, body);
   say(status, "Sending your order\u2026");
   for (let tries = 0; tries < CREATE_TRIES; tries++) {

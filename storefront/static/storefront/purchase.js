@@ -1,6 +1,7 @@
 /* The purchase page: polls the status URL honouring Retry-After and ETag, shows each state. */
 
 import { ACCEPTED, ATTEMPT, DECIDED, FINAL, duration, jsonOf, load, postJson, retryAfter, sameOrigin, save, say, startCountdown } from "./common.js";
+import { confirmWithBank } from "./stripe.js";
 
 /** What the buyer sees for a status payload; storefront.buyer_state answers the same. */
 export function buyerState(status, unpaid, paymentSubmitted) {
@@ -19,6 +20,7 @@ export function buyerState(status, unpaid, paymentSubmitted) {
     case "refunded":
       return status.status;
   }
+  if (status.payment_status === "requires_action") return "authenticate";
   if (status.payment_status === "processing" || paymentSubmitted) return "paying";
   return unpaid ? "hold" : "waiting";
 }
@@ -40,6 +42,10 @@ export function startPurchasePage(root) {
   let timer = null;
   let polling = false;
   let stopped = false;
+  // While the bank asks the buyer to confirm the payment (3-D Secure); once they
+  // have answered, the page waits for the outcome Stripe sends the box office.
+  let clientSecret = root.dataset.clientSecret || null;
+  let bankAnswered = false;
 
   function setConnection(text) {
     connection.hidden = !text;
@@ -103,13 +109,15 @@ export function startPurchasePage(root) {
   }
 
   async function show(status) {
-    const next = buyerState(status, unpaid, paymentSubmitted);
+    let next = buyerState(status, unpaid, paymentSubmitted);
+    if (next === "authenticate" && bankAnswered) next = "paying";
     if (next === "confirmed") {
       if (!codesShown) await showCodes();
       const delivery = root.querySelector("[data-delivery]");
       say(delivery, status.status === "completed" ? delivery.dataset.sent : delivery.dataset.sending);
     }
     if (next === "waiting") showPlace(status.queue_position, status.estimated_wait_seconds);
+    if (next === "authenticate") clientSecret = status.client_secret || clientSecret;
     switchTo(next);
     if (DECIDED.includes(status.status)) {
       // Decided: a new order for this event is a new attempt with a new key.
@@ -172,6 +180,16 @@ export function startPurchasePage(root) {
     schedule(retryAfter(response, 5));
   }
 
+  startBankStep(root, {
+    secret: function () {
+      return clientSecret;
+    },
+    done: function () {
+      bankAnswered = true;
+      switchTo("paying");
+      schedule(0);
+    },
+  });
   startPayStep(root, {
     paid: function () {
       unpaid = false;
@@ -249,4 +267,32 @@ export function startPayStep(root, page) {
     send(root.dataset.cancelUrl, {}, page.show);
   });
   pay.disabled = cancel.disabled = false;
+}
+
+/** The 3-D Secure step: the bank's challenge, opened by the buyer's press. The
+    outcome reaches the box office from Stripe; the page polls for it. */
+export function startBankStep(root, page) {
+  const button = root.querySelector("[data-confirm-with-bank]");
+  if (!button) return;
+  const error = root.querySelector("#error-bank");
+  button.addEventListener("click", async function () {
+    const secret = page.secret();
+    if (!secret) return;
+    button.disabled = true;
+    say(error, "");
+    error.hidden = true;
+    let confirmed = false;
+    try {
+      confirmed = await confirmWithBank(root, secret);
+    } catch (failure) {
+      confirmed = false;
+    }
+    button.disabled = false;
+    if (!confirmed) {
+      say(error, "Your bank did not confirm the payment. You can try again while your seats are held.");
+      error.hidden = false;
+    }
+    page.done();
+  });
+  button.disabled = false;
 }

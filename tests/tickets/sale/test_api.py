@@ -197,6 +197,7 @@ def test_status_is_small_with_retry_after_and_etag(api_client):
         "queue_position",
         "estimated_wait_seconds",
         "waiting_list",
+        "client_secret",
     }
     assert response["Retry-After"] == "1"
     unchanged = api_client.get(url, HTTP_IF_NONE_MATCH=response["ETag"])

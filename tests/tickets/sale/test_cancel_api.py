@@ -48,6 +48,7 @@ def test_cancel_gives_the_seats_back_and_answers_the_status(api_client):
         "queue_position",
         "estimated_wait_seconds",
         "waiting_list",
+        "client_secret",
     }
     assert body["queue_position"] is None and body["estimated_wait_seconds"] is None
     assert (body["purchase_id"], body["status"], body["payment_status"]) == (
