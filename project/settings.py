@@ -68,7 +68,7 @@ MIDDLEWARE = [
     "project.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "project.csp.PagesCSPMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"

@@ -23,8 +23,9 @@ def test_the_storefront_allows_its_own_scripts_only(client):
     assert policy["frame-ancestors"] == ["'none'"]
 
 
-def test_the_api_docs_page_is_left_out(client):
+def test_the_api_docs_page_and_the_json_answers_are_left_out(client):
     assert "Content-Security-Policy" not in client.get("/api/docs/")
+    assert "Content-Security-Policy" not in client.get("/api/tickets/")
 
 
 def test_with_stripe_its_script_frames_and_api_are_allowed():

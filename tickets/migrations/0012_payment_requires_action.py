@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0010_purchase_seated_in_batch'),
+        ('tickets', '0011_waiting_list_confirmation'),
     ]
 
     operations = [

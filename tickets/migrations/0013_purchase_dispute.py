@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0011_payment_requires_action'),
+        ('tickets', '0012_payment_requires_action'),
     ]
 
     operations = [
