@@ -12,9 +12,7 @@ from django.utils import timezone
 
 from gateways.models import StripeCharge, StripeRefund, WebhookEvent
 from tests.factories import TicketFactory, purchase_request
-from tests.gateways.localstripe import LocalStripe, LocalStripeUnavailable
 from tests.waiting import describe, wait_for, wait_until_final
-from tests.worker_process import WebServer
 from tickets.models import TicketPurchase
 from tickets.refunds.services import purchase_refund
 from tickets.sale.purchases import purchases_expire_due
@@ -23,34 +21,6 @@ from tickets.sale.sweeps import purchases_finish_refunds, purchases_sweep_stuck_
 VISA = "4242424242424242"
 THREE_D_SECURE = "4000002760003184"  # requires_action until authenticated
 CREATE_URL = "/api/tickets/purchase/direct/"
-
-
-@pytest.fixture
-def localstripe(settings):
-    """localstripe on a free port; this test process pays through it too."""
-    try:
-        server = LocalStripe().start()
-    except LocalStripeUnavailable as exc:
-        pytest.skip(f"localstripe cannot start: {exc}")
-    for name, value in server.env().items():
-        setattr(settings, name, value if not name.endswith("RETRIES") else int(value))
-    settings.STRIPE_ALLOW_TEST_KEYS = True
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def stripe_worker(localstripe, start_worker):
-    return start_worker("stripe", extra_env=localstripe.env())
-
-
-@pytest.fixture
-def stripe_web(localstripe, stripe_worker):
-    """The API under gunicorn, configured for Stripe: localstripe's webhooks go there."""
-    server = WebServer(extra_env=localstripe.env()).start()
-    localstripe.send_webhooks_to(f"{server.url}/api/payments/webhooks/stripe/")
-    yield server
-    server.stop()
 
 
 def buy(api_client, localstripe, card: str, quantity: int = 2) -> str:
