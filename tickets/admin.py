@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from project.admin_actions import run_service_on_each
 from project.admin_inlines import AuditTrailInline
 from tickets import inventory, permissions, seats
+from tickets.cancellation.admin import cancel_event
 from tickets.console import admin as console
 from tickets.delivery import services as delivery
 from tickets.errors import CapacityRefused
@@ -96,7 +97,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ("is_on_sale", "currency", "waiting_list_paused")
     search_fields = ("name", "venue", "destination_name")
     inlines = [TicketAuditTrailInline]
-    actions = ["pause_offers", "resume_offers"]
+    actions = ["pause_offers", "resume_offers", cancel_event]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(seats_wanted=waiting_list.seats_wanted())
@@ -159,6 +160,9 @@ class TicketAdmin(admin.ModelAdmin):
             line["offered"],
             line["unconfirmed"],
         )
+
+    def has_cancel_event_permission(self, request) -> bool:
+        return request.user.has_perm(permissions.CANCEL_EVENT)
 
     def has_pause_waiting_list_permission(self, request) -> bool:
         return request.user.has_perm(permissions.PAUSE_WAITING_LIST)
