@@ -31,6 +31,7 @@ OFFER_MAIL_TASK = "tickets.send_waiting_list_offer"
 ENTRY_MAIL_TASK = "tickets.send_waiting_list_entry"
 REFUND_MAIL_TASK = "tickets.send_refund_notice"
 CANCELLATION_REFUND_TASK = "tickets.refund_for_cancelled_event"
+CANCELLED_ENTRY_MAIL_TASK = "tickets.send_waiting_list_cancelled"
 
 # --- Destination bookings (payments/) and gateway callbacks (gateways/) -----------------
 BOOKING_PROCESS_TASK = "payments.process_payment"
@@ -73,7 +74,14 @@ SWEEPS = (
     FINISH_BOOKING_REFUNDS_TASK,
     RESUME_CANCELLATIONS_TASK,
 )
-DELIVERIES = (DELIVER_TASK, DELIVER_BATCH_TASK, OFFER_MAIL_TASK, ENTRY_MAIL_TASK, REFUND_MAIL_TASK)
+DELIVERIES = (
+    DELIVER_TASK,
+    DELIVER_BATCH_TASK,
+    OFFER_MAIL_TASK,
+    ENTRY_MAIL_TASK,
+    REFUND_MAIL_TASK,
+    CANCELLED_ENTRY_MAIL_TASK,
+)
 PIPELINE = (
     PROCESS_TASK,
     BATCH_TASK,

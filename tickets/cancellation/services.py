@@ -33,9 +33,10 @@ from django.utils import timezone
 
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
-from project.tasks import CANCELLATION_REFUND_TASK
+from project.tasks import CANCELLATION_REFUND_TASK, CANCELLED_ENTRY_MAIL_TASK
 from tickets import inventory
 from tickets.audit import ticket_log
+from tickets.delivery.emails import entry_cancelled_message
 from tickets.errors import IllegalTransition, PurchaseNotPending
 from tickets.models import (
     EventCancellation,
@@ -48,6 +49,7 @@ from tickets.models import (
 from tickets.refunds import services as refunds
 from tickets.sale.purchases import purchase_cancel
 from tickets.waiting_list.offers import offer_end, seats_returned
+from tickets.waiting_list.services import offer_link
 
 logger = logging.getLogger(__name__)
 
@@ -239,11 +241,23 @@ def entry_cancel(*, entry_id: UUID | str) -> WaitingListEntry:
         entry = inventory.entry_locked(entry_id)
         if entry.state not in WaitingListEntry.ACTIVE_STATES:
             return entry
+        if entry.confirmed_at is not None:  # an unconfirmed address never asked for news
+            enqueue_on_commit(CANCELLED_ENTRY_MAIL_TASK, str(entry.pk))
         if entry.state == State.OFFERED:
             return offer_end(entry, State.CANCELLED)
         entry.state = State.CANCELLED
         entry.save(update_fields=["state", "updated_at"])
     return entry
+
+
+def entry_cancelled_mail(*, entry_id: UUID | str) -> bool:
+    """Tells a waiting-list entry its event was cancelled (the task's work); False
+    when the entry did not end that way. A task run twice may send it twice."""
+    entry = WaitingListEntry.objects.select_related("ticket").get(pk=entry_id)
+    if entry.state != State.CANCELLED:
+        return False
+    entry_cancelled_message(entry, link=offer_link(entry)).send()
+    return True
 
 
 def cancellation_refund(*, purchase_id: UUID | str) -> TicketPurchase:

@@ -9,7 +9,7 @@ import pytest
 
 from gateways.attempt import refund_key
 from gateways.simulated import SimulatedGateway
-from project.tasks import CANCELLATION_REFUND_TASK, REFUND_MAIL_TASK
+from project.tasks import CANCELLATION_REFUND_TASK, CANCELLED_ENTRY_MAIL_TASK, REFUND_MAIL_TASK
 from tests.factories import PurchaseFactory, TicketFactory, UserFactory, wait_in_line
 from tests.inventory import assert_inventory_adds_up
 from tickets.cancellation.services import (
@@ -18,6 +18,7 @@ from tickets.cancellation.services import (
     cancellation_progress,
     cancellation_refund,
     cancellations_resume,
+    entry_cancelled_mail,
     event_cancel,
     event_cancel_figures,
 )
@@ -164,6 +165,24 @@ def test_the_buyer_is_told_the_event_was_cancelled(event, published, committed, 
 
     assert purchase_refund_notice(purchase_id=event["paid"][1].pk)
     assert "The event has been cancelled." in mailoutbox[-1].body
+
+
+def test_people_waiting_or_offered_seats_are_told(event, published, committed, mailoutbox):
+    unconfirmed = waiting_list_join(
+        ticket_id=event["ticket"].pk,
+        customer_name="Una",
+        customer_email="una@example.com",
+        quantity=1,
+    )
+    committed(event_cancel, ticket_id=event["ticket"].pk)
+
+    told = published.ids(CANCELLED_ENTRY_MAIL_TASK)
+    assert sorted(told) == sorted(str(entry.pk) for entry in event["entries"])
+    assert str(unconfirmed.pk) not in told  # the address never asked for news
+    for entry_id in told:
+        assert entry_cancelled_mail(entry_id=entry_id)
+    assert {m.subject for m in mailoutbox} == {f"{event['ticket'].name} is cancelled"}
+    assert "no longer on offer" in mailoutbox[0].body + mailoutbox[1].body
 
 
 def test_a_second_cancel_answers_the_first_and_refunds_nothing_twice(event, published, committed):
