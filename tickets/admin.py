@@ -209,7 +209,11 @@ class TicketAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Once the ticket exists its counts are shown, and capacity changes by a delta.
-        return () if obj is None else (*INVENTORY_FIELDS, *WAITING_LIST_FIELDS, "waiting_list_line")
+        if obj is None:
+            return ()
+        shown = (*INVENTORY_FIELDS, *WAITING_LIST_FIELDS, "waiting_list_line")
+        # A cancelled event never goes back on sale: its buyers are being refunded.
+        return (*shown, "is_on_sale") if hasattr(obj, "cancellation") else shown
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:

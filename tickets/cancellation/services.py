@@ -180,10 +180,15 @@ def event_cancel(*, ticket_id: int, user=None) -> EventCancellation:
     return cancellation
 
 
-def cancellation_advance(*, cancellation_id: int) -> EventCancellation:
+def cancellation_advance(
+    *, cancellation_id: int, stalled_after: timedelta | None = None
+) -> EventCancellation:
     """Moves a cancellation on from wherever it stopped; safe to run any number
     of times: ends what is still open, hands every purchase still to refund to
-    a refund task, and records the cancellation as done when nothing is left."""
+    a refund task, and records the cancellation as done when nothing is left.
+    With `stalled_after` (the sweep), the refunds are sent again only when none
+    was recorded for that long: while the workers get through a big event's
+    queue, the sweep does not pile copies of it behind them."""
     cancellation = EventCancellation.objects.get(pk=cancellation_id)
     if cancellation.status == EventCancellation.Status.DONE:
         return cancellation
@@ -200,12 +205,19 @@ def cancellation_advance(*, cancellation_id: int) -> EventCancellation:
         *_to_refund(cancellation).values_list("pk", flat=True),
         *unfinished.values_list("pk", flat=True),
     ]
-    for purchase_id in to_refund:
-        enqueue_on_commit(CANCELLATION_REFUND_TASK, str(purchase_id))
+    if stalled_after is None or not _refunded_since(ticket_id, timezone.now() - stalled_after):
+        for purchase_id in to_refund:
+            enqueue_on_commit(CANCELLATION_REFUND_TASK, str(purchase_id))
     left_open = _open_holds(ticket_id).exists() or _active_entries(ticket_id).exists()
     if not to_refund and not left_open and not cancellation_progress(cancellation)["pending"]:
         _finish(cancellation_id)
     return EventCancellation.objects.get(pk=cancellation_id)
+
+
+def _refunded_since(ticket_id: int, since) -> bool:
+    return TicketPurchase.objects.filter(
+        ticket_id=ticket_id, refund_reason=REFUND_REASON, refunded_at__gte=since
+    ).exists()
 
 
 def _end_holds(ticket_id: int) -> None:
@@ -291,15 +303,16 @@ def _finish(cancellation_id: int) -> None:
 
 
 def cancellations_resume() -> int:
-    """The beat's sweep: every running cancellation is moved on again (its lost
-    refund tasks sent again, charges captured since refunded, done recorded)."""
+    """The beat's sweep: every running cancellation is moved on again (refunds
+    sent again once they stall, charges captured since refunded, done recorded)."""
     running = EventCancellation.objects.filter(status=EventCancellation.Status.RUNNING)
+    waited = timedelta(seconds=settings.REQUEUE_AFTER_SECONDS)
     return sweep(
         running,
         label="resume event cancellations",
         order_by="created_at",
-        hold=timedelta(seconds=settings.REQUEUE_AFTER_SECONDS),
-        handle=lambda pk: cancellation_advance(cancellation_id=pk),
+        hold=waited,
+        handle=lambda pk: cancellation_advance(cancellation_id=pk, stalled_after=waited),
     )
 
 

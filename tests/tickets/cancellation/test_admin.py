@@ -107,3 +107,18 @@ def test_the_changelist_shows_done_pending_failed_and_money_refunded(client, pub
 def test_the_cancellations_need_their_view_permission(client):
     login(client, "view_ticket")
     assert client.get(CANCELLATIONS).status_code == 403
+
+
+def test_a_cancelled_ticket_links_to_its_refunds_and_cannot_go_back_on_sale(
+    client, django_capture_on_commit_callbacks
+):
+    ticket = paid_event()
+    login(client, "view_ticket", "change_ticket", "cancel_event", "view_eventcancellation")
+    with django_capture_on_commit_callbacks():
+        run_action(client, ticket, cancel_event_confirmed="yes")
+    cancellation = EventCancellation.objects.get(ticket=ticket)
+
+    page = client.get(f"{TICKETS}{ticket.pk}/change/")
+
+    assert f"{CANCELLATIONS}{cancellation.pk}/change/" in page.content.decode()
+    assert "is_on_sale" not in page.context["adminform"].form.fields

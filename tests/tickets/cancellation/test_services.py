@@ -3,9 +3,12 @@ with the refund tasks run by hand: the dry run's figures, everything that ends,
 every paid purchase refunded once (scanned ones too), a refund refused or lost
 counted as such, and a second cancel that changes nothing."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from gateways.attempt import refund_key
 from gateways.simulated import SimulatedGateway
@@ -215,10 +218,15 @@ def test_a_refund_lost_or_interrupted_is_asked_again_and_a_refused_one_counts_fa
     )
     assert cancellation_progress(cancellation)["pending"] == 1
 
-    # The resume sweep sends the interrupted one again, never the refused one.
+    # While refunds are being recorded, the sweep sends nothing again.
     published.clear()
     EventCancellation.objects.filter(pk=cancellation.pk).update(sweep_claimed_at=None)
     assert committed(cancellations_resume) == 1
+    assert published.ids(CANCELLATION_REFUND_TASK) == []
+
+    # Once they stall, it sends the interrupted one again, never the refused one.
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        assert committed(cancellations_resume) == 1
     assert published.ids(CANCELLATION_REFUND_TASK) == [str(crashed.pk)]
     run_refunds(published, committed)
     cancellation = committed(cancellation_advance, cancellation_id=cancellation.pk)
