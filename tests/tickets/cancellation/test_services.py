@@ -13,7 +13,13 @@ from django.utils import timezone
 from gateways.attempt import refund_key
 from gateways.simulated import SimulatedGateway
 from project.tasks import CANCELLATION_REFUND_TASK, CANCELLED_ENTRY_MAIL_TASK, REFUND_MAIL_TASK
-from tests.factories import PurchaseFactory, TicketFactory, UserFactory, wait_in_line
+from tests.factories import (
+    PurchaseFactory,
+    TicketFactory,
+    UserFactory,
+    purchase_request,
+    wait_in_line,
+)
 from tests.inventory import assert_inventory_adds_up
 from tickets.cancellation.services import (
     REFUND_REASON,
@@ -114,10 +120,16 @@ def test_the_dry_run_counts_what_cancelling_would_do_and_changes_nothing(event):
 
 
 def test_cancel_ends_everything_open_and_refunds_every_paid_purchase_once(
-    event, published, committed
+    event, published, committed, api_client
 ):
     ticket = event["ticket"]
     cancellation = committed(event_cancel, ticket_id=ticket.pk)
+    purchases_before = TicketPurchase.objects.count()
+    refused = api_client.post(
+        "/api/tickets/purchase/direct/", purchase_request(ticket), format="json"
+    )
+    assert refused.status_code >= 400
+    assert TicketPurchase.objects.count() == purchases_before
 
     assert cancellation.figures["purchases_to_refund"] == 3
     assert not Ticket.objects.get(pk=ticket.pk).is_on_sale
