@@ -8,7 +8,7 @@ charge but whose answer never arrives: the charge is pending at the gateway (and
 settles like `tok_pending`) while every charge call raises a transient error.
 `tok_refund_pending` and `tok_refund_declined` capture, and their refunds are
 then pending for a while (asynchronous) or refused. Any other token is declined
-as invalid.
+as invalid. `fail_next_refund` makes one refund call fail transiently (tests).
 
 Its state lives in Redis, like a real processor's lives outside our database,
 so every process (web, workers, beat, tests) sees the same charges. Every key
@@ -130,6 +130,8 @@ class SimulatedGateway:
         SIMULATED_PENDING_SETTLE_SECONDS), one made with `tok_refund_declined` is
         refused, and nothing is refunded where nothing was captured."""
         self._wait_like_a_processor()
+        if self.redis.delete(self._refund_fault_key(idempotency_key)):
+            raise TransientGatewayError("simulated gateway: temporary refund error")
         existing = self._load_refund(idempotency_key)
         if existing is not None:
             return self._refund_result(idempotency_key, existing)
@@ -157,6 +159,24 @@ class SimulatedGateway:
 
     def lookup_dispute(self, *, dispute_id: str) -> Dispute | None:
         return None  # nobody disputes a simulated card
+
+    def refunds_made(self, charge_key: str) -> int:
+        """How many refunds were made of the capture under a key, under any refund
+        key (a scan: for audits and tests)."""
+        return sum(
+            json.loads(raw)["charge_key"] == charge_key
+            for key in self.redis.scan_iter(f"{KEY_PREFIX}:refund:*", count=1000)
+            if (raw := self.redis.get(key))
+        )
+
+    def fail_next_refund(self, idempotency_key: str) -> None:
+        """The next refund call under this refund key raises a transient error, as
+        a processor that times out once would (tests; nothing sets it otherwise)."""
+        self.redis.set(self._refund_fault_key(idempotency_key), 1, ex=self._retention_seconds())
+
+    @staticmethod
+    def _refund_fault_key(idempotency_key: str) -> str:
+        return f"{KEY_PREFIX}:fault:refund:{idempotency_key}"
 
     def lookup_refund(self, *, idempotency_key: str) -> RefundResult | None:
         record = self._load_refund(idempotency_key)

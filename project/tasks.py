@@ -11,11 +11,14 @@ its worker after a deploy, so a name is added, never renamed in place.
 """
 
 # Queues: the pipeline never waits behind periodic work, nor payments behind a
-# slow mail server. The Procfile's `worker` consumes `celery,sweeps`, `mailer`
+# slow mail server. The Procfile's `worker` consumes `celery,sweeps,cancellations`, `mailer`
 # consumes `delivery`; docker-compose runs the same split.
 PIPELINE_QUEUE = "celery"
 DELIVERY_QUEUE = "delivery"
 SWEEPS_QUEUE = "sweeps"
+# An event's refunds (tickets/cancellation/): thousands at once never hold up a
+# sale of another event. The Procfile's `worker` consumes it too.
+CANCELLATIONS_QUEUE = "cancellations"
 
 # --- Ticket purchases (tickets/) --------------------------------------------------------
 PROCESS_TASK = "tickets.process_purchase"
@@ -27,6 +30,8 @@ DELIVER_BATCH_TASK = "tickets.deliver_batch"
 OFFER_MAIL_TASK = "tickets.send_waiting_list_offer"
 ENTRY_MAIL_TASK = "tickets.send_waiting_list_entry"
 REFUND_MAIL_TASK = "tickets.send_refund_notice"
+CANCELLATION_REFUND_TASK = "tickets.refund_for_cancelled_event"
+CANCELLED_ENTRY_MAIL_TASK = "tickets.send_waiting_list_cancelled"
 
 # --- Destination bookings (payments/) and gateway callbacks (gateways/) -----------------
 BOOKING_PROCESS_TASK = "payments.process_payment"
@@ -48,6 +53,7 @@ SWEEP_STUCK_BOOKING_PAYMENTS_TASK = "payments.sweep_stuck_payments"
 REQUEUE_UNPROCESSED_WEBHOOKS_TASK = "payments.requeue_unprocessed_webhooks"
 PURGE_WEBHOOK_EVENTS_TASK = "payments.purge_webhook_events"
 FINISH_BOOKING_REFUNDS_TASK = "payments.finish_refunds"
+RESUME_CANCELLATIONS_TASK = "tickets.resume_event_cancellations"
 
 # --- The workers' own ---------------------------------------------------------------------
 PING_TASK = "workers.ping"  # health checks: a worker that answers is consuming
@@ -66,8 +72,16 @@ SWEEPS = (
     REQUEUE_UNPROCESSED_WEBHOOKS_TASK,
     PURGE_WEBHOOK_EVENTS_TASK,
     FINISH_BOOKING_REFUNDS_TASK,
+    RESUME_CANCELLATIONS_TASK,
 )
-DELIVERIES = (DELIVER_TASK, DELIVER_BATCH_TASK, OFFER_MAIL_TASK, ENTRY_MAIL_TASK, REFUND_MAIL_TASK)
+DELIVERIES = (
+    DELIVER_TASK,
+    DELIVER_BATCH_TASK,
+    OFFER_MAIL_TASK,
+    ENTRY_MAIL_TASK,
+    REFUND_MAIL_TASK,
+    CANCELLED_ENTRY_MAIL_TASK,
+)
 PIPELINE = (
     PROCESS_TASK,
     BATCH_TASK,
@@ -85,4 +99,5 @@ QUEUE_OF = {
     **{name: PIPELINE_QUEUE for name in PIPELINE},
     **{name: DELIVERY_QUEUE for name in DELIVERIES},
     **{name: SWEEPS_QUEUE for name in SWEEPS},
+    CANCELLATION_REFUND_TASK: CANCELLATIONS_QUEUE,
 }

@@ -181,6 +181,7 @@ ENTRY_TITLES = {
     EntryState.LAPSED: "The offer ended",
     EntryState.DECLINED: "You declined the offer",
     EntryState.LEFT: "You left the waiting list",
+    EntryState.CANCELLED: "The event is cancelled",
 }
 
 

@@ -75,7 +75,7 @@ class WorkerProcess:
                 sys.executable, "-m", "celery", "-A", "workers", "worker",
                 "--loglevel=INFO", f"--concurrency={self.concurrency}",
                 "--prefetch-multiplier=1", f"--hostname={self.hostname}",
-                "--queues=celery,sweeps,delivery",
+                "--queues=celery,sweeps,delivery,cancellations",
                 "--without-gossip", "--without-mingle",
             ],
             cwd=ROOT,

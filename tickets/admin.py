@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from project.admin_actions import run_service_on_each
 from project.admin_inlines import AuditTrailInline
 from tickets import inventory, permissions, seats
+from tickets.cancellation.admin import cancel_event
 from tickets.console import admin as console
 from tickets.delivery import services as delivery
 from tickets.errors import CapacityRefused
@@ -96,7 +97,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ("is_on_sale", "currency", "waiting_list_paused")
     search_fields = ("name", "venue", "destination_name")
     inlines = [TicketAuditTrailInline]
-    actions = ["pause_offers", "resume_offers"]
+    actions = ["pause_offers", "resume_offers", cancel_event]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(seats_wanted=waiting_list.seats_wanted())
@@ -160,6 +161,9 @@ class TicketAdmin(admin.ModelAdmin):
             line["unconfirmed"],
         )
 
+    def has_cancel_event_permission(self, request) -> bool:
+        return request.user.has_perm(permissions.CANCEL_EVENT)
+
     def has_pause_waiting_list_permission(self, request) -> bool:
         return request.user.has_perm(permissions.PAUSE_WAITING_LIST)
 
@@ -205,7 +209,11 @@ class TicketAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Once the ticket exists its counts are shown, and capacity changes by a delta.
-        return () if obj is None else (*INVENTORY_FIELDS, *WAITING_LIST_FIELDS, "waiting_list_line")
+        if obj is None:
+            return ()
+        shown = (*INVENTORY_FIELDS, *WAITING_LIST_FIELDS, "waiting_list_line")
+        # A cancelled event never goes back on sale: its buyers are being refunded.
+        return (*shown, "is_on_sale") if hasattr(obj, "cancellation") else shown
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:

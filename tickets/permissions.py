@@ -16,6 +16,7 @@ VIEW_LIVE_SALE = "tickets.view_live_sale"
 OFFER_WAITING_LIST = "tickets.offer_waiting_list"
 PAUSE_WAITING_LIST = "tickets.pause_waiting_list"
 VIEW_WAITING_LIST = "tickets.view_waitinglistentry"
+CANCEL_EVENT = "tickets.cancel_event"
 
 
 def HasPerm(perm: str) -> type[BasePermission]:

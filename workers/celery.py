@@ -18,6 +18,7 @@ TASK_MODULES = [
     "workers.payment_tasks",
     "workers.webhook_tasks",
     "workers.delivery_tasks",
+    "workers.cancellation_tasks",
 ]
 
 app = Celery("workers", include=TASK_MODULES)

@@ -4,9 +4,10 @@ slow mail server never holds up payments. The table itself is the registry's
 
 - `celery` (the default): the purchase and booking pipeline and webhooks;
 - `delivery`: confirmation e-mails with their QR codes;
-- `sweeps`: the beat's periodic sweeps (each expires after its interval).
+- `sweeps`: the beat's periodic sweeps (each expires after its interval);
+- `cancellations`: the refunds of a cancelled event (tickets/cancellation/).
 
-The Procfile's `worker` consumes `celery,sweeps` and `mailer` consumes
+The Procfile's `worker` consumes `celery,sweeps,cancellations` and `mailer` consumes
 `delivery`; docker-compose runs the same split.
 """
 

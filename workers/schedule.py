@@ -36,6 +36,7 @@ def project_schedule() -> dict[str, dict]:
         },
         "finish-interrupted-refunds": {"task": tasks.FINISH_REFUNDS_TASK, "every": often},
         "lapse-waiting-list-offers": {"task": tasks.LAPSE_OFFERS_TASK, "every": often},
+        "resume-event-cancellations": {"task": tasks.RESUME_CANCELLATIONS_TASK, "every": often},
         "requeue-waiting-destination-payments": {
             "task": tasks.REQUEUE_WAITING_BOOKINGS_TASK,
             "every": often,

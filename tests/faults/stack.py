@@ -187,7 +187,8 @@ class Stack:
             "worker",
             [
                 python, "-m", "celery", "-A", "workers", "worker", "--loglevel=INFO",
-                "--concurrency=4", "--prefetch-multiplier=1", "-Q", "celery,sweeps,delivery",
+                "--concurrency=4", "--prefetch-multiplier=1",
+                "-Q", "celery,sweeps,delivery,cancellations",
                 "--without-gossip", "--without-mingle", f"--hostname={hostname}",
             ],
             self.env,

@@ -70,8 +70,8 @@ def test_beat_uses_the_database_scheduler_and_flower_has_basic_auth():
 def test_every_queue_has_a_consumer_like_the_procfile():
     services = compose()["services"]
     procfile = (ROOT / "Procfile").read_text()
-    assert services["worker"]["command"][-2:] == ["-Q", "celery,sweeps"]
-    assert "-Q ${WORKER_QUEUES:-celery,sweeps}" in procfile
+    assert services["worker"]["command"][-2:] == ["-Q", "celery,sweeps,cancellations"]
+    assert "-Q ${WORKER_QUEUES:-celery,sweeps,cancellations}" in procfile
     assert services["mailer"]["command"][-3:-1] == ["-Q", "delivery"]
     assert "-Q delivery" in procfile
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tests.factories import PurchaseFactory, TicketFactory, wait_in_line
 from tests.storefront.test_views import page
+from tickets.cancellation.services import entry_cancel
 from tickets.models import TicketPurchase, WaitingListEntry
 from tickets.sale.payment import purchase_process
 from tickets.sale.purchases import purchase_cancel, purchase_create, purchase_reserve
@@ -185,8 +186,13 @@ def test_a_taken_offer_links_to_its_purchase(client, sold_out):
             "You left the waiting list",
             "We will not e-mail you about seats for this event",
         ),
+        (
+            lambda entry: entry_cancel(entry_id=entry.pk),
+            "The event is cancelled",
+            "Its waiting list is closed and nothing is on offer any more",
+        ),
     ],
-    ids=["lapsed", "declined", "left"],
+    ids=["lapsed", "declined", "left", "cancelled"],
 )
 def test_an_ended_entry_says_what_happened_and_links_back_to_the_event(
     client, sold_out, end, headline, words

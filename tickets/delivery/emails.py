@@ -86,6 +86,12 @@ def entry_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternativ
     return _entry_message(entry, "entry", subject=subject, link=link)
 
 
+def entry_cancelled_message(entry: WaitingListEntry, *, link: str) -> EmailMultiAlternatives:
+    """The event of a waiting-list entry was cancelled: the entry (and any offer) ended."""
+    subject = f"{entry.ticket.name} is cancelled"
+    return _entry_message(entry, "entry_cancelled", subject=subject, link=link)
+
+
 def _entry_message(entry, template: str, *, subject: str, link: str) -> EmailMultiAlternatives:
     context = {
         "entry": entry,

@@ -39,7 +39,9 @@ PaymentStatus = TicketPurchase.PaymentStatus
 HONOURED_STATUSES = (Status.CONFIRMED, Status.COMPLETED, Status.REFUNDED)
 
 
-def purchase_refund(*, purchase_id: UUID | str, allow_used: bool = False) -> TicketPurchase:
+def purchase_refund(
+    *, purchase_id: UUID | str, allow_used: bool = False, reason: str = "staff_refund"
+) -> TicketPurchase:
     """Staff refund of a paid purchase: the money goes back, the codes are void
     and the seats return to sale. A code already used blocks it unless
     `allow_used`.
@@ -62,7 +64,7 @@ def purchase_refund(*, purchase_id: UUID | str, allow_used: bool = False) -> Tic
         # Checked after voiding: a scan that raced us has committed by now (or is blocked).
         if not allow_used and purchase.codes.filter(status=TicketCode.Status.USED).exists():
             raise RefundRefused("a code of this purchase was already used at the door")
-        _mark_refund_pending(purchase, reason="staff_refund")
+        _mark_refund_pending(purchase, reason=reason)
     try:
         return purchase_refund_finish(purchase_id=purchase_id)
     except DependencyUnavailable as exc:
