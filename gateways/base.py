@@ -83,6 +83,20 @@ class TransientGatewayError(DependencyUnavailable):
     default_detail = "The payment gateway could not be reached; nothing was changed. Try again."
 
 
+def charge_answer(gateway, request: ChargeRequest) -> "GatewayResult | TransientGatewayError":
+    """One charge of a batch through `gateway.charge`: a transient error is its
+    answer, returned in its place, so the batch's other charges still count."""
+    try:
+        return gateway.charge(
+            idempotency_key=request.idempotency_key,
+            amount=request.amount,
+            currency=request.currency,
+            token=request.token,
+        )
+    except TransientGatewayError as exc:
+        return exc
+
+
 class PaymentGateway(Protocol):
     name: str
 

@@ -32,6 +32,7 @@ from gateways.base import (
     RefundOutcome,
     RefundResult,
     TransientGatewayError,
+    charge_answer,
 )
 from gateways.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_signature
 from project.redis_client import redis_client
@@ -103,15 +104,7 @@ class SimulatedGateway:
         return [answers[index] for index in range(len(requests))]
 
     def _charge_one(self, request: ChargeRequest) -> GatewayResult | TransientGatewayError:
-        try:
-            return self.charge(
-                idempotency_key=request.idempotency_key,
-                amount=request.amount,
-                currency=request.currency,
-                token=request.token,
-            )
-        except TransientGatewayError as exc:
-            return exc
+        return charge_answer(self, request)
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult:
         record = self._load(idempotency_key)

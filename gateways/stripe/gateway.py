@@ -26,6 +26,7 @@ from gateways.base import (
     RefundOutcome,
     RefundResult,
     TransientGatewayError,
+    charge_answer,
 )
 from gateways.stripe.client import minor_units, stripe_client
 from gateways.stripe.outcomes import (
@@ -108,15 +109,7 @@ class StripeGateway:
             connections.close_all()  # this thread's own connections only
 
     def _charge_one(self, request: ChargeRequest) -> GatewayResult | TransientGatewayError:
-        try:
-            return self.charge(
-                idempotency_key=request.idempotency_key,
-                amount=request.amount,
-                currency=request.currency,
-                token=request.token,
-            )
-        except TransientGatewayError as exc:
-            return exc
+        return charge_answer(self, request)
 
     def lookup(self, *, idempotency_key: str) -> GatewayResult:
         intent_id = _recorded_intent(idempotency_key)

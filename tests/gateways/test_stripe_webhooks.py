@@ -13,8 +13,6 @@ from django.utils import timezone
 
 from gateways import webhooks
 from gateways.models import StripeCharge, StripeRefund, WebhookEvent
-from gateways.stripe import gateway as stripe_gateway
-from gateways.stripe.client import stripe_client
 from payments.services import payment_process
 from project.tasks import RECONCILE_TASK
 from tests.factories import PurchaseFactory, purchase_request
@@ -31,19 +29,6 @@ SECRET = "whsec_test_current"
 RETRIEVE = ("GET", f"/v1/payment_intents/{INTENT_ID}")
 CONFIRM = ("POST", f"/v1/payment_intents/{INTENT_ID}/confirm")
 CANCEL = ("POST", f"/v1/payment_intents/{INTENT_ID}/cancel")
-
-
-@pytest.fixture
-def stripe_http(settings, monkeypatch) -> RecordedStripe:
-    """PAYMENT_GATEWAY=stripe, with every SDK call answered by the returned fake."""
-    settings.PAYMENT_GATEWAY = "stripe"
-    settings.STRIPE_SECRET_KEY = "sk_test_fake"
-    settings.STRIPE_WEBHOOK_SECRET = SECRET
-    settings.STRIPE_API_BASE = ""
-    settings.STRIPE_MAX_NETWORK_RETRIES = 0
-    http = RecordedStripe({})
-    monkeypatch.setattr(stripe_gateway, "stripe_client", lambda: stripe_client(http_client=http))
-    return http
 
 
 def waiting_for_3ds(http: RecordedStripe) -> TicketPurchase:
