@@ -7,6 +7,9 @@ from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from kombu import Connection
+
+from project.celery_settings import broker_kind
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +25,16 @@ def database_ok() -> bool:
 
 
 def broker_ok() -> bool:
+    """The broker answers: a PING for Redis, an AMQP connection for RabbitMQ."""
+    url = settings.CELERY_BROKER_URL
     try:
-        client = redis.Redis.from_url(
-            settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1
-        )
-        return bool(client.ping())
-    except redis.RedisError:
+        if broker_kind(url) == "redis":
+            client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+            return bool(client.ping())
+        with Connection(url, connect_timeout=1) as amqp:
+            amqp.ensure_connection(max_retries=1, timeout=1)
+        return True
+    except Exception:  # whatever the broker's client raises: unavailable, never a 500
         logger.exception("health check: broker unreachable")
         return False
 

@@ -62,12 +62,22 @@ class WorkerProcess:
         )
         self.process: subprocess.Popen | None = None
 
-    def start(self, purge: bool = True) -> "WorkerProcess":
+    def control(self):
+        """The Celery app that reaches this worker: the project's, or one on the
+        broker the worker was given (CELERY_BROKER_URL in its extra_env)."""
         from workers.celery import app
 
+        broker_url = self.extra_env.get("CELERY_BROKER_URL")
+        if not broker_url:
+            return app
+        from celery import Celery
+
+        return Celery("control", broker=broker_url)
+
+    def start(self, purge: bool = True) -> "WorkerProcess":
         require_mark("a Celery worker", "worker")
         if purge:
-            app.control.purge()
+            self.control().control.purge()
         connection.close()  # the worker must not inherit a half-open connection
         env = service_env(self.extra_env)
         self.process = subprocess.Popen(
@@ -88,8 +98,7 @@ class WorkerProcess:
         return self
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
-        from workers.celery import app
-
+        app = self.control()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -100,9 +109,7 @@ class WorkerProcess:
 
     def idle(self) -> bool:
         """True when the worker runs no task and holds none waiting."""
-        from workers.celery import app
-
-        inspect = app.control.inspect(destination=[self.hostname], timeout=1.0)
+        inspect = self.control().control.inspect(destination=[self.hostname], timeout=1.0)
         busy = [inspect.active(), inspect.reserved()]
         if any(reply is None for reply in busy):
             return False

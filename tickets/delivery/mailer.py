@@ -142,7 +142,7 @@ def _remember_claim(run_id: str | None, claimed_at) -> None:
         return
     key = _run_claims_key(run_id)
     # Until the broker could restore the message: after that nobody asks.
-    keep = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] * 2
+    keep = settings.BROKER_REDELIVERY_SECONDS * 2
     try:
         pipe = redis_client().pipeline(transaction=False)
         pipe.rpush(key, claimed_at.isoformat())
