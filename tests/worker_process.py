@@ -72,7 +72,8 @@ class WorkerProcess:
             return app
         from celery import Celery
 
-        return Celery("control", broker=broker_url)
+        # Not the current app: the test process keeps publishing through its own.
+        return Celery("control", broker=broker_url, set_as_current=False)
 
     def start(self, purge: bool = True) -> "WorkerProcess":
         require_mark("a Celery worker", "worker")
