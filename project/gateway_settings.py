@@ -2,7 +2,10 @@
 process and a worker with a gateway they cannot use stop at start-up with a
 message saying what to set, instead of failing every charge later."""
 
+import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from project.csp import STRIPE_JS_URL, content_security_policy
 
 # The names PAYMENT_GATEWAY may take; gateways/__init__.py maps them to adapters.
 KNOWN_GATEWAYS = ("simulated", "stripe")
@@ -60,3 +63,41 @@ def check_payment_gateway(
             "Stripe test keys with DEBUG off take no real money: use live keys, or set "
             "STRIPE_ALLOW_TEST_KEYS=true for a staging deployment."
         )
+
+
+def gateway_settings(env: environ.Env, *, gateway: str, debug: bool) -> dict[str, object]:
+    """Stripe's settings (PAYMENT_GATEWAY=stripe; docs/going-live-stripe.md), checked
+    here, and the Content-Security-Policy that follows them."""
+    stripe = {
+        "STRIPE_SECRET_KEY": env.str("STRIPE_SECRET_KEY", default=""),
+        "STRIPE_PUBLISHABLE_KEY": env.str("STRIPE_PUBLISHABLE_KEY", default=""),
+        "STRIPE_WEBHOOK_SECRET": env.str("STRIPE_WEBHOOK_SECRET", default=""),
+        # Unset in production; the tests point it at a local fake (localstripe).
+        "STRIPE_API_BASE": env.str("STRIPE_API_BASE", default=""),
+        "STRIPE_ALLOW_TEST_KEYS": env.bool("STRIPE_ALLOW_TEST_KEYS", default=False),
+        # Where the storefront loads Stripe.js from (the tests: localstripe's fake of it).
+        "STRIPE_JS_URL": env.str("STRIPE_JS_URL", default=STRIPE_JS_URL),
+        # The SDK's own retries of a request (same idempotency key) before it gives up.
+        "STRIPE_MAX_NETWORK_RETRIES": env.int("STRIPE_MAX_NETWORK_RETRIES", default=2),
+        # How long one request to Stripe may take before it counts as a connection error.
+        "STRIPE_TIMEOUT_SECONDS": env.float("STRIPE_TIMEOUT_SECONDS", default=15.0),
+        # Stripe has no batch call: a batch's charges run on this many threads at once.
+        "STRIPE_BATCH_CONCURRENCY": env.int("STRIPE_BATCH_CONCURRENCY", default=8),
+        # A batch stops waiting for its charges after this (well inside the task's time
+        # limit); a charge not answered by then is asked again by its own task.
+        "STRIPE_BATCH_DEADLINE_SECONDS": env.float("STRIPE_BATCH_DEADLINE_SECONDS", default=30.0),
+    }
+    check_payment_gateway(
+        gateway=gateway,
+        debug=debug,
+        stripe_secret_key=stripe["STRIPE_SECRET_KEY"],
+        stripe_publishable_key=stripe["STRIPE_PUBLISHABLE_KEY"],
+        stripe_webhook_secret=stripe["STRIPE_WEBHOOK_SECRET"],
+        stripe_allow_test_keys=stripe["STRIPE_ALLOW_TEST_KEYS"],
+    )
+    stripe["CONTENT_SECURITY_POLICY"] = content_security_policy(
+        gateway=gateway,
+        stripe_js_url=stripe["STRIPE_JS_URL"],
+        stripe_api_base=stripe["STRIPE_API_BASE"],
+    )
+    return stripe

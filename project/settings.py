@@ -14,9 +14,7 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from project.celery_settings import celery_settings
-from project.csp import STRIPE_JS_URL as STRIPE_JS
-from project.csp import content_security_policy
-from project.gateway_settings import check_payment_gateway
+from project.gateway_settings import gateway_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -225,35 +223,9 @@ if PAYMENT_GATEWAY == "simulated" and not SIMULATED_GATEWAY_ALLOWED:
         "PAYMENT_GATEWAY is 'simulated' with DEBUG off: no real payment would be taken. "
         "Configure a real PAYMENT_GATEWAY, or set SIMULATED_GATEWAY_ALLOWED=true for a demo."
     )
-# Stripe (PAYMENT_GATEWAY=stripe; docs/going-live-stripe.md). STRIPE_API_BASE is unset
-# in production; the tests point it at a local fake (localstripe).
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
-STRIPE_ALLOW_TEST_KEYS = env.bool("STRIPE_ALLOW_TEST_KEYS", default=False)
-# Where the storefront loads Stripe.js from (the tests: localstripe's fake of it).
-STRIPE_JS_URL = env.str("STRIPE_JS_URL", default=STRIPE_JS)
-# The SDK's own retries of a request (same idempotency key) before it gives up.
-STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
-# How long one request to Stripe may take before it counts as a connection error.
-STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=15.0)
-# Stripe has no batch call: a batch's charges run on this many threads at once.
-STRIPE_BATCH_CONCURRENCY = env.int("STRIPE_BATCH_CONCURRENCY", default=8)
-# A batch stops waiting for its charges after this (well inside the task's time limit);
-# a charge not answered by then is asked again by its own task, under the same key.
-STRIPE_BATCH_DEADLINE_SECONDS = env.float("STRIPE_BATCH_DEADLINE_SECONDS", default=30.0)
-check_payment_gateway(
-    gateway=PAYMENT_GATEWAY,
-    debug=DEBUG,
-    stripe_secret_key=STRIPE_SECRET_KEY,
-    stripe_publishable_key=STRIPE_PUBLISHABLE_KEY,
-    stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
-    stripe_allow_test_keys=STRIPE_ALLOW_TEST_KEYS,
-)
-CONTENT_SECURITY_POLICY = content_security_policy(
-    gateway=PAYMENT_GATEWAY, stripe_js_url=STRIPE_JS_URL, stripe_api_base=STRIPE_API_BASE
-)
+# Stripe's settings (STRIPE_*), checked with the gateway's at start-up, and the
+# Content-Security-Policy that follows them: project/gateway_settings.py.
+globals().update(gateway_settings(env, gateway=PAYMENT_GATEWAY, debug=DEBUG))
 # Whether anyone may mark a purchase paid through simulate-payment/ (404 when off).
 PAYMENT_SIMULATION_ENABLED = env.bool("PAYMENT_SIMULATION_ENABLED", default=DEBUG)
 # Shared with the gateway to sign its callbacks (HMAC-SHA256). No default outside DEBUG:
