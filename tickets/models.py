@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 from project.audit import AuditEvent
+from tickets.cancellation.models import EventCancellation  # noqa: F401 (a model of this app)
 
 
 class Ticket(models.Model):
@@ -314,37 +315,6 @@ class WaitingListEntry(models.Model):
         """An offer can be bought until its end, even before the lapse sweep
         records it as lapsed."""
         return self.state == self.State.OFFERED and self.offer_expires_at > now
-
-
-class EventCancellation(models.Model):
-    """An event called off: its ticket is off sale and every paid purchase is
-    refunded (tickets/cancellation/services.py). The figures of the dry run are
-    frozen here when the operator confirms; progress is read from the purchases
-    themselves, so it can never disagree with them."""
-
-    class Status(models.TextChoices):
-        RUNNING = "running"
-        DONE = "done"
-
-    ticket = models.OneToOneField(Ticket, on_delete=models.PROTECT, related_name="cancellation")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
-    figures = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Set when the resume sweep (or the confirm) last handed it to the workers.
-    sweep_claimed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        # A staff capability of its own (is_staff alone grants none); no group
-        # gets it by default: it moves every buyer's money at once.
-        permissions = [("cancel_event", "Can cancel an event and refund everyone")]
-
-    def __str__(self) -> str:
-        return f"cancellation of {self.ticket_id} ({self.status})"
 
 
 class TicketCode(models.Model):
