@@ -31,21 +31,11 @@ def test_healthz_names_the_database_when_it_does_not_answer(client, monkeypatch)
     assert response.json()["checks"] == {"database": "unavailable", "broker": "ok"}
 
 
-RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
-
-
-def rabbitmq_answers() -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex(("127.0.0.1", 5672)) == 0
-
-
 @pytest.mark.django_db
 def test_healthz_asks_rabbitmq_when_it_is_the_broker(client, settings):
     """An amqp:// broker is checked as AMQP (it was read as a Redis URL: a 500)."""
     from devtools.embedded_redis import free_port
+    from tests.rabbitmq import URL, rabbitmq_answers
 
     settings.CELERY_BROKER_URL = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     response = client.get("/healthz")
@@ -53,5 +43,5 @@ def test_healthz_asks_rabbitmq_when_it_is_the_broker(client, settings):
     assert response.json()["checks"]["broker"] == "unavailable"
     if not rabbitmq_answers():
         pytest.skip("no RabbitMQ on 127.0.0.1:5672 to see the answering case")
-    settings.CELERY_BROKER_URL = RABBITMQ
+    settings.CELERY_BROKER_URL = URL
     assert client.get("/healthz").json()["checks"]["broker"] == "ok"

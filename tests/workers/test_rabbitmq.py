@@ -5,25 +5,18 @@ with its e-mail, and one whose processor keeps failing is retried with its
 countdowns until the worker gives up, as on Redis.
 Skipped, saying so, where no RabbitMQ answers."""
 
-import socket
-
 import pytest
 import requests
 
 from tests.factories import TicketFactory, purchase_request
+from tests.rabbitmq import URL, rabbitmq_answers
 from tests.waiting import describe, wait_until_final
 from tests.worker_process import WebServer
 from tickets.models import TicketPurchase
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-RABBITMQ = {"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//"}
-
-
-def rabbitmq_answers() -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(1)
-        return probe.connect_ex(("127.0.0.1", 5672)) == 0
+RABBITMQ = {"CELERY_BROKER_URL": URL}
 
 
 @pytest.fixture
