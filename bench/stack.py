@@ -109,6 +109,8 @@ class Stack:
             "NUM_PROXIES": "1",
             "TRUSTED_PROXIES": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
+            # The web's and mailer's metrics files (the Procfile), apart from make run's.
+            "METRICS_DIR": str(self.logdir / "metrics"),
         }
 
     def migrate(self) -> None:

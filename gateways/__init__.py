@@ -14,6 +14,7 @@ from gateways.base import (
     RefundResult,
     TransientGatewayError,
 )
+from gateways.metrics import MeasuredGateway
 from gateways.simulated import SimulatedGateway
 from gateways.stripe.gateway import PAYMENT_METHODS as STRIPE_PAYMENT_METHODS
 from gateways.stripe.gateway import StripeGateway
@@ -47,7 +48,7 @@ def get_gateway() -> PaymentGateway:
     gateway_class = GATEWAYS.get(settings.PAYMENT_GATEWAY)
     if gateway_class is None:
         raise ImproperlyConfigured(f"Unknown PAYMENT_GATEWAY {settings.PAYMENT_GATEWAY!r}")
-    return gateway_class()
+    return MeasuredGateway(gateway_class())
 
 
 def payment_method_accepted(method: str) -> bool:

@@ -29,6 +29,12 @@ class WebhookEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["kind", "object_id"], name="webhook_object_idx"),
+            # The backlog on the metrics page: only the events still waiting.
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(processed_at__isnull=True),
+                name="webhook_waiting_idx",
+            ),
         ]
 
     def __str__(self) -> str:

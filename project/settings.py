@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.celery_settings import celery_settings
 from project.gateway_settings import gateway_settings
+from project.operations_settings import operations_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "project.metrics.http.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.outages.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -171,6 +173,12 @@ IN_FLIGHT_CAP_ENTRY_SECONDS = env.int(
 )
 UNPAID_HOLDS_MAX_PERCENT = env.int("UNPAID_HOLDS_MAX_PERCENT", default=50)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
+# Metrics pages and their protection (project/operations_settings.py, docs/metrics.md).
+globals().update(
+    operations_settings(
+        env, hold_seconds=PURCHASE_HOLD_SECONDS, sweep_seconds=SWEEP_INTERVAL_SECONDS
+    )
+)
 # A charge with no answer for STUCK_PAYMENT_MINUTES is asked about again by the
 # stuck-payment sweep, which runs every STUCK_PAYMENT_SWEEP_SECONDS: a buyer whose
 # charge was in flight when the broker lost its queue is told within about the

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from project.metrics.counters import SWEEP_REFOUND
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,6 +61,7 @@ def sweep(
         if len(batch) < batch_size:
             break
     if handled:
+        SWEEP_REFOUND.labels(label).inc(handled)
         logger.info("sweep %s: %d handled", label, handled)
     return handled
 

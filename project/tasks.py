@@ -54,6 +54,8 @@ REQUEUE_UNPROCESSED_WEBHOOKS_TASK = "payments.requeue_unprocessed_webhooks"
 PURGE_WEBHOOK_EVENTS_TASK = "payments.purge_webhook_events"
 FINISH_BOOKING_REFUNDS_TASK = "payments.finish_refunds"
 RESUME_CANCELLATIONS_TASK = "tickets.resume_event_cancellations"
+# Not a sweep that moves rows: the inventory equation's check, for the metrics page.
+AUDIT_INVENTORY_TASK = "tickets.audit_inventory"
 
 # --- The workers' own ---------------------------------------------------------------------
 PING_TASK = "workers.ping"  # health checks: a worker that answers is consuming
@@ -73,6 +75,7 @@ SWEEPS = (
     PURGE_WEBHOOK_EVENTS_TASK,
     FINISH_BOOKING_REFUNDS_TASK,
     RESUME_CANCELLATIONS_TASK,
+    AUDIT_INVENTORY_TASK,
 )
 DELIVERIES = (
     DELIVER_TASK,

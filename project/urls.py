@@ -6,9 +6,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from project.api_auth import ObtainExpiringAuthToken
 from project.api_errors import api_route_not_found
 from project.health import healthz
+from project.metrics.view import metrics
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Prometheus: never public by default (project/metrics/view.py).
+    path("metrics", metrics, name="metrics"),
     # Webhook events moved from the payments app to gateways: old bookmarks still work.
     re_path(
         r"^admin/payments/webhookevent/(?P<rest>.*)$",

@@ -161,8 +161,8 @@ class WebServer:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "project.wsgi",
-                f"--bind=127.0.0.1:{self.port}", f"--workers={self.workers}",
-                f"--threads={self.threads}", "--graceful-timeout=5",
+                "--config=python:project.gunicorn_conf", f"--bind=127.0.0.1:{self.port}",
+                f"--workers={self.workers}", f"--threads={self.threads}", "--graceful-timeout=5",
             ],
             cwd=ROOT,
             env=service_env(self.extra_env),

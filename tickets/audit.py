@@ -2,6 +2,7 @@
 every staff action, inside the transaction that makes the change."""
 
 from project.actor import current_actor
+from tickets.metrics import count_transitions
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
 
 
@@ -22,6 +23,7 @@ def purchase_log(
         gateway_reference=purchase.gateway_reference,
         note=note,
     )
+    count_transitions([purchase], from_status=from_status)
 
 
 def ticket_log(ticket: Ticket, action: str, *, note: str = "") -> None:
@@ -51,3 +53,4 @@ def purchase_log_many(
         )
         for purchase in purchases
     )
+    count_transitions(purchases, from_status=from_status)

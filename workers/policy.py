@@ -21,6 +21,7 @@ from gateways import TransientGatewayError
 from project.actor import reset_actor, set_actor
 from project.errors import DomainError
 from project.outages import INFRASTRUCTURE_ERRORS
+from workers.metrics import OUTAGE_RETRIES as OUTAGE_RETRIES_COUNTED
 
 logger = logging.getLogger("workers.tasks")
 
@@ -77,6 +78,7 @@ def run_service(
             "%s %s: database or broker unavailable (%s); retrying", label, object_id, exc
         )
         countdown = min(backoff_seconds(outages), OUTAGE_MAX_COUNTDOWN_SECONDS)
+        OUTAGE_RETRIES_COUNTED.labels(task.name).inc()
         raise _retry(task, exc, countdown=countdown, outages=outages + 1) from exc
     except retry_on as exc:
         outages = _outage_retries(task)

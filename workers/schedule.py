@@ -57,6 +57,7 @@ def project_schedule() -> dict[str, dict]:
             "task": tasks.SWEEP_STUCK_BOOKING_PAYMENTS_TASK,
             "every": settings.STUCK_PAYMENT_SWEEP_SECONDS,
         },
+        "audit-inventory": {"task": tasks.AUDIT_INVENTORY_TASK, "every": often},
         "purge-expired-idempotency-keys": {
             "task": tasks.PURGE_IDEMPOTENCY_KEYS_TASK,
             "every": PURGE_INTERVAL_SECONDS,

@@ -7,6 +7,7 @@ import smtplib
 from django.conf import settings
 
 from project import tasks
+from tickets import ledger
 from tickets.delivery import services as delivery
 from tickets.refunds import services as refunds
 from tickets.sale import idempotency, payment, purchases, sweeps
@@ -147,6 +148,13 @@ def send_waiting_list_entry(self, entry_id: str) -> bool | None:
 @app.task(name=tasks.LAPSE_OFFERS_TASK)
 def lapse_waiting_list_offers() -> int:
     return offers.offers_lapse_due()
+
+
+@app.task(name=tasks.AUDIT_INVENTORY_TASK)
+def audit_inventory() -> int:
+    """The inventory equation of every ticket on sale, for the metrics page
+    (`tickets_inventory_broken`); read-only, so running it twice is harmless."""
+    return ledger.inventory_audit_record()
 
 
 @app.task(name=tasks.PING_TASK)

@@ -31,6 +31,7 @@ from rest_framework.exceptions import ValidationError
 from project.actor import current_actor
 from tickets.audit import purchase_log
 from tickets.errors import TicketSoldOut, TicketUnavailable
+from tickets.metrics import count_accepted
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
 from tickets.sale import batch, caps, idempotency
 from tickets.sale.bodies import purchase_body
@@ -141,6 +142,7 @@ def purchase_store(
     except BaseException:
         caps.seats_release([purchase_id])  # not stored: its seats are not in flight
         raise
+    count_accepted()
     name, price, currency = ticket
     values.update(unit_price=price, total_amount=price * quantity, currency=currency)
     return purchase_body(values, ticket_name=name)

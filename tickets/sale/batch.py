@@ -71,6 +71,7 @@ CLAIM_FIELDS = (
     "currency",
     "status",
     "gateway_reference",
+    "created_at",  # for the accept-to-confirmed histogram (tickets/metrics.py)
 )
 
 

@@ -38,6 +38,7 @@ from tickets.errors import (
     OfferNotOpen,
 )
 from tickets.inventory import entry_locked
+from tickets.metrics import count_accepted
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
 from tickets.sale.doorbell import batch_ring_on_commit
 
@@ -247,6 +248,7 @@ def _purchase_holding_offer(entry, payment_method, payment_token, phone) -> Tick
         client_address=entry.client_address,
     )
     purchase_log(purchase, "created", note=f"from waiting-list offer {entry.pk}")
+    count_accepted()
     return purchase
 
 
