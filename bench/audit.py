@@ -16,6 +16,7 @@ from django.db.models import Count, F, Q, Sum
 
 from bench.report import PurchaseTimes
 from payments.models import Payment
+from tickets import ledger
 from tickets.models import Ticket, TicketCode, TicketPurchase, WaitingListEntry
 
 Status = TicketPurchase.Status
@@ -90,6 +91,8 @@ def audit(
         "inventory_matches_reserved": taken == reserved,
         "inventory_matches_holding": taken == holding,
         "offered_seats_match_open_offers": ticket.offered_quantity == open_offers,
+        # The equation the beat checks for the metrics page (tickets/ledger.py).
+        "inventory_equation_holds": ledger.balance(ticket_id).adds_up,
         "every_accepted_purchase_stored": missing == 0,
         "no_destination_payment_touched": Payment.objects.count() == payments_before,
         "sold_out_answers_stored_nothing": sold_out_stored == 0,
