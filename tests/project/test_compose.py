@@ -151,6 +151,7 @@ def compose_config(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     # A copy in an empty folder: a developer's .env beside the real file is not read.
     shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
     unset = ("SECRET_KEY", "FLOWER_BASIC_AUTH", "FLOWER_BIND", "COMPOSE_FILE", "COMPOSE_ENV_FILES")
+    unset += ("COMPOSE_PROFILES", "METRICS_TOKEN", "GRAFANA_ADMIN_PASSWORD")
     clean = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [*command, "config"],
