@@ -3,9 +3,12 @@ what a purchase, a sweep's backlog, a refund owed and the beat's inventory
 audit look like on it. The page is scraped with Django's test client; the
 same page through gunicorn and real workers: tests/workers/test_metrics_pipeline.py."""
 
+import importlib
+import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -190,3 +193,36 @@ def test_broker_queue_lengths_are_on_the_page(scrape):
         publish(tasks.PING_TASK, ())
     assert value(scrape(), "celery_queue_length", queue="celery") == 2
     app.control.purge()
+
+
+def catalog_series() -> set[str]:
+    """The series docs/metrics.md lists (the board and the alert rules are held to it)."""
+    text = (settings.BASE_DIR / "docs" / "metrics.md").read_text()
+    own = text.split("## From Flower")[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", own, flags=re.MULTILINE))
+
+
+def exposed_series() -> set[str]:
+    """Every series the code defines, in this process (the web's and the workers'
+    modules are all loaded here) and on the web page's scrape-time collectors."""
+    from prometheus_client import REGISTRY
+
+    from project.metrics.registry import _scrape_collectors
+
+    # The middleware's series and the page's broker collector, defined on import.
+    for module in ("project.metrics.http", "project.metrics.view"):
+        importlib.import_module(module)
+
+    families = list(REGISTRY.collect())
+    for collector in _scrape_collectors:
+        families.extend(collector.collect())
+    return {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in families
+        if family.name.startswith(("tickets_", "celery_", "http_"))
+    }
+
+
+@pytest.mark.django_db
+def test_the_catalog_lists_exactly_the_series_the_code_exposes():
+    assert catalog_series() == exposed_series()
