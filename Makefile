@@ -62,4 +62,4 @@ bench: install
 	$(BIN)/python -m bench.flash_sale
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3* test_db.sqlite3* .redis .pytest_cache
+	rm -rf $(VENV) staticfiles db.sqlite3* test_db.sqlite3* .redis .metrics .pytest_cache
