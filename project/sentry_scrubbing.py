@@ -8,19 +8,22 @@ Two passes, both on every event, transaction and check-in:
    value under a denied key (`customer_email`, `name`, `payment_token`,
    `authorization`, `cookie`, ...) in the request (body, headers, cookies),
    `extra` (a Celery task's arguments), breadcrumbs' data, spans' data and
-   stack frames' local variables, at any depth, becomes "[Filtered]".
-2. By text (`before_send`, on the serialized event): in every string and key
-   of the event, e-mail addresses (also URL-encoded), card tokens and
-   Stripe payment methods, client secrets and keys, API tokens; then every
-   string the first pass took from a personal key (a buyer's name under
-   `customer_name`, say) wherever else the event repeats it (an exception
-   message, a local variable's repr, a log line). A name no key ever
-   labelled cannot be told from other text: log ids, not names.
+   stack frames' local variables, at any depth, becomes "[Filtered]"; so does
+   a denied key's value in the query string.
+2. By text (`before_send`, on the serialized event), in every string and key
+   of the event: a personal key's value written out in text
+   (`"customer_name": "..."`, `customer_name=...`); e-mail addresses (also
+   URL-encoded), card tokens and Stripe payment methods, client secrets and
+   keys, API tokens; then every personal value either pass found (a buyer's
+   name under `customer_name`, say) wherever else the event repeats it (an
+   exception message, a log line's arguments, a variable's repr). Source
+   lines are code, not data: only the patterns apply there. A name that no
+   key ever labelled cannot be told from other text: log ids, not names.
 """
 
 import re
 import threading
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode
+from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlencode
 
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
@@ -43,8 +46,10 @@ PERSONAL_KEYS = [
 # Keys whose values are removed only: "name" labels much besides a person (a
 # template, a database), too common to chase through the text.
 OTHER_DENIED_KEYS = ["name", "username", "stripe_secret_key", "stripe_webhook_secret", "api_token"]
-# Shorter values are not chased through the text (they would eat common words).
+# Shorter values are not chased through the text (they would eat common words),
+# nor these, written after a key for want of a value.
 MIN_CHASED_LENGTH = 3
+NOT_PERSONAL = {"None", "null", "True", "False", "undefined", "%s", "%r", FILTERED}
 
 PATTERNS = [
     # A local part of at most 64 characters (RFC 5321) keeps the match linear.
@@ -56,6 +61,15 @@ PATTERNS = [
     # An Authorization header's credentials repeated in text (DRF tokens are 40 hex digits).
     (re.compile(r"\b(Token|Bearer)\s+[\w.~+/=-]{20,}"), rf"\1 {FILTERED}"),
 ]
+# A personal key's value written out in text (a JSON string, a log line, a query):
+# quoted, or up to the next separator. Not in source code, where the key is a name.
+_KEYS = "|".join(PERSONAL_KEYS)
+LABELLED = re.compile(
+    rf"""(?P<label>\b(?:{_KEYS})\b["']?\s*[:=]\s*)"""
+    rf"""(?:"(?P<double>[^"\n]*)"|'(?P<single>[^'\n]*)'|(?P<bare>[^&\n,;)}}\[\]"']+))""",
+    re.IGNORECASE,
+)
+SOURCE_CODE_KEYS = {"pre_context", "context_line", "post_context"}
 
 
 class PersonalDataScrubber(EventScrubber):
@@ -92,10 +106,10 @@ class PersonalDataScrubber(EventScrubber):
         request = event.get("request")
         if isinstance(request, dict) and isinstance(request.get("query_string"), str):
             request["query_string"] = self._scrub_query(request["query_string"], removed)
-        # As written and as a URL writes it (a request's repr quotes its query).
-        variants = {form for value in removed for form in (value, quote(value), quote_plus(value))}
-        chased = sorted(variants, key=len, reverse=True)  # "Ann Buyer" before "Ann"
-        return _scrub_text(event, _text_scrubber(chased))
+        # "customer_name=%s" in a log line's message, the name in its params: the
+        # labelled text gives the value away, to be chased through the rest.
+        _visit_text(event, lambda text: _remember_labelled(text, removed))
+        return _rewrite_text(event, _text_scrubber(removed), _text_scrubber(removed, code=True))
 
     def _removed_values(self) -> set:
         if not hasattr(self._removed, "values"):
@@ -120,36 +134,71 @@ def _remember(value: object, removed: set) -> None:
         text = value.strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
             text = text[1:-1]
-        if len(text) >= MIN_CHASED_LENGTH:
+        if len(text) >= MIN_CHASED_LENGTH and text not in NOT_PERSONAL:
             removed.add(text)
+            removed.add(unquote_plus(text))  # "Ann+Buyer" in a query is "Ann Buyer"
     elif isinstance(value, list | tuple):
         for item in value:
             _remember(item, removed)
 
 
-def _text_scrubber(chased: list[str]):
-    # Whole words, as written: "Ann" must not eat "Annotated" or a file's path.
-    alternatives = "|".join(re.escape(value) for value in chased)
-    chased_pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if chased else None
+def _remember_labelled(text: str, removed: set) -> None:
+    for match in LABELLED.finditer(text):
+        _remember(
+            next((value for value in match.group("double", "single", "bare") if value), ""), removed
+        )
+
+
+def _labelled_value(match: re.Match) -> str:
+    quote_mark = '"' if match["double"] is not None else "'" if match["single"] is not None else ""
+    return f"{match['label']}{quote_mark}{FILTERED}{quote_mark}"
+
+
+def _text_scrubber(removed: set, *, code: bool = False):
+    # As written and as a URL writes it (a request's repr quotes its query);
+    # longest first ("Ann Buyer" before "Ann"); whole words only, so that "Ann"
+    # does not eat "Annotated" or a file's path.
+    forms = {form for value in removed for form in (value, quote(value), quote_plus(value))}
+    alternatives = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    chased = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if forms else None
 
     def scrub(text: str) -> str:
+        if not code:
+            text = LABELLED.sub(_labelled_value, text)
         for pattern, replacement in PATTERNS:
             text = pattern.sub(replacement, text)
-        if chased_pattern is not None:
-            text = chased_pattern.sub(FILTERED, text)
+        if chased is not None:
+            text = chased.sub(FILTERED, text)
         return text
 
     return scrub
 
 
-def _scrub_text(value, scrub):
+def _visit_text(value, visit, in_code: bool = False) -> None:
+    """Calls `visit` on every string and key of `value` but source code."""
+    if isinstance(value, str) and not in_code:
+        visit(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                visit(key)
+            _visit_text(item, visit, in_code=key in SOURCE_CODE_KEYS)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _visit_text(item, visit, in_code)
+
+
+def _rewrite_text(value, scrub, code_scrub):
+    """Every string and key of `value` rewritten; a stack frame's source lines by `code_scrub`."""
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
         return {
-            (scrub(key) if isinstance(key, str) else key): _scrub_text(item, scrub)
+            (scrub(key) if isinstance(key, str) else key): _rewrite_text(
+                item, code_scrub if key in SOURCE_CODE_KEYS else scrub, code_scrub
+            )
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_scrub_text(item, scrub) for item in value]
+        return [_rewrite_text(item, scrub, code_scrub) for item in value]
     return value

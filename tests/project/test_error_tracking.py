@@ -4,6 +4,7 @@ check in as cron monitors, and no buyer's e-mail, name or token is in any of it.
 Without SENTRY_DSN nothing is started."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -123,6 +124,22 @@ def test_an_unhandled_error_in_a_request_arrives_without_the_buyers_details(sent
         "probe-session-cookie-value",
     ]:
         assert secret not in raw, secret
+
+
+def test_a_logged_error_naming_a_buyer_arrives_without_the_name(sentry_in_process):
+    sink = sentry_in_process
+    # The name is in the record's arguments; only the message labels it.
+    logging.getLogger("tickets.probe").error(
+        "purchase %s: customer_name=%s, declined: %s", "pur-123", BUYER["customer_name"], "no"
+    )
+    sentry_sdk.flush(timeout=10)
+
+    def logged(sink: SentrySink) -> list[dict]:
+        return [e for e in sink.items("event") if "pur-123" in json.dumps(e.get("logentry"))]
+
+    [event] = sink.wait_for(logged, timeout=10)
+    assert event["logger"] == "tickets.probe"
+    assert BUYER["customer_name"] not in sink.raw()
 
 
 class RefusingMailServer:
