@@ -195,7 +195,10 @@ def test_an_error_a_real_worker_logs_arrives_without_the_buyers_address(start_wo
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_beats_sweeps_check_in_as_sentry_cron_monitors(start_worker, start_beat, sentry_sink):
+def test_the_beats_sweeps_check_in_as_sentry_cron_monitors(
+    start_worker, start_beat, sentry_sink, settings
+):
+    settings.SWEEP_INTERVAL_SECONDS = 60  # Sentry takes whole minutes only
     schedule_install()  # transactional tests start from empty tables
     # One sweep overdue, so the beat sends it at once (the rest wait their minute).
     PeriodicTask.objects.filter(name="expire-unpaid-purchases").update(
