@@ -30,6 +30,9 @@ os.environ.setdefault("HOLD_CAP_PER_EMAIL", "100000")
 # (settings refuse it outside DEBUG unless allowed), and drives its callback.
 os.environ.setdefault("SIMULATED_GATEWAY_ALLOWED", "true")
 os.environ.setdefault("PAYMENT_SIMULATION_ENABLED", "true")
+# The suite never reports to a real Sentry: the error-tracking tests start it
+# themselves, pointed at a sink of their own (tests/project/test_error_tracking.py).
+os.environ["SENTRY_DSN"] = ""
 
 if not os.environ.get("REDIS_URL"):
     from devtools.embedded_redis import EmbeddedRedis

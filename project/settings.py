@@ -14,6 +14,7 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from project.celery_settings import celery_settings
+from project.error_tracking import error_tracking
 from project.gateway_settings import gateway_settings
 from project.operations_settings import operations_settings
 
@@ -274,6 +275,9 @@ EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
 EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@example.com")
+
+# Sentry (SENTRY_*) when SENTRY_DSN is set, nothing otherwise: project/error_tracking.py.
+globals().update(error_tracking(env, debug=DEBUG))
 
 # --- HTTP API ----------------------------------------------------------------------
 THROTTLE_WRITES = env.str("THROTTLE_WRITES", default="60/minute")

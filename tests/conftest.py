@@ -170,7 +170,8 @@ def start_worker(django_db_setup, django_db_blocker):
 @pytest.fixture
 def start_beat(django_db_setup, django_db_blocker):
     """Starts a real `celery beat` on the test database's schedule when the test
-    says: `start_beat()` returns the running `BeatProcess`; stopped at teardown."""
+    says: `start_beat(extra_env={...})` returns the running `BeatProcess`; stopped
+    at teardown."""
     started: list[BeatProcess] = []
 
     def start(**kwargs) -> BeatProcess:

@@ -186,8 +186,9 @@ class BeatProcess:
     """A real `celery beat` reading the schedule from the test database
     (django_celery_beat's DatabaseScheduler), waking at least every second."""
 
-    def __init__(self, max_interval: int = 1) -> None:
+    def __init__(self, max_interval: int = 1, extra_env: dict | None = None) -> None:
         self.max_interval = max_interval
+        self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "BeatProcess":
@@ -200,7 +201,7 @@ class BeatProcess:
                 f"--schedule={ROOT / '.beat-test'}",
             ],
             cwd=ROOT,
-            env=service_env(),
+            env=service_env(self.extra_env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

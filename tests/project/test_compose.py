@@ -173,3 +173,11 @@ def test_docker_compose_config_fails_without_secret_key(tmp_path):
     accepted = compose_config(tmp_path, SECRET_KEY="k", FLOWER_BASIC_AUTH="admin:s3cret")
     assert accepted.returncode == 0, accepted.stderr
     assert "127.0.0.1" in accepted.stdout
+
+
+def test_every_app_process_reports_to_sentry_only_when_a_dsn_is_given():
+    # The beat checks a sweep in, the worker that runs it checks it out: both need it.
+    for name in ("web", "worker", "mailer", "beat"):
+        environment = compose()["services"][name]["environment"]
+        assert "SENTRY_DSN" in environment
+        assert environment["SENTRY_DSN"] is None  # the host's value, never a default
