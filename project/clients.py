@@ -16,15 +16,23 @@ from django.conf import settings
 
 def client_address(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.NUM_PROXIES
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if not proxies or not forwarded or not _trusted(remote, tuple(settings.TRUSTED_PROXIES)):
+    if not forwarded or not from_trusted_proxy(request):
         return remote
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     if not hops:
         return remote
-    reported = hops[-min(proxies, len(hops))]
+    reported = hops[-min(settings.NUM_PROXIES, len(hops))]
     return reported if _is_address(reported) else remote
+
+
+def from_trusted_proxy(request) -> bool:
+    """Whether the request comes from one of TRUSTED_PROXIES, with NUM_PROXIES
+    saying proxies stand in front: only then is a header a proxy sets
+    (X-Forwarded-For, X-Request-ID) believed."""
+    return bool(settings.NUM_PROXIES) and _trusted(
+        request.META.get("REMOTE_ADDR", ""), tuple(settings.TRUSTED_PROXIES)
+    )
 
 
 @lru_cache(maxsize=8)

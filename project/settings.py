@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.celery_settings import celery_settings
 from project.gateway_settings import gateway_settings
+from project.log_settings import logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every line a request logs carries its id.
+    "project.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.outages.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -345,8 +348,9 @@ except ValueError as exc:
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 # A front end on another origin sends these (a create's key, a poll's ETag)...
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "if-none-match")
-# ...and reads these: the status URL, when to poll again, the ETag to send back.
-CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "ETag"]
+# ...and reads these: the status URL, when to poll again, the ETag to send back,
+# the request id to quote to support (project/request_id.py).
+CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "ETag", "X-Request-ID"]
 
 # --- Behind a TLS-terminating proxy --------------------------------------------------
 # Believe X-Forwarded-Proto only when the proxy in front sets it (and strips the
@@ -381,12 +385,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# LOG_LEVEL, LOG_FORMAT (plain or json): project/log_settings.py.
+LOGGING = logging_settings(env)
