@@ -42,6 +42,9 @@ def trusted_networks(proxies: tuple[str, ...]) -> tuple:
     return tuple(ipaddress.ip_network(proxy.strip(), strict=False) for proxy in proxies)
 
 
+# A pure answer, asked on every request a proxy forwards (X-Forwarded-For,
+# X-Request-ID): the few proxies' addresses are parsed once, not each time.
+@lru_cache(maxsize=256)
 def _trusted(remote: str, proxies: tuple[str, ...]) -> bool:
     if not proxies or not _is_address(remote):
         return False

