@@ -19,6 +19,9 @@ from types import MappingProxyType
 
 _EMPTY: MappingProxyType = MappingProxyType({})
 _ids: ContextVar[MappingProxyType] = ContextVar("log_ids", default=_EMPTY)
+# Whether a request is being served (its id is then the request's own, not one
+# a purchase brought along).
+_serving: ContextVar[bool] = ContextVar("log_serving", default=False)
 
 
 def current() -> MappingProxyType:
@@ -28,7 +31,18 @@ def current() -> MappingProxyType:
 
 def request_id() -> str:
     """The id of the request being served, "" outside one."""
-    return _ids.get().get("request_id", "")
+    return _ids.get().get("request_id", "") if _serving.get() else ""
+
+
+def request_begin(request_id: str) -> tuple[Token, Token]:
+    """A request is served under `request_id` until `request_end(tokens)`."""
+    return push(request_id=request_id), _serving.set(True)
+
+
+def request_end(tokens: tuple[Token, Token]) -> None:
+    ids, serving = tokens
+    _serving.reset(serving)
+    _ids.reset(ids)
 
 
 def push(**ids) -> Token:
@@ -60,11 +74,11 @@ class bind:
 
 
 def bind_purchase(purchase) -> bind:
-    """Binds a purchase's id and, outside a request, the id of the request
-    that created it: inside one, a line belongs to the request being served
-    (an admin acting on an old purchase keeps its own request id). Reads only
-    what the object holds: a deferred `request_id` is left out, never fetched
-    (a query for a log line would cost more than the line)."""
-    fields = purchase.__dict__
-    origin = None if request_id() else fields.get("request_id")
+    """Binds a purchase's id and, outside a request (a worker, the mailer, a
+    command), the id of the request that created it: inside one, a line
+    belongs to the request being served (an admin acting on an old purchase
+    keeps its own request id). Reads only what the object holds: a deferred
+    `request_id` is left out, never fetched (a query for a log line would cost
+    more than the line)."""
+    origin = None if _serving.get() else purchase.__dict__.get("request_id")
     return bind(purchase_id=purchase.pk, request_id=origin)

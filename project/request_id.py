@@ -34,10 +34,10 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         request_id = request_id_of(request)
-        token = log_context.push(request_id=request_id)
+        tokens = log_context.request_begin(request_id)
         try:
             response = self.get_response(request)
         finally:
-            log_context.pop(token)
+            log_context.request_end(tokens)
         response[HEADER] = request_id
         return response

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -89,21 +90,47 @@ def test_a_plain_line_names_the_ids_only_when_there_are_some():
     assert bound == "INFO tests.log_format bound [req=req-1 purchase=p-1]"
 
 
-@pytest.mark.django_db
-def test_a_purchase_binds_its_request_id_outside_a_request_and_never_fetches_it(
-    django_assert_num_queries,
-):
-    PurchaseFactory(request_id="from-the-web")
-    purchase = TicketPurchase.objects.get()
-    deferred = TicketPurchase.objects.only("id").get()
+@contextmanager
+def serving(request_id: str):
+    """As RequestIdMiddleware serves a request."""
+    tokens = log_context.request_begin(request_id)
+    try:
+        yield
+    finally:
+        log_context.request_end(tokens)
 
-    with log_context.bind_purchase(purchase):
+
+@pytest.mark.django_db
+def test_a_purchase_binds_the_request_id_that_created_it_outside_a_request():
+    first = PurchaseFactory(request_id="first-request")
+    second = PurchaseFactory(request_id="second-request")
+
+    with log_context.bind_purchase(first):
         assert log_context.current() == {
-            "purchase_id": str(purchase.pk),
-            "request_id": "from-the-web",
+            "purchase_id": str(first.pk),
+            "request_id": "first-request",
         }
-    with log_context.bind(request_id="admin-request"), log_context.bind_purchase(purchase):
-        assert log_context.request_id() == "admin-request"  # the request being served
+        with log_context.bind_purchase(second):  # a batch: each its own
+            assert log_context.current()["request_id"] == "second-request"
+        assert log_context.current()["request_id"] == "first-request"
+    assert log_context.current() == {}
+
+
+@pytest.mark.django_db
+def test_inside_a_request_a_purchase_leaves_the_requests_own_id():
+    purchase = PurchaseFactory(request_id="first-request")
+    with serving("admin-request"), log_context.bind_purchase(purchase):
+        assert log_context.current() == {
+            "request_id": "admin-request",
+            "purchase_id": str(purchase.pk),
+        }
+        assert log_context.request_id() == "admin-request"
+
+
+@pytest.mark.django_db
+def test_a_deferred_request_id_is_never_fetched_for_a_log_line(django_assert_num_queries):
+    purchase = PurchaseFactory(request_id="first-request")
+    deferred = TicketPurchase.objects.only("id").get()
     with django_assert_num_queries(0), log_context.bind_purchase(deferred):
         assert log_context.current() == {"purchase_id": str(purchase.pk)}
 

@@ -115,13 +115,17 @@ def test_a_purchase_from_a_waiting_list_offer_keeps_its_request_id(published):
     ticket = sold_out_with_holds(1)
     entry = join(ticket, "w@example.com")
     expire_all_holds()
-    with log_context.bind(request_id="offer-request-1"):
+    tokens = log_context.request_begin("offer-request-1")  # as the middleware does
+    try:
         purchase = offer_take(entry_id=entry.pk, payment_token="tok_success")
+    finally:
+        log_context.request_end(tokens)
     purchase.refresh_from_db()
     assert purchase.request_id == "offer-request-1"
 
 
-def test_a_purchase_made_outside_a_request_has_none(published):
+def test_a_purchase_made_outside_a_request_has_none_whatever_is_bound(published):
     ticket = TicketFactory()
-    purchase = purchase_create(**purchase_request(ticket))
+    with log_context.bind(request_id="of-another-purchase"):  # a worker deciding one
+        purchase = purchase_create(**purchase_request(ticket))
     assert purchase.request_id == ""
