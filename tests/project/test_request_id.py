@@ -3,16 +3,13 @@ trusted proxy and only when it is a short token; otherwise a fresh id. Either
 way it is echoed, bound to the request's log lines and stored on the purchase
 the request creates, never shown in the API's body."""
 
-import io
-import json
-import logging
 import re
 
 import pytest
 
 from project import log_context
-from project.log_format import ContextFilter, JsonFormatter
 from tests.factories import TicketFactory, purchase_request
+from tests.log_capture import json_log
 from tests.tickets.waiting_list.test_services import expire_all_holds, join, sold_out_with_holds
 from tickets.models import TicketPurchase
 from tickets.sale.purchases import purchase_create
@@ -78,15 +75,8 @@ def test_every_response_has_an_id_of_its_own(client):
 
 @pytest.fixture
 def json_lines():
-    """What the root logger writes in LOG_FORMAT=json, as parsed objects."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.removeHandler(handler)
+    with json_log() as lines:
+        yield lines
 
 
 def test_a_purchase_keeps_its_request_id_and_its_accept_line_carries_both(
