@@ -152,7 +152,10 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
 
 
 def _log_reserved(seating: "_Seating") -> None:
-    """A line per purchase decided, under its own ids (committed: it is true)."""
+    """A line per purchase decided, under its own ids (committed: it is true).
+    Nothing to bind when INFO is off (the bench runs at WARNING)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
     for purchase in seating.paid:
         with bind_purchase(purchase):
             logger.info(
@@ -294,13 +297,19 @@ def settle_batch(
         if confirmed:
             delivery_ring_on_commit()
             line_ring_on_commit(ticket_id)
+    _log_settled(confirmed, failed)
+    return [(p, plan) for p, plan in captured + refused if p.pk not in still_charging]
+
+
+def _log_settled(confirmed: list[TicketPurchase], failed: list[tuple[TicketPurchase, str]]):
+    if not logger.isEnabledFor(logging.INFO):
+        return
     for purchase in confirmed:
         with bind_purchase(purchase):
             logger.info("purchase %s confirmed: payment captured", purchase.pk)
     for purchase, reason in failed:
         with bind_purchase(purchase):
             logger.info("purchase %s failed: %s", purchase.pk, reason)
-    return [(p, plan) for p, plan in captured + refused if p.pk not in still_charging]
 
 
 def line_ring_on_commit(ticket_id: int) -> None:
