@@ -16,15 +16,23 @@ from django.conf import settings
 
 def client_address(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.NUM_PROXIES
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if not proxies or not forwarded or not _trusted(remote, tuple(settings.TRUSTED_PROXIES)):
+    if not forwarded or not from_trusted_proxy(request):
         return remote
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     if not hops:
         return remote
-    reported = hops[-min(proxies, len(hops))]
+    reported = hops[-min(settings.NUM_PROXIES, len(hops))]
     return reported if _is_address(reported) else remote
+
+
+def from_trusted_proxy(request) -> bool:
+    """Whether the request comes from one of TRUSTED_PROXIES, with NUM_PROXIES
+    saying proxies stand in front: only then is a header a proxy sets
+    (X-Forwarded-For, X-Request-ID) believed."""
+    return bool(settings.NUM_PROXIES) and _trusted(
+        request.META.get("REMOTE_ADDR", ""), tuple(settings.TRUSTED_PROXIES)
+    )
 
 
 @lru_cache(maxsize=8)
@@ -34,6 +42,9 @@ def trusted_networks(proxies: tuple[str, ...]) -> tuple:
     return tuple(ipaddress.ip_network(proxy.strip(), strict=False) for proxy in proxies)
 
 
+# A pure answer, asked on every request a proxy forwards (X-Forwarded-For,
+# X-Request-ID): the few proxies' addresses are parsed once, not each time.
+@lru_cache(maxsize=256)
 def _trusted(remote: str, proxies: tuple[str, ...]) -> bool:
     if not proxies or not _is_address(remote):
         return False

@@ -1,9 +1,9 @@
 """Error tracking: Sentry, when SENTRY_DSN is set; nothing at all otherwise.
 
-project/settings.py calls `error_tracking(env)`, so every process that loads
-the settings (gunicorn's workers, the Celery workers and beat, Flower,
-manage.py) reports to the same project. Without a DSN neither sentry-sdk nor
-its integrations are even imported.
+project/settings.py calls `error_tracking(env)` (through operations_settings),
+so every process that loads the settings (gunicorn's workers, the Celery
+workers and beat, Flower, manage.py) reports to the same project. Without a
+DSN neither sentry-sdk nor its integrations are even imported.
 
 With one: Django's unhandled exceptions, the Celery tasks' failures and every
 ERROR log record become events; INFO and WARNING records ride along as

@@ -1,4 +1,5 @@
-"""Settings for running the service: the metrics pages (docs/metrics.md).
+"""Settings for running the service: the metrics pages (docs/metrics.md),
+the logs (project/log_settings.py) and Sentry (project/error_tracking.py).
 
 Kept apart from project/settings.py, which reads them with one call, so the
 operator's knobs sit together."""
@@ -7,8 +8,23 @@ import os
 
 import environ
 
+from project.error_tracking import error_tracking
+from project.log_settings import logging_settings
 
-def operations_settings(env: environ.Env, *, hold_seconds: int, sweep_seconds: int) -> dict:
+
+def operations_settings(
+    env: environ.Env, *, hold_seconds: int, sweep_seconds: int, debug: bool
+) -> dict:
+    return {
+        **_metrics_settings(env, hold_seconds=hold_seconds, sweep_seconds=sweep_seconds),
+        # SENTRY_*: Sentry started when SENTRY_DSN is set, nothing otherwise.
+        **error_tracking(env, debug=debug),
+        # LOG_LEVEL, LOG_FORMAT (plain or json).
+        "LOGGING": logging_settings(env),
+    }
+
+
+def _metrics_settings(env: environ.Env, *, hold_seconds: int, sweep_seconds: int) -> dict:
     # prometheus-client opens its files there as each series is defined, which
     # may be before anything else runs: the directory must exist by then.
     multiprocess_dir = env.str("PROMETHEUS_MULTIPROC_DIR", default="")

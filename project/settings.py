@@ -14,7 +14,6 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from project.celery_settings import celery_settings
-from project.error_tracking import error_tracking
 from project.gateway_settings import gateway_settings
 from project.operations_settings import operations_settings
 
@@ -57,6 +56,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "project.metrics.http.RequestMetricsMiddleware",
+    # Next, so every line a request logs carries its id.
+    "project.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.outages.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -174,10 +175,10 @@ IN_FLIGHT_CAP_ENTRY_SECONDS = env.int(
 )
 UNPAID_HOLDS_MAX_PERCENT = env.int("UNPAID_HOLDS_MAX_PERCENT", default=50)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
-# Metrics pages and their protection (project/operations_settings.py, docs/metrics.md).
+# Running it: metrics, logs (LOG_LEVEL, LOG_FORMAT), Sentry (project/operations_settings.py).
 globals().update(
     operations_settings(
-        env, hold_seconds=PURCHASE_HOLD_SECONDS, sweep_seconds=SWEEP_INTERVAL_SECONDS
+        env, hold_seconds=PURCHASE_HOLD_SECONDS, sweep_seconds=SWEEP_INTERVAL_SECONDS, debug=DEBUG
     )
 )
 # A charge with no answer for STUCK_PAYMENT_MINUTES is asked about again by the
@@ -276,9 +277,6 @@ EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@example.com")
 
-# Sentry (SENTRY_*) when SENTRY_DSN is set, nothing otherwise: project/error_tracking.py.
-globals().update(error_tracking(env, debug=DEBUG))
-
 # --- HTTP API ----------------------------------------------------------------------
 THROTTLE_WRITES = env.str("THROTTLE_WRITES", default="60/minute")
 REST_FRAMEWORK = {
@@ -357,8 +355,9 @@ except ValueError as exc:
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 # A front end on another origin sends these (a create's key, a poll's ETag)...
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "if-none-match")
-# ...and reads these: the status URL, when to poll again, the ETag to send back.
-CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "ETag"]
+# ...and reads these: the status URL, when to poll again, the ETag to send back,
+# the request id to quote to support (project/request_id.py).
+CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "ETag", "X-Request-ID"]
 
 # --- Behind a TLS-terminating proxy --------------------------------------------------
 # Believe X-Forwarded-Proto only when the proxy in front sets it (and strips the
@@ -391,14 +390,4 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

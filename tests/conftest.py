@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from tests import worker_process
-from tests.worker_process import BeatProcess, WebServer, WorkerProcess
+from tests.worker_process import ALL_QUEUES, BeatProcess, WebServer, WorkerProcess
 
 # Fixtures that start the product's processes (a Celery worker or beat, gunicorn,
 # a whole stack), by the module that defines them: a test that uses one is marked
@@ -151,14 +151,20 @@ def start_worker(django_db_setup, django_db_blocker):
     stopped (or killed) it before.
 
     `purge=False` keeps the messages already waiting on the broker for the worker
-    (the first worker of a test purges them, as the module's `worker` does).
+    (the first worker of a test purges them, as the module's `worker` does);
+    `queues="delivery"` makes it consume only those (all of them by default).
     """
     started: list[WorkerProcess] = []
 
     def start(
-        name: str, *, concurrency: int = 4, extra_env: dict | None = None, purge: bool = True
+        name: str,
+        *,
+        concurrency: int = 4,
+        extra_env: dict | None = None,
+        purge: bool = True,
+        queues: str = ALL_QUEUES,
     ) -> WorkerProcess:
-        process = WorkerProcess(name, concurrency=concurrency, extra_env=extra_env)
+        process = WorkerProcess(name, concurrency=concurrency, extra_env=extra_env, queues=queues)
         started.append(process)
         return process.start(purge=purge)
 

@@ -52,10 +52,21 @@ def service_env(extra_env: dict | None = None) -> dict:
     }
 
 
+# Every queue: a test's worker is pipeline worker and mailer at once, unless told.
+ALL_QUEUES = "celery,sweeps,delivery,cancellations"
+
+
 class WorkerProcess:
-    def __init__(self, name: str, concurrency: int = 4, extra_env: dict | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        concurrency: int = 4,
+        extra_env: dict | None = None,
+        queues: str = ALL_QUEUES,
+    ) -> None:
         self.hostname = f"test-{name}-{uuid.uuid4().hex[:6]}@localhost"
         self.concurrency = concurrency
+        self.queues = queues
         self.extra_env = extra_env or {}
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (open for the worker's life)
             prefix="celery-worker-", suffix=".log", delete=False
@@ -86,7 +97,7 @@ class WorkerProcess:
                 sys.executable, "-m", "celery", "-A", "workers", "worker",
                 "--loglevel=INFO", f"--concurrency={self.concurrency}",
                 "--prefetch-multiplier=1", f"--hostname={self.hostname}",
-                "--queues=celery,sweeps,delivery,cancellations",
+                f"--queues={self.queues}",
                 "--without-gossip", "--without-mingle",
             ],
             cwd=ROOT,

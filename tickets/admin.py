@@ -291,7 +291,8 @@ class TicketPurchaseAdmin(admin.ModelAdmin):
         "refund_reason",
         "ticket",
     )
-    search_fields = ("id", "customer_name", "customer_email", "codes__code")
+    # A request id a buyer or a log line quotes (X-Request-ID) finds its purchase.
+    search_fields = ("id", "customer_name", "customer_email", "codes__code", "=request_id")
     list_select_related = ("ticket",)
     date_hierarchy = "created_at"
     inlines = [TicketCodeInline, PurchaseAuditTrailInline]

@@ -144,6 +144,9 @@ class TicketPurchase(models.Model):
     # Who asked, for the per-client cap on unpaid holds (REMOTE_ADDR, or the
     # address NUM_PROXIES trusted proxies report).
     client_address = models.GenericIPAddressField(null=True, blank=True)
+    # The id of the request that created it (project/request_id.py): a batch
+    # binds it to the lines about the purchase, so one grep follows it end to end.
+    request_id = models.CharField(max_length=64, blank=True, default="")
     gateway_reference = models.CharField(max_length=100, blank=True)
     # What the buyer's browser needs to authenticate a payment that requires
     # action (Stripe's PaymentIntent client secret); shown to the holder of the id only.

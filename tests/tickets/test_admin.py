@@ -37,6 +37,15 @@ def test_search_by_ticket_code_email_and_id(admin_client):
         assert "zawadi@example.com" in page and "other@example.com" not in page, term
 
 
+def test_search_by_the_request_id_that_created_it(admin_client):
+    PurchaseFactory(
+        customer_email="zawadi@example.com", request_id="4bf92f3577b34da6a3ce929d0e0e4736"
+    )
+    PurchaseFactory(customer_email="other@example.com", request_id="other-request")
+    page = admin_client.get(CHANGELIST, {"q": "4bf92f3577b34da6a3ce929d0e0e4736"}).content.decode()
+    assert "zawadi@example.com" in page and "other@example.com" not in page
+
+
 def test_filters_by_status(admin_client):
     confirmed_purchase(customer_email="paid@example.com")
     PurchaseFactory(customer_email="waiting@example.com")

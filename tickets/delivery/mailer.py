@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from project.log_context import bind_purchase
 from project.queue import doorbell_answer, ring, ring_on_commit
 from project.redis_client import redis_client
 from project.tasks import DELIVER_BATCH_TASK
@@ -221,19 +222,11 @@ def _deliver(purchases: list[TicketPurchase], *, claimed_at) -> int:
     try:
         with get_connection() as connection:  # one connection for the whole batch
             for purchase, message in messages:
-                try:
-                    connection.send_messages([message])
-                except smtplib.SMTPException as exc:
-                    if not _refused_for_good(exc):
-                        raise
-                    # This message only: the others still go. Its claim keeps it
-                    # out of the way until it lapses; the sweep rings again.
-                    logger.error(
-                        "purchase %s: confirmation refused by the mail server: %s", purchase.pk, exc
-                    )
-                    refused.append(purchase)
-                else:
-                    sent.append(purchase)
+                with bind_purchase(purchase):
+                    if _send(connection, purchase, message):
+                        sent.append(purchase)
+                    else:
+                        refused.append(purchase)
     except Exception:
         done = {p.pk for p in sent + refused}
         unsent = [purchase.pk for purchase, _ in messages if purchase.pk not in done]
@@ -246,6 +239,21 @@ def _deliver(purchases: list[TicketPurchase], *, claimed_at) -> int:
         _settle_after_failure(sent, unsent, claimed_at=claimed_at)
         raise
     return _complete(sent, claimed_at=claimed_at)
+
+
+def _send(connection, purchase: TicketPurchase, message) -> bool:
+    """Sends one confirmation: False when the server refused it for good, and
+    only it (the others still go; its claim keeps it out of the way until it
+    lapses, and the sweep rings again). Raises when the server fails as a whole."""
+    try:
+        connection.send_messages([message])
+    except smtplib.SMTPException as exc:
+        if not _refused_for_good(exc):
+            raise
+        logger.error("purchase %s: confirmation refused by the mail server: %s", purchase.pk, exc)
+        return False
+    logger.info("purchase %s: confirmation e-mail sent", purchase.pk)
+    return True
 
 
 def _codes_of(purchases: list[TicketPurchase]) -> dict:
@@ -268,7 +276,8 @@ def _messages(purchases: list[TicketPurchase], codes: dict) -> list[tuple]:
         try:
             messages.append((purchase, confirmation_message(purchase, codes[purchase.pk])))
         except Exception:
-            logger.exception("purchase %s: confirmation not built; retried later", purchase.pk)
+            with bind_purchase(purchase):
+                logger.exception("purchase %s: confirmation not built; retried later", purchase.pk)
     return messages
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from project.log_context import bind_purchase
 from tickets.audit import purchase_log
 from tickets.delivery.emails import refund_message, send_purchase_confirmation
 from tickets.errors import (
@@ -32,6 +33,8 @@ def purchase_deliver(*, purchase_id: UUID | str) -> TicketPurchase:
     if purchase.status != Status.CONFIRMED:
         return purchase
     send_purchase_confirmation(purchase)
+    with bind_purchase(purchase):
+        logger.info("purchase %s: confirmation e-mail sent", purchase.pk)
     with transaction.atomic():
         purchase = purchase_locked(purchase_id)
         if purchase.status == Status.CONFIRMED:

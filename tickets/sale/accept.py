@@ -18,6 +18,7 @@ An `Idempotency-Key` wraps step 2 in the transaction that stores the reply
 (tickets/sale/idempotency.py).
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from project import log_context
 from project.actor import current_actor
 from tickets.audit import purchase_log
 from tickets.errors import TicketSoldOut, TicketUnavailable
@@ -37,6 +39,8 @@ from tickets.sale import batch, caps, idempotency
 from tickets.sale.bodies import purchase_body
 from tickets.sale.validation import MAX_ID, purchase_input_validate
 from tickets.selectors import tickets_on_sale
+
+logger = logging.getLogger(__name__)
 
 Status = TicketPurchase.Status
 PaymentStatus = TicketPurchase.PaymentStatus
@@ -75,11 +79,26 @@ def purchase_accept(*, data, key: str | None, user, client_address: str | None) 
             create=store,
         )
         if reply.replayed:
+            _log_accepted(reply.body, "replayed")
             return Accepted(reply.status, reply.body, REPLAY_RETRY_AFTER_SECONDS)
         body = reply.body
     # Committed now: count it into the ticket's queue and wake a worker.
     retry_after = batch.batch_accepted(body["ticket_id"], body["purchase_id"])
+    _log_accepted(body, "accepted")
     return Accepted(ACCEPTED, body, retry_after)
+
+
+def _log_accepted(body: dict, what: str) -> None:
+    # The request's one line: its id is bound, the purchase's rides in `extra`.
+    purchase_id, ticket_id = body["purchase_id"], body["ticket_id"]
+    logger.info(
+        "purchase %s %s: %d seat(s) of ticket %s",
+        purchase_id,
+        what,
+        body["quantity"],
+        ticket_id,
+        extra={"purchase_id": purchase_id, "ticket_id": str(ticket_id)},
+    )
 
 
 # --- Storing ----------------------------------------------------------------------------
@@ -129,6 +148,7 @@ def purchase_store(
         "status": Status.PENDING,
         "payment_status": PaymentStatus.PENDING,
         "client_address": client_address or None,
+        "request_id": log_context.request_id(),
         "hold_expires_at": now + timedelta(seconds=hold),
         "created_at": now,
         "updated_at": now,

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from gateways import Outcome
 from gateways.attempt import Plan
+from project.log_context import bind_purchase
 from project.queue import ring_along
 from project.tasks import BATCH_TASK
 from tickets import inventory, selectors
@@ -72,6 +73,7 @@ CLAIM_FIELDS = (
     "status",
     "gateway_reference",
     "created_at",  # for the accept-to-confirmed histogram (tickets/metrics.py)
+    "request_id",  # for the lines about it (project/log_context.py)
 )
 
 
@@ -140,6 +142,7 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
             )
             purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=reason)
             caps.seats_release_on_commit(purchase.pk for purchase in purchases)
+    _log_reserved(seating)
     decided = seating.paid + seating.unpaid + [p for ps in seating.refused.values() for p in ps]
     return Reserved(
         [purchase.pk for purchase in decided],
@@ -147,6 +150,25 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
         looked_at=len(waiting),
         left_waiting=len(seating.waiting),
     )
+
+
+def _log_reserved(seating: "_Seating") -> None:
+    """A line per purchase decided, under its own ids (committed: it is true).
+    Nothing to bind when INFO is off (the bench runs at WARNING)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    for purchase in seating.paid:
+        with bind_purchase(purchase):
+            logger.info(
+                "purchase %s: %d seat(s) reserved, charging", purchase.pk, purchase.quantity
+            )
+    for purchase in seating.unpaid:
+        with bind_purchase(purchase):
+            logger.info("purchase %s: %d seat(s) held until paid", purchase.pk, purchase.quantity)
+    for reason, purchases in seating.refused.items():
+        for purchase in purchases:
+            with bind_purchase(purchase):
+                logger.info("purchase %s failed: %s", purchase.pk, reason)
 
 
 def charges_in_flight(ticket_id: int, *, size: int) -> list[TicketPurchase]:
@@ -269,12 +291,26 @@ def settle_batch(
         confirmed = _confirm_all(
             [(p, plan) for p, plan in captured if p.pk in still_charging], now=now
         )
-        _fail_all(ticket_id, [(p, plan) for p, plan in refused if p.pk in still_charging], now=now)
+        failed = _fail_all(
+            ticket_id, [(p, plan) for p, plan in refused if p.pk in still_charging], now=now
+        )
         caps.seats_release_on_commit(still_charging)
         if confirmed:
             delivery_ring_on_commit()
             line_ring_on_commit(ticket_id)
+    _log_settled(confirmed, failed)
     return [(p, plan) for p, plan in captured + refused if p.pk not in still_charging]
+
+
+def _log_settled(confirmed: list[TicketPurchase], failed: list[tuple[TicketPurchase, str]]):
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    for purchase in confirmed:
+        with bind_purchase(purchase):
+            logger.info("purchase %s confirmed: payment captured", purchase.pk)
+    for purchase, reason in failed:
+        with bind_purchase(purchase):
+            logger.info("purchase %s failed: %s", purchase.pk, reason)
 
 
 def line_ring_on_commit(ticket_id: int) -> None:
@@ -304,9 +340,12 @@ def _confirm_all(captured: list[tuple[TicketPurchase, Plan]], *, now) -> list[Ti
     return purchases
 
 
-def _fail_all(ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now) -> None:
+def _fail_all(
+    ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now
+) -> list[tuple[TicketPurchase, str]]:
+    """Fails the refused purchases; answers each with its reason."""
     if not refused:
-        return
+        return []
     seats = sum(purchase.quantity for purchase, _ in refused)
     seats_returned(ticket_id=ticket_id, seats=seats)  # the waiting list first
     by_reason: dict[tuple[str, str], list[TicketPurchase]] = {}
@@ -325,7 +364,9 @@ def _fail_all(ticket_id: int, refused: list[tuple[TicketPurchase, Plan]], *, now
         # The gateway's own words (Stripe's decline_code) stay in the audit trail.
         note = f"{reason}: {gateway_reason}" if gateway_reason else reason
         purchase_log_many(purchases, "failed", from_status=Status.PENDING, note=note)
-        logger.info("%d purchase(s) of ticket %s failed: %s", len(purchases), ticket_id, reason)
+    return [
+        (purchase, reason) for (reason, _), purchases in by_reason.items() for purchase in purchases
+    ]
 
 
 def _mark(purchases: list[TicketPurchase], **changes) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from gateways import ChargeRequest, Outcome, attempt
 from gateways.attempt import Action, PaymentView, Plan
 from gateways.simulated import SimulatedGateway
+from project.log_context import bind_purchase
 from project.queue import enqueue_on_commit
 from project.tasks import (
     PROCESS_TASK,
@@ -90,7 +91,8 @@ def _charge_batch(ticket_id: int, purchases: list[TicketPurchase]) -> None:
     captured, refused, alone = [], [], []
     for purchase, plan in zip(purchases, plans, strict=True):
         if plan is None:
-            logger.warning("purchase %s: gateway error in batch, retried alone", purchase.id)
+            with bind_purchase(purchase):
+                logger.warning("purchase %s: gateway error in batch, retried alone", purchase.id)
             enqueue_on_commit(PROCESS_TASK, str(purchase.id))
         elif plan.action == Action.CONFIRM:
             captured.append((purchase, plan))
@@ -100,7 +102,8 @@ def _charge_batch(ticket_id: int, purchases: list[TicketPurchase]) -> None:
             alone.append((purchase, plan))
     alone += batch.settle_batch(ticket_id, captured=captured, refused=refused)
     for purchase, plan in alone:
-        _apply(purchase.id, plan)
+        with bind_purchase(purchase):
+            _apply(purchase.id, plan)
 
 
 def purchase_process(*, purchase_id: UUID | str) -> TicketPurchase:
@@ -272,6 +275,8 @@ def purchase_confirm(*, purchase_id: UUID | str, gateway_reference: str) -> Tick
         caps.seats_release_on_commit([purchase.pk])
         delivery_ring_on_commit()
         batch.line_ring_on_commit(purchase.ticket_id)
+    with bind_purchase(purchase):
+        logger.info("purchase %s confirmed: payment captured", purchase.id)
     return purchase
 
 
@@ -295,7 +300,8 @@ def purchase_await_authentication(*, purchase_id: UUID | str, client_secret: str
         purchase.payment_client_secret = client_secret
         purchase.save(update_fields=["payment_status", "payment_client_secret", "updated_at"])
         purchase_log(purchase, "payment requires action", from_status=Status.PENDING)
-    logger.info("purchase %s: waiting for the buyer to authenticate", purchase.id)
+    with bind_purchase(purchase):
+        logger.info("purchase %s: waiting for the buyer to authenticate", purchase.id)
     return purchase
 
 
@@ -324,5 +330,6 @@ def purchase_fail(
         note = f"{reason}: {gateway_reason}" if gateway_reason else reason
         purchase_log(purchase, "failed", from_status=Status.PENDING, note=note)
         caps.seats_release_on_commit([purchase.pk])
-    logger.info("purchase %s failed: %s", purchase.id, reason)
+    with bind_purchase(purchase):
+        logger.info("purchase %s failed: %s", purchase.id, reason)
     return purchase

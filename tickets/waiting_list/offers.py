@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from project import log_context
 from project.queue import enqueue_on_commit
 from project.sweeps import sweep
 from project.tasks import OFFER_MAIL_TASK, PROCESS_TASK
@@ -191,7 +192,8 @@ def offer_take(
         entry.save(update_fields=["state", "purchase", "updated_at"])
         if payment_token:
             enqueue_on_commit(PROCESS_TASK, str(purchase.pk))
-    logger.info("waiting list %s: offer %s taken by %s", entry.ticket_id, entry.pk, purchase.pk)
+    with log_context.bind_purchase(purchase):
+        logger.info("waiting list %s: offer %s taken by %s", entry.ticket_id, entry.pk, purchase.pk)
     return purchase
 
 
@@ -246,6 +248,7 @@ def _purchase_holding_offer(entry, payment_method, payment_token, phone) -> Tick
         processing_started_at=now,
         hold_expires_at=max(entry.offer_expires_at, now + timedelta(seconds=hold)),
         client_address=entry.client_address,
+        request_id=log_context.request_id(),
     )
     purchase_log(purchase, "created", note=f"from waiting-list offer {entry.pk}")
     count_accepted()
