@@ -7,7 +7,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from project.auth import AddressLoginThrottle, UsernameLoginThrottle, token_for
-from project.openapi import THROTTLED, invalid
+from project.openapi import THROTTLED, error, invalid
 
 
 class ObtainExpiringAuthToken(ObtainAuthToken):
@@ -25,6 +25,9 @@ class ObtainExpiringAuthToken(ObtainAuthToken):
         responses={
             200: AuthTokenSerializer,
             400: invalid("Wrong username or password"),
+            # DRF's answer to a body whose media type it cannot read (a form whose
+            # multipart header it cannot make out): schemathesis found one.
+            415: error("Unsupported media type"),
             429: THROTTLED,
         },
     )
