@@ -12,7 +12,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from project.tasks import CANCELLATIONS_QUEUE, DELIVERY_QUEUE, PIPELINE_QUEUE, SWEEPS_QUEUE
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# What the test workers consume: every queue of the project (workers/queues.py).
+WORKER_QUEUES = (PIPELINE_QUEUE, SWEEPS_QUEUE, DELIVERY_QUEUE, CANCELLATIONS_QUEUE)
 
 # The test being run (set by tests/conftest.py), None outside pytest.
 running_test = None
@@ -43,13 +48,26 @@ def test_database_url() -> str:
 
 
 def service_env(extra_env: dict | None = None) -> dict:
-    """The environment of a process that must share the tests' database and broker."""
+    """The environment of a process that must share the tests' database and broker:
+    the run's broker (CELERY_BROKER_URL, Redis or RabbitMQ) unless `extra_env` names another."""
     return {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         **(extra_env or {}),
     }
+
+
+def purge_queues(app) -> int:
+    """Empties every queue the project's workers consume, on Redis or RabbitMQ,
+    declaring those not there yet (as the workers declare them: durable). Not
+    `app.control.purge()`: that purges only the queues this process has routed to,
+    and RabbitMQ keeps its durable queues, with what an earlier run left, across runs."""
+    with app.connection_for_write() as conn:
+        queues = [app.amqp.queues[name] for name in WORKER_QUEUES]
+        # Declares them on creation; never consumes (no `with`, which would).
+        return app.amqp.TaskConsumer(conn.default_channel, queues=queues).purge()
 
 
 class WorkerProcess:
@@ -78,7 +96,7 @@ class WorkerProcess:
     def start(self, purge: bool = True) -> "WorkerProcess":
         require_mark("a Celery worker", "worker")
         if purge:
-            self.control().control.purge()
+            purge_queues(self.control())
         connection.close()  # the worker must not inherit a half-open connection
         env = service_env(self.extra_env)
         self.process = subprocess.Popen(
@@ -86,7 +104,7 @@ class WorkerProcess:
                 sys.executable, "-m", "celery", "-A", "workers", "worker",
                 "--loglevel=INFO", f"--concurrency={self.concurrency}",
                 "--prefetch-multiplier=1", f"--hostname={self.hostname}",
-                "--queues=celery,sweeps,delivery,cancellations",
+                f"--queues={','.join(WORKER_QUEUES)}",
                 "--without-gossip", "--without-mingle",
             ],
             cwd=ROOT,

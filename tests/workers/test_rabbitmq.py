@@ -2,16 +2,19 @@
 and a real worker consumes through the RabbitMQ this machine runs
 (127.0.0.1:5672, guest/guest), with publisher confirms; a purchase completes
 with its e-mail, and one whose processor keeps failing is retried with its
-countdowns until the worker gives up, as on Redis.
+countdowns until the worker gives up, as on Redis; the queues the worker
+declares are durable classic queues (docs/brokers.md says why not quorum).
 Skipped, saying so, where no RabbitMQ answers."""
 
 import pytest
 import requests
+from amqp.exceptions import PreconditionFailed
+from kombu import Connection
 
 from tests.factories import TicketFactory, purchase_request
 from tests.rabbitmq import URL, rabbitmq_answers
 from tests.waiting import describe, wait_until_final
-from tests.worker_process import WebServer
+from tests.worker_process import WORKER_QUEUES, WebServer
 from tickets.models import TicketPurchase
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -20,9 +23,13 @@ RABBITMQ = {"CELERY_BROKER_URL": URL}
 
 
 @pytest.fixture
-def on_rabbitmq(start_worker):
+def answering():
     if not rabbitmq_answers():
-        pytest.skip("no RabbitMQ answers on 127.0.0.1:5672")
+        pytest.skip(f"no RabbitMQ answers at {URL}")
+
+
+@pytest.fixture
+def on_rabbitmq(answering, start_worker):
     worker = start_worker("rabbit", extra_env=RABBITMQ)
     web = WebServer(extra_env=RABBITMQ).start()
     yield web, worker
@@ -53,3 +60,24 @@ def test_purchases_complete_through_rabbitmq_retries_included(on_rabbitmq):
     )
     # Its task came back from RabbitMQ after each countdown before giving up.
     assert worker.output().count("Retry in") >= 2, worker.output()[-3000:]
+
+
+def test_the_worker_declares_every_queue_durable_and_classic(answering, start_worker):
+    with Connection(URL) as conn:
+        for name in WORKER_QUEUES:
+            conn.channel().queue_delete(name)  # so the worker below declares them anew
+    start_worker("declares", concurrency=1, extra_env=RABBITMQ, purge=False)
+
+    def declare(name: str, **options) -> None:
+        with Connection(URL) as conn:  # a refused declaration closes its channel
+            conn.channel().queue_declare(queue=name, auto_delete=False, **options)
+
+    for name in WORKER_QUEUES:
+        with Connection(URL) as conn:  # the worker's: NOT_FOUND had it not declared it
+            conn.channel().queue_declare(queue=name, passive=True)
+        # RabbitMQ refuses a declaration unlike the queue's own: durable, classic.
+        declare(name, durable=True, arguments={"x-queue-type": "classic"})
+        with pytest.raises(PreconditionFailed, match="durable"):
+            declare(name, durable=False)
+        with pytest.raises(PreconditionFailed, match="x-queue-type"):
+            declare(name, durable=True, arguments={"x-queue-type": "quorum"})
