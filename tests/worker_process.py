@@ -6,6 +6,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -189,7 +191,24 @@ class WebServer:
             start_new_session=True,
         )  # fmt: skip
         wait_for_port(self.port, timeout=30)
+        self._wait_answering(timeout=60)
         return self
+
+    def _wait_answering(self, timeout: float) -> None:
+        """Until a gunicorn worker answers: the master listens before its workers
+        have loaded Django, which on a busy machine can outlast a test's request timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # an answer all the same (503: a server the test took away)
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer after {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
