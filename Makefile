@@ -45,12 +45,12 @@ test-fast: install
 
 # The tests that start workers, beat or gunicorn, again with RabbitMQ as the
 # Celery broker (docs/brokers.md); Redis still holds results, caps and throttles.
-# Browser and fault tests stay out: the first only add Chromium to the same
-# pipeline, the second bring their own brokers.
+# Browser tests stay out (they only add Chromium to the same pipeline), and so do
+# fault tests but their RabbitMQ variants (marked rabbitmq), which bring their own node.
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
 test-rabbitmq: install
-	CELERY_BROKER_URL=$(RABBITMQ_URL) $(BIN)/pytest -m "worker and not browser and not fault" \
-		$(PYTEST_ARGS)
+	CELERY_BROKER_URL=$(RABBITMQ_URL) $(BIN)/pytest \
+		-m "worker and not browser and (not fault or rabbitmq)" $(PYTEST_ARGS)
 
 # Browser tests write their screenshots to a temporary folder, except here.
 screenshots: install
