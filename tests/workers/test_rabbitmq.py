@@ -23,20 +23,21 @@ RABBITMQ = {"CELERY_BROKER_URL": URL}
 
 
 @pytest.fixture
-def answering():
+def on_rabbitmq(start_worker):
     if not rabbitmq_answers():
         pytest.skip(f"no RabbitMQ answers at {URL}")
-
-
-@pytest.fixture
-def on_rabbitmq(answering, start_worker):
-    worker = start_worker("rabbit", extra_env=RABBITMQ)
+    with Connection(URL) as conn:
+        for name in WORKER_QUEUES:
+            # Gone with what they held (a purge), so the worker declares them anew.
+            conn.channel().queue_delete(name)
+    worker = start_worker("rabbit", extra_env=RABBITMQ, purge=False)
     web = WebServer(extra_env=RABBITMQ).start()
     yield web, worker
     web.stop()
 
 
-def test_purchases_complete_through_rabbitmq_retries_included(on_rabbitmq):
+def test_purchases_and_retries_go_through_rabbitmq_on_durable_classic_queues(on_rabbitmq):
+    """One worker for both checks: each start of one costs seconds of `make test`."""
     web, worker = on_rabbitmq
     assert requests.get(f"{web.url}/healthz", timeout=10).json()["checks"] == {
         "database": "ok",
@@ -61,21 +62,15 @@ def test_purchases_complete_through_rabbitmq_retries_included(on_rabbitmq):
     # Its task came back from RabbitMQ after each countdown before giving up.
     assert worker.output().count("Retry in") >= 2, worker.output()[-3000:]
 
-
-def test_the_worker_declares_every_queue_durable_and_classic(answering, start_worker):
-    with Connection(URL) as conn:
-        for name in WORKER_QUEUES:
-            conn.channel().queue_delete(name)  # so the worker below declares them anew
-    start_worker("declares", concurrency=1, extra_env=RABBITMQ, purge=False)
-
+    # The queues the worker declared are durable and classic: RabbitMQ refuses
+    # a declaration unlike a queue's own.
     def declare(name: str, **options) -> None:
         with Connection(URL) as conn:  # a refused declaration closes its channel
             conn.channel().queue_declare(queue=name, auto_delete=False, **options)
 
     for name in WORKER_QUEUES:
-        with Connection(URL) as conn:  # the worker's: NOT_FOUND had it not declared it
+        with Connection(URL) as conn:  # NOT_FOUND, had the worker not declared it
             conn.channel().queue_declare(queue=name, passive=True)
-        # RabbitMQ refuses a declaration unlike the queue's own: durable, classic.
         declare(name, durable=True, arguments={"x-queue-type": "classic"})
         with pytest.raises(PreconditionFailed, match="durable"):
             declare(name, durable=False)
