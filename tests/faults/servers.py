@@ -91,7 +91,8 @@ def _rabbitmq_server_script() -> str:
 class PrivateRabbitMQ:
     """A RabbitMQ node of its own (name, ports, data, logs, Erlang cookie, no
     plugins) beside the machine's; `kill()` is a SIGKILL and `start()` again
-    brings it back on the same port and data, with its durable queues."""
+    brings it back on the same port and data, with its durable queues. Runs as
+    root or any user: everything it writes is in its own temporary folder."""
 
     def __init__(self) -> None:
         self.script = _rabbitmq_server_script()
