@@ -1,6 +1,7 @@
 # make run         - the whole stack on http://127.0.0.1:8000 (Flower on :5555), Ctrl-C stops it
 # make test        - lint, format check, import layers and the whole test suite
 # make test-fast   - the inner loop: no worker, browser or fault tests, two processes, no lint
+# make test-rabbitmq - the worker tests again with RabbitMQ as the broker (RABBITMQ_URL)
 # make screenshots - runs the browser tests to refresh the committed docs/screenshots/
 # make chaos       - a sale through rolling faults on make run's stack (SOAK_SECONDS, 300)
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 # Local development defaults; production sets DEBUG=false and a SECRET_KEY.
 export DEBUG ?= true
 
-.PHONY: run test test-fast screenshots chaos lint format install migrate bench clean openapi
+.PHONY: run test test-fast test-rabbitmq screenshots chaos lint format install migrate bench clean openapi
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -41,6 +42,15 @@ FAST_PROCESSES ?= 2
 test-fast: install
 	OPENAPI_FUZZ_EXAMPLES=10 $(BIN)/pytest -n $(FAST_PROCESSES) \
 		-m "not worker and not browser and not fault" $(PYTEST_ARGS)
+
+# The tests that start workers, beat or gunicorn, again with RabbitMQ as the
+# Celery broker (docs/brokers.md); Redis still holds results, caps and throttles.
+# Browser tests stay out (they only add Chromium to the same pipeline), and so do
+# fault tests but their RabbitMQ variants (marked rabbitmq), which bring their own node.
+RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
+test-rabbitmq: install
+	CELERY_BROKER_URL=$(RABBITMQ_URL) $(BIN)/pytest \
+		-m "worker and not browser and (not fault or rabbitmq)" $(PYTEST_ARGS)
 
 # Browser tests write their screenshots to a temporary folder, except here.
 screenshots: install

@@ -7,6 +7,8 @@ out. A test that starts a worker without such a fixture fails: see
 `tests.worker_process.require_mark`.
 """
 
+from urllib.parse import urlsplit
+
 import pytest
 import redis
 from django.conf import settings
@@ -53,6 +55,22 @@ def pytest_collection_modifyitems(items):
         for marker in sorted(fixture_markers(item)):
             if item.get_closest_marker(marker) is None:
                 item.add_marker(marker)
+
+
+def pytest_sessionstart(session):
+    """A run on RabbitMQ (`make test-rabbitmq`) whose RabbitMQ does not answer stops
+    at once, saying so, instead of waiting out every worker's start."""
+    from project.celery_settings import broker_kind
+    from tests.rabbitmq import rabbitmq_answers
+
+    url = settings.CELERY_BROKER_URL
+    if broker_kind(url) == "amqp" and not rabbitmq_answers(url):
+        address = urlsplit(url)
+        pytest.exit(
+            f"CELERY_BROKER_URL is RabbitMQ at {address.hostname}:{address.port or 5672}, "
+            "where nothing answers",
+            returncode=3,
+        )
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -6,13 +6,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 
+from project.tasks import CANCELLATIONS_QUEUE, DELIVERY_QUEUE, PIPELINE_QUEUE, SWEEPS_QUEUE
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# What the test workers consume: every queue of the project (workers/queues.py).
+WORKER_QUEUES = (PIPELINE_QUEUE, SWEEPS_QUEUE, DELIVERY_QUEUE, CANCELLATIONS_QUEUE)
 
 # The test being run (set by tests/conftest.py), None outside pytest.
 running_test = None
@@ -43,17 +50,30 @@ def test_database_url() -> str:
 
 
 def service_env(extra_env: dict | None = None) -> dict:
-    """The environment of a process that must share the tests' database and broker."""
+    """The environment of a process that must share the tests' database and broker:
+    the run's broker (CELERY_BROKER_URL, Redis or RabbitMQ) unless `extra_env` names another."""
     return {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         **(extra_env or {}),
     }
 
 
 # Every queue: a test's worker is pipeline worker and mailer at once, unless told.
 ALL_QUEUES = "celery,sweeps,delivery,cancellations"
+
+
+def purge_queues(app) -> int:
+    """Empties every queue the project's workers consume, on Redis or RabbitMQ,
+    declaring those not there yet (as the workers declare them: durable). Not
+    `app.control.purge()`: that purges only the queues this process has routed to,
+    and RabbitMQ keeps its durable queues, with what an earlier run left, across runs."""
+    with app.connection_for_write() as conn:
+        queues = [app.amqp.queues[name] for name in WORKER_QUEUES]
+        # Declares them on creation; never consumes (no `with`, which would).
+        return app.amqp.TaskConsumer(conn.default_channel, queues=queues).purge()
 
 
 class WorkerProcess:
@@ -89,7 +109,7 @@ class WorkerProcess:
     def start(self, purge: bool = True) -> "WorkerProcess":
         require_mark("a Celery worker", "worker")
         if purge:
-            self.control().control.purge()
+            purge_queues(self.control())
         connection.close()  # the worker must not inherit a half-open connection
         env = service_env(self.extra_env)
         self.process = subprocess.Popen(
@@ -182,7 +202,24 @@ class WebServer:
             start_new_session=True,
         )  # fmt: skip
         wait_for_port(self.port, timeout=30)
+        self._wait_answering(timeout=60)
         return self
+
+    def _wait_answering(self, timeout: float) -> None:
+        """Until a gunicorn worker answers: the master listens before its workers
+        have loaded Django, which on a busy machine can outlast a test's request timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # an answer all the same (503: a server the test took away)
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer after {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")

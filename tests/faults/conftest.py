@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.faults.servers import PrivatePostgres, PrivateRedis, ServerUnavailable
+from tests.faults.servers import PrivatePostgres, PrivateRabbitMQ, PrivateRedis, ServerUnavailable
 from tests.faults.stack import Stack
 
 
@@ -61,13 +61,37 @@ def private_redis():
 
 
 @pytest.fixture
-def stack(request, private_postgres, private_redis):
-    """Starts the product (web, worker, beat) on the given servers."""
+def private_rabbitmq():
+    """Starts a private RabbitMQ node when the test asks: `private_rabbitmq()`."""
+    nodes: list[PrivateRabbitMQ] = []
+
+    def start() -> PrivateRabbitMQ:
+        try:
+            node = PrivateRabbitMQ()
+        except ServerUnavailable as reason:
+            pytest.skip(f"fault test needs a private RabbitMQ node: {reason}")
+        nodes.append(node)
+        return node.start()
+
+    yield start
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+def stack(request, private_postgres, private_redis, private_rabbitmq):
+    """Starts the product (web, worker, beat) on the given servers; the Celery
+    broker is `broker_url` when given, else Redis (`redis_url`)."""
     stacks: list[Stack] = []
 
-    def start(*, database_url: str, redis_url: str, gateway_redis_url: str) -> Stack:
+    def start(
+        *, database_url: str, redis_url: str, gateway_redis_url: str, broker_url: str = ""
+    ) -> Stack:
         started = Stack(
-            database_url=database_url, redis_url=redis_url, gateway_redis_url=gateway_redis_url
+            database_url=database_url,
+            redis_url=redis_url,
+            gateway_redis_url=gateway_redis_url,
+            broker_url=broker_url,
         )
         stacks.append(started)
         return started.start()

@@ -1,5 +1,6 @@
-"""Private servers a fault test may take away: a `redis-server` and a PostgreSQL
-cluster of its own, on free loopback ports, never the machine's shared ones.
+"""Private servers a fault test may take away: a `redis-server`, a PostgreSQL
+cluster and a RabbitMQ node of its own, on free loopback ports, never the
+machine's shared ones.
 
 Each class raises `ServerUnavailable` when its binaries (or, as root, the
 `postgres` user) are missing; the fixtures turn that into a skip.
@@ -75,6 +76,95 @@ class PrivateRedis:
             except subprocess.TimeoutExpired:
                 self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _rabbitmq_server_script() -> str:
+    """The `rabbitmq-server` script itself: Debian's /usr/sbin one is a wrapper
+    that, as root, runs it as the `rabbitmq` user with the machine node's settings."""
+    found = shutil.which("rabbitmq-server") or shutil.which("rabbitmq-server", path="/usr/sbin")
+    if not found:
+        raise ServerUnavailable("rabbitmq-server is not installed")
+    real = Path(os.path.realpath(found))
+    return str(real.parent / "rabbitmq-server") if real.name.endswith("-wrapper") else found
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of its own (name, ports, data, logs, Erlang cookie, no
+    plugins) beside the machine's; `kill()` is a SIGKILL and `start()` again
+    brings it back on the same port and data, with its durable queues. Runs as
+    root or any user: everything it writes is in its own temporary folder."""
+
+    def __init__(self) -> None:
+        self.script = _rabbitmq_server_script()
+        if not shutil.which("erl"):
+            raise ServerUnavailable("erl (Erlang) is not on PATH")
+        self.port, self.dist_port = free_port(), free_port()
+        self.base = Path(tempfile.mkdtemp(prefix="fault-rabbitmq-"))
+        (self.base / "home").mkdir()  # the node's own Erlang cookie is made here
+        (self.base / "enabled_plugins").write_text("[].\n")
+        (self.base / "rabbitmq.conf").write_text("")
+        (self.base / "rabbitmq-env.conf").write_text("")
+        self.log_path = self.base / "rabbitmq.log"
+        self.process: subprocess.Popen | None = None
+
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _env(self) -> dict:
+        loopback = "-kernel inet_dist_use_interface {127,0,0,1}"
+        return {
+            **os.environ,
+            "HOME": str(self.base / "home"),
+            "RABBITMQ_NODENAME": f"fault-{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_PID_FILE": str(self.base / "rabbitmq.pid"),
+            # Not the machine node's files in /etc/rabbitmq (its name, its listener).
+            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
+            "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": loopback,
+        }
+
+    def start(self, timeout: float = 90) -> "PrivateRabbitMQ":
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.script],
+                cwd=self.base,
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the script and its Erlang VM, for kill()
+            )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        from kombu import Connection
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            with contextlib.suppress(Exception), Connection(self.url(), connect_timeout=1) as c:
+                c.ensure_connection(max_retries=1, timeout=1)
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"RabbitMQ node did not start:\n{tail(self.log_path)}")
+
+    def kill(self) -> None:
+        """SIGKILL to the node's VM: no shutdown, connections cut as in a crash."""
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def _postgres_binary(name: str) -> str:

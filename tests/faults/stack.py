@@ -160,7 +160,9 @@ class Service:
 
 
 class Stack:
-    def __init__(self, *, database_url: str, redis_url: str, gateway_redis_url: str) -> None:
+    def __init__(
+        self, *, database_url: str, redis_url: str, gateway_redis_url: str, broker_url: str = ""
+    ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="fault-stack-"))
         self.port = free_port()
         inherited = {k: os.environ[k] for k in INHERITED_VARIABLES if k in os.environ}
@@ -170,6 +172,8 @@ class Stack:
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "SIMULATED_GATEWAY_REDIS_URL": gateway_redis_url,
+            # Unset: Redis (REDIS_URL) carries the tasks too.
+            **({"CELERY_BROKER_URL": broker_url} if broker_url else {}),
         }
         hostname = f"fault-{uuid.uuid4().hex[:6]}@localhost"
         python = sys.executable

@@ -181,3 +181,32 @@ def test_every_app_process_reports_to_sentry_only_when_a_dsn_is_given():
         environment = compose()["services"][name]["environment"]
         assert "SENTRY_DSN" in environment
         assert environment["SENTRY_DSN"] is None  # the host's value, never a default
+
+
+# --- the second broker ---------------------------------------------------------------------
+
+
+def test_rabbitmq_is_a_broker_to_opt_into_with_a_profile():
+    """`--profile rabbitmq` adds the node; CELERY_BROKER_URL moves the broker to it,
+    while REDIS_URL keeps the cache, results and caps in Redis."""
+    services = compose()
+    rabbitmq = services["services"]["rabbitmq"]
+    assert rabbitmq["profiles"] == ["rabbitmq"]
+    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    assert "rabbitmqdata:/var/lib/rabbitmq" in rabbitmq["volumes"]
+    assert "rabbitmqdata" in services["volumes"]
+    assert rabbitmq["hostname"]  # its data lives under rabbit@<hostname>
+    user = rabbitmq["environment"]["RABBITMQ_DEFAULT_USER"]
+    password = rabbitmq["environment"]["RABBITMQ_DEFAULT_PASS"]
+    for name, service in services["services"].items():
+        if name not in ("rabbitmq", "prometheus", "grafana"):  # the profiles' own
+            assert "profiles" not in service, name  # the default stack stays as it was
+
+    env = app_env()
+    assert interpolate(env["CELERY_BROKER_URL"], {}) == env["REDIS_URL"]
+    chosen = f"amqp://{user}:{password}@rabbitmq:5672//"
+    assert interpolate(env["CELERY_BROKER_URL"], {"CELERY_BROKER_URL": chosen}) == chosen
+    assert (
+        "CELERY_BROKER_URL=amqp://tickets:tickets@rabbitmq:5672//"
+        in (ROOT / "docker-compose.yml").read_text()
+    )  # the comment says how, with the node's own user

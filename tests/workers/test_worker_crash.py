@@ -1,8 +1,9 @@
 """A worker killed with SIGKILL mid-flight loses nothing and charges nothing twice.
 
-Tasks are acknowledged late, so the dead worker's messages stay unacknowledged in
-Redis; the next worker restores them once the visibility timeout has passed and
-re-runs them, and every step they repeat is idempotent.
+Tasks are acknowledged late, so the dead worker's messages stay unacknowledged on
+the broker and the next worker re-runs them (Redis hands them back once the
+visibility timeout has passed, RabbitMQ as soon as the dead worker's connection
+closes); every step they repeat is idempotent.
 """
 
 import pytest
