@@ -22,7 +22,8 @@ CPU accounting (bench/monitor.py, `SERVER_KINDS`):
 
 `server_cpu_ms_per_buyer`: CPU of gunicorn, the worker, PostgreSQL and Redis
 over steps 3 to 5 ÷ N, as the project's burst figure counts web, workers,
-mailer, beat, PostgreSQL and Redis.
+mailer, beat, PostgreSQL and Redis; `server_cpu_ms_per_status_get`: the same
+over step 4 ÷ the GETs (bench/accept_only.py measures ours the same way).
 """
 
 import contextlib
@@ -260,6 +261,8 @@ def measure(bare: BareStack, config: Config) -> dict:
         **status,
         **drained,
         "server_cpu_ms_per_buyer": cpu_ms_per(cpu, bare.buyers),
+        "server_cpu_ms_per_status_get": cpu_ms_per(cpu_between(accepted_snap, status_snap),
+                                                   len(ids)),
         "server_cpu_ms_per_buyer_by_step": {
             "accept": cpu_ms_per(cpu_between(before, accepted_snap), bare.buyers),
             "status_get": cpu_ms_per(cpu_between(accepted_snap, status_snap), bare.buyers),

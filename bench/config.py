@@ -85,6 +85,20 @@ class Config:
     # The capacity phase: a ticket with a seat for each of these buyers, all at
     # once (0 skips it): seated purchases per second and their CPU.
     capacity_buyers: int = field(default_factory=lambda: _int("BENCH_CAPACITY_BUYERS", 1000))
+    # Accept only (bench/accept_only.py): a seat for each of these buyers, posting at
+    # once while the worker does not consume, then the drain (0 skips it). As many
+    # as the bare stack's `/buy/` takes, unless set.
+    accept_only_buyers: int = field(
+        default_factory=lambda: _int(
+            "BENCH_ACCEPT_ONLY_BUYERS",
+            _int("BENCH_CALIBRATION_BUYERS", 0) or _int("BENCH_BUYERS", 2000),
+        )
+    )
+    # A sale that opens (bench/opening.py): buyers arriving evenly over the seconds
+    # for the seats, polling until they know (0 buyers skips it).
+    opening_buyers: int = field(default_factory=lambda: _int("BENCH_OPENING_BUYERS", 3000))
+    opening_seconds: float = field(default_factory=lambda: _float("BENCH_OPENING_SECONDS", 10))
+    opening_seats: int = field(default_factory=lambda: _int("BENCH_OPENING_SEATS", 1000))
     # The bare stack of /work/shared/calibration, run after the project's (bench/calibration.py).
     calibrate: bool = field(default_factory=lambda: _bool("BENCH_CALIBRATE", False))
     calibration_dir: str = field(
