@@ -105,6 +105,10 @@ class Config:
         default_factory=lambda: _str("BENCH_CALIBRATION_DIR", DEFAULT_CALIBRATION_DIR)
     )
     calibration_buyers: int = field(default_factory=lambda: _int("BENCH_CALIBRATION_BUYERS", 0))
+    # Flushed before and after: a Redis db nobody else on the machine uses.
+    calibration_redis_url: str = field(
+        default_factory=lambda: _str("BENCH_CALIBRATION_REDIS_URL", CALIBRATION_REDIS_URL)
+    )
     idempotency_keys: bool = field(default_factory=lambda: _bool("BENCH_IDEMPOTENCY_KEYS", False))
     timeout_s: float = field(default_factory=lambda: _float("BENCH_TIMEOUT", 600))
     # py-spy records one web and one worker process during the burst.
