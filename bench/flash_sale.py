@@ -11,9 +11,10 @@
    latency a buyer sees at that offered load.
 4. Capacity: a ticket with a seat for each of BENCH_CAPACITY_BUYERS (1000)
    buyers, all at once: seated purchases per second and their server CPU.
-   Then accept only (BENCH_ACCEPT_ONLY_BUYERS, bench/accept_only.py: the
-   worker paused while the buyers post, then draining) and the opening
-   (BENCH_OPENING_BUYERS over BENCH_OPENING_SECONDS, bench/opening.py).
+   Then accept only (with BENCH_CALIBRATE or BENCH_ACCEPT_ONLY_BUYERS,
+   bench/accept_only.py: the worker paused while the buyers post, then
+   draining) and, with BENCH_OPENING=1, the opening (BENCH_OPENING_BUYERS over
+   BENCH_OPENING_SECONDS, bench/opening.py).
 5. With BENCH_CALIBRATE=1, once the stack has stopped, the bare stack of
    /work/shared/calibration measured the same way (bench/calibration.py).
 6. Audit from the database, JSON in bench/results/ (and latest.json), a
@@ -137,7 +138,7 @@ def more_phases(stack: Stack, monitor: Monitor, config: Config,
             f"({phase['decided_before_drain']} decided before the drain)",
             flush=True,
         )
-    if config.opening_buyers > 0:
+    if config.opening and config.opening_buyers > 0:
         phases["opening"] = phase = run_opening(stack, monitor, config, payments_before)
         print(
             f"bench: opening: {phase['buyers']} buyers over {phase['arrival_window_s']} s, "
