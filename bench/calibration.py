@@ -9,8 +9,8 @@ CPU accounting (bench/monitor.py, `SERVER_KINDS`):
 
 1. app.py and calib/ copied into a temporary directory (the shared directory
    is never written); a fresh database `bench_calibration` (dropped at the end)
-   and Redis db 7 (flushed before and after); `python app.py init N`, N = the
-   buyers: a seat for everyone.
+   and Redis db 7 (BENCH_CALIBRATION_REDIS_URL; flushed before and after);
+   `python app.py init N`, N = the buyers: a seat for everyone.
 2. gunicorn `app:application -w 2`, and the worker `celery -A app:capp worker
    -c 4` (prefork, as its README runs it) started at once but consuming an idle
    queue, so its start-up is neither in the accept figures nor in the drain.
@@ -22,7 +22,8 @@ CPU accounting (bench/monitor.py, `SERVER_KINDS`):
 
 `server_cpu_ms_per_buyer`: CPU of gunicorn, the worker, PostgreSQL and Redis
 over steps 3 to 5 ÷ N, as the project's burst figure counts web, workers,
-mailer, beat, PostgreSQL and Redis.
+mailer, beat, PostgreSQL and Redis; `server_cpu_ms_per_status_get`: the same
+over step 4 ÷ the GETs (bench/accept_only.py measures ours the same way).
 """
 
 import contextlib
@@ -40,7 +41,7 @@ import psycopg
 import redis
 from celery import Celery
 
-from bench.config import CALIBRATION_DATABASE, CALIBRATION_REDIS_URL, DEFAULT_ADMIN_URL, Config
+from bench.config import CALIBRATION_DATABASE, DEFAULT_ADMIN_URL, Config
 from bench.load import LoadGenerator, get_each
 from bench.monitor import Monitor, cpu_between, cpu_ms_per, postgres_backends, postmaster_of
 from bench.report import accept_figures, rate, spread
@@ -63,7 +64,7 @@ class BareStack:
         self.buyers = config.calibration_buyers or config.buyers
         self.workdir = Path(tempfile.mkdtemp(prefix="bench-calibration-"))
         self.database_url = DEFAULT_ADMIN_URL.rsplit("/", 1)[0] + "/" + CALIBRATION_DATABASE
-        self.redis_url = CALIBRATION_REDIS_URL
+        self.redis_url = config.calibration_redis_url
         self.port = free_port()
         self.children: list[Child] = []
         self._control = None
@@ -260,6 +261,8 @@ def measure(bare: BareStack, config: Config) -> dict:
         **status,
         **drained,
         "server_cpu_ms_per_buyer": cpu_ms_per(cpu, bare.buyers),
+        "server_cpu_ms_per_status_get": cpu_ms_per(cpu_between(accepted_snap, status_snap),
+                                                   len(ids)),
         "server_cpu_ms_per_buyer_by_step": {
             "accept": cpu_ms_per(cpu_between(before, accepted_snap), bare.buyers),
             "status_get": cpu_ms_per(cpu_between(accepted_snap, status_snap), bare.buyers),

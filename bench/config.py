@@ -52,6 +52,11 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _accept_only_buyers() -> int:
+    calibrated = _int("BENCH_CALIBRATION_BUYERS", 0) or _int("BENCH_BUYERS", 2000)
+    return _int("BENCH_ACCEPT_ONLY_BUYERS", calibrated if _bool("BENCH_CALIBRATE", False) else 0)
+
+
 @dataclass(frozen=True)
 class Deployment:
     """How the stack is run: the knobs production would tune."""
@@ -85,12 +90,28 @@ class Config:
     # The capacity phase: a ticket with a seat for each of these buyers, all at
     # once (0 skips it): seated purchases per second and their CPU.
     capacity_buyers: int = field(default_factory=lambda: _int("BENCH_CAPACITY_BUYERS", 1000))
+    # Accept only (bench/accept_only.py): a seat for each of these buyers, posting at
+    # once while the worker does not consume, then the drain (0 skips it). It is
+    # there to be held against the bare stack: by default as many buyers as the
+    # bare stack's `/buy/` takes with BENCH_CALIBRATE, none without.
+    accept_only_buyers: int = field(default_factory=lambda: _accept_only_buyers())
+    # A sale that opens (bench/opening.py), with BENCH_OPENING: buyers arriving evenly
+    # over the seconds for the seats, polling until they know (0 buyers skips it).
+    # Off by default: it adds about a minute to a run on a busy 2-core machine.
+    opening: bool = field(default_factory=lambda: _bool("BENCH_OPENING", False))
+    opening_buyers: int = field(default_factory=lambda: _int("BENCH_OPENING_BUYERS", 3000))
+    opening_seconds: float = field(default_factory=lambda: _float("BENCH_OPENING_SECONDS", 10))
+    opening_seats: int = field(default_factory=lambda: _int("BENCH_OPENING_SEATS", 1000))
     # The bare stack of /work/shared/calibration, run after the project's (bench/calibration.py).
     calibrate: bool = field(default_factory=lambda: _bool("BENCH_CALIBRATE", False))
     calibration_dir: str = field(
         default_factory=lambda: _str("BENCH_CALIBRATION_DIR", DEFAULT_CALIBRATION_DIR)
     )
     calibration_buyers: int = field(default_factory=lambda: _int("BENCH_CALIBRATION_BUYERS", 0))
+    # Flushed before and after: a Redis db nobody else on the machine uses.
+    calibration_redis_url: str = field(
+        default_factory=lambda: _str("BENCH_CALIBRATION_REDIS_URL", CALIBRATION_REDIS_URL)
+    )
     idempotency_keys: bool = field(default_factory=lambda: _bool("BENCH_IDEMPOTENCY_KEYS", False))
     timeout_s: float = field(default_factory=lambda: _float("BENCH_TIMEOUT", 600))
     # py-spy records one web and one worker process during the burst.

@@ -11,6 +11,10 @@
    latency a buyer sees at that offered load.
 4. Capacity: a ticket with a seat for each of BENCH_CAPACITY_BUYERS (1000)
    buyers, all at once: seated purchases per second and their server CPU.
+   Then accept only (with BENCH_CALIBRATE or BENCH_ACCEPT_ONLY_BUYERS,
+   bench/accept_only.py: the worker paused while the buyers post, then
+   draining) and, with BENCH_OPENING=1, the opening (BENCH_OPENING_BUYERS over
+   BENCH_OPENING_SECONDS, bench/opening.py).
 5. With BENCH_CALIBRATE=1, once the stack has stopped, the bare stack of
    /work/shared/calibration measured the same way (bench/calibration.py).
 6. Audit from the database, JSON in bench/results/ (and latest.json), a
@@ -27,22 +31,24 @@ import platform
 import signal
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import psutil
 import psycopg
 
+from bench.accept_only import run_accept_only
 from bench.calibration import run_calibration
 from bench.config import Config, rate_label
-from bench.load import LoadGenerator
-from bench.monitor import Monitor, cpu_between, cpu_ms_per, postgres_backends, postmaster_of
+from bench.monitor import Monitor, postgres_backends, postmaster_of
+from bench.opening import run_opening
 from bench.pyspy import Profiler
-from bench.report import markdown, phase_figures
+from bench.ratios import RATIOS, bare_floor, ratios_to_bare
+from bench.report import markdown
+from bench.sale import run_phase
 from bench.stack import ROOT, Stack
+from bench.verdict import verdict
 
 RESULTS = ROOT / "bench" / "results"
 PACKAGES = (
@@ -63,49 +69,6 @@ def setup_django(stack: Stack) -> None:
     django.setup()
 
 
-def create_ticket(name: str, seats: int) -> int:
-    from tickets.models import Ticket
-
-    now = datetime.now(UTC)
-    ticket = Ticket.objects.create(
-        name=name,
-        venue="Bench Arena",
-        starts_at=now + timedelta(days=30),
-        price=Decimal("80.00"),
-        total_quantity=seats,
-        available_quantity=seats,
-    )
-    return ticket.pk
-
-
-def wait_settled(ticket_id: int, timeout: float = 30.0) -> None:
-    """The clients stop at the last final status they saw; give late writes a moment."""
-    from tickets.models import TicketPurchase
-
-    deadline = time.monotonic() + timeout
-    pending = TicketPurchase.objects.filter(ticket_id=ticket_id).exclude(
-        status__in=TicketPurchase.FINAL_STATUSES
-    )
-    while pending.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-
-
-def database_counters(database_url: str) -> dict:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_deleted,"
-            " tup_returned + tup_fetched FROM pg_stat_database WHERE datname = current_database()"
-        ).fetchone()
-    keys = ("transactions", "rows_inserted", "rows_updated", "rows_deleted", "rows_read")
-    return dict(zip(keys, row, strict=True))
-
-
-def redis_commands(redis_url: str) -> int:
-    import redis
-
-    return int(redis.Redis.from_url(redis_url).info("stats")["total_commands_processed"])
-
-
 def versions(stack: Stack) -> dict:
     import redis
 
@@ -124,57 +87,6 @@ def git_revision() -> str:
 
     dirty = git("status", "--porcelain", "--", "tickets", "workers", "project", "payments")
     return git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
-
-
-def run_phase(stack: Stack, monitor: Monitor, config: Config, *, name: str, seats: int,
-              buyers: int, rate: float, payments_before: int,
-              profiler: "Profiler | None" = None) -> dict:  # fmt: skip
-    """One sale: a fresh ticket, the load, then the figures and the audit of it."""
-    from bench.audit import audit, purchase_times
-
-    ticket_id = create_ticket(f"{name} {stack.logdir.name}", seats)
-    if profiler:
-        profiler.start()
-    db_before, redis_before = database_counters(stack.database_url), redis_commands(stack.redis_url)
-    snap_before = monitor.snapshot()
-    load = LoadGenerator(
-        base_url=stack.base_url,
-        ticket_id=ticket_id,
-        buyers=buyers,
-        concurrency=config.concurrency,
-        rate=rate,
-        run_id=f"{stack.logdir.name}-{name}".lower().replace(" ", "-"),
-        idempotency_keys=config.idempotency_keys,
-        timeout_s=config.timeout_s,
-    ).run()
-    wait_settled(ticket_id)
-    snap_after = monitor.snapshot()
-    db_after, redis_after = database_counters(stack.database_url), redis_commands(stack.redis_url)
-    figures = phase_figures(load, purchase_times(ticket_id))
-    if profiler:
-        figures["profile"] = profiler.stop()
-    accepted = {b.purchase_id for b in load.buyers if b.purchase_id}
-    per_purchase = max(1, len(accepted))
-    figures["backend_work"] = {
-        **{
-            f"{key}_per_purchase": round((db_after[key] - db_before[key]) / per_purchase, 2)
-            for key in db_after
-        },
-        "redis_commands_per_purchase": round((redis_after - redis_before) / per_purchase, 2),
-        "note": "counters of the bench database; Redis counts the whole (shared) server",
-    }
-    figures["cpu"] = cpu_between(snap_before, snap_after)
-    figures["audit"] = audit(
-        ticket_id=ticket_id,
-        accepted_ids=accepted,
-        payments_before=payments_before,
-        sold_out_emails={b.email for b in load.buyers if b.sold_out},
-    )
-    figures["server_cpu_ms_per_buyer"] = cpu_ms_per(figures["cpu"], buyers)
-    figures["server_cpu_ms_per_seated_purchase"] = cpu_ms_per(
-        figures["cpu"], figures["audit"]["seats_sold"]
-    )
-    return figures
 
 
 def run_phases(stack: Stack, monitor: Monitor, config: Config, payments_before: int,
@@ -208,7 +120,60 @@ def run_phases(stack: Stack, monitor: Monitor, config: Config, payments_before: 
             f"{phase['server_cpu_ms_per_seated_purchase']} ms server CPU per seated purchase",
             flush=True,
         )
+    return phases | more_phases(stack, monitor, config, payments_before)
+
+
+def more_phases(stack: Stack, monitor: Monitor, config: Config,
+                payments_before: int) -> dict[str, dict]:  # fmt: skip
+    """Accept only (the worker paused, then draining) and the opening, when asked for."""
+    phases = {}
+    if config.accept_only_buyers > 0:
+        phases["accept_only"] = phase = run_accept_only(
+            stack, monitor, config, buyers=config.accept_only_buyers,
+            payments_before=payments_before,
+        )  # fmt: skip
+        print(
+            f"bench: accept only: {phase['accepted_per_s']} accepted/s with the worker paused, "
+            f"{phase['status_per_s']} status GETs/s in line, drained in {phase['drain_s']} s "
+            f"({phase['decided_before_drain']} decided before the drain)",
+            flush=True,
+        )
+    if config.opening and config.opening_buyers > 0:
+        phases["opening"] = phase = run_opening(stack, monitor, config, payments_before)
+        print(
+            f"bench: opening: {phase['buyers']} buyers over {phase['arrival_window_s']} s, "
+            f"know p50/p99 {phase['know_p50_ms']}/{phase['know_p99_ms']} ms, p99 "
+            f"{phase['know_p99_ms_after_last_arrival']} ms after the last arrival",
+            flush=True,
+        )
     return phases
+
+
+# Top-level figures read from a phase: {phase: {top-level key: the phase's key}};
+# None when the phase did not run.
+PHASE_KEYS = {
+    "accept_only": {
+        "accept_only_per_s": "accepted_per_s",
+        "accept_only_drain_s": "drain_s",
+        "poll_in_line_per_s": "status_per_s",
+        "server_cpu_ms_per_poll_in_line": "server_cpu_ms_per_status_get",
+    },
+    "opening": {
+        "opening_know_p50_ms": "know_p50_ms",
+        "opening_know_p99_ms": "know_p99_ms",
+        "opening_know_p99_ms_after_last_arrival": "know_p99_ms_after_last_arrival",
+        "opening_server_cpu_ms_per_buyer": "server_cpu_ms_per_buyer",
+        "opening_polls_per_buyer": "polls_per_arriving_buyer",
+    },
+}
+
+
+def phase_keys(phases: dict[str, dict]) -> dict:
+    return {
+        key: phases[phase][source] if phase in phases else None
+        for phase, keys in PHASE_KEYS.items()
+        for key, source in keys.items()
+    }
 
 
 def summary(phases: dict[str, dict]) -> dict:
@@ -226,6 +191,7 @@ def summary(phases: dict[str, dict]) -> dict:
         "server_cpu_ms_per_seated_purchase": (
             capacity["server_cpu_ms_per_seated_purchase"] if capacity else None
         ),
+        **phase_keys(phases),
         "audit": burst["audit"],
         "oversold": sum(a["oversold"] for a in audits.values()),
         "lost": sum(a["lost"] for a in audits.values()),
@@ -235,6 +201,7 @@ def summary(phases: dict[str, dict]) -> dict:
         "burst": burst,
         "paced_by_rate": paced,
         **({"capacity": capacity} if capacity else {}),
+        **{name: phases[name] for name in PHASE_KEYS if name in phases},
     }
 
 
@@ -313,6 +280,8 @@ def main() -> int:
         stack.stop()  # the calibration, if any, runs on a machine without our stack
         if config.calibrate:
             result["calibration"] = run_calibration(config, logdir)
+        result |= ratios_to_bare(result, result.get("calibration"))
+        result["bare_floor"] = bare_floor(result.get("calibration"))
         result["environment"] = environment(stack, load_before)
         result = ordered(result)
         write_results(run_id, result)
@@ -342,6 +311,10 @@ TOP_LEVEL = (
     # then paced_confirm_p99_ms_at_<rate> for every rate (inserted by `ordered`)
     "capacity_confirmed_per_s",
     "server_cpu_ms_per_seated_purchase",
+    *PHASE_KEYS["accept_only"],
+    *PHASE_KEYS["opening"],
+    *RATIOS,
+    "bare_floor",
     "oversold",
     "lost",
     "rejected",
@@ -362,39 +335,6 @@ def ordered(result: dict) -> dict:
     keys[at:at] = [k for k in result if k.startswith("paced_confirm_p99_ms_at_")]
     first = {k: result[k] for k in keys if k in result}
     return first | {k: v for k, v in result.items() if k not in first}
-
-
-def verdict(result: dict) -> list[str]:
-    failures = []
-    if result["oversold"]:
-        failures.append(f"{result['oversold']} seats oversold")
-    if result["lost"]:
-        failures.append(f"{result['lost']} purchases lost (missing or never final)")
-    if result["rejected"]:
-        failures.append(f"{result['rejected']} purchase requests were not answered")
-    if not result["audit_ok"]:
-        broken = [
-            f"{phase}: {name}"
-            for phase, audit in result["audits"].items()
-            for name, ok in audit["checks"].items()
-            if not ok
-        ]
-        failures.append("invariants broken: " + ", ".join(broken))
-    failures += calibration_failures(result.get("calibration"))
-    return failures
-
-
-def calibration_failures(calibration: dict | None) -> list[str]:
-    if calibration is None:
-        return []
-    if calibration.get("error"):
-        return [f"calibration not measured: {calibration['error']}"]
-    failures = []
-    if calibration["rejected"]:
-        failures.append(f"calibration: {calibration['rejected']} POSTs not accepted")
-    if calibration["pending_left"]:
-        failures.append(f"calibration: {calibration['pending_left']} purchases never drained")
-    return failures
 
 
 def write_results(run_id: str, result: dict) -> Path:

@@ -162,7 +162,7 @@ def buy(client, ticket_id: int, i: int) -> str:
 def run(n: int) -> int:
     from django.test import Client
 
-    from bench.flash_sale import create_ticket
+    from bench.sale import create_ticket
     from tickets.models import TicketPurchase
     from workers.celery import app
     from workers.delivery_tasks import deliver_batch

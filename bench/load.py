@@ -34,6 +34,7 @@ SOLD_OUT_CODE = "sold_out"
 class Buyer:
     index: int
     email: str
+    arrived_at: float = 0.0  # wall clock, when the buyer wanted to POST (before a slot)
     sent_at: float = 0.0  # wall clock, when the POST got its slot
     accepted_at: float = 0.0
     accept_ms: float | None = None
@@ -41,6 +42,7 @@ class Buyer:
     error: str | None = None
     sold_out: bool = False  # answered 409 {"code": "sold_out"}: nothing stored
     purchase_id: str | None = None
+    location: str | None = None  # the 202's status URL
     first_wait: float = 0.0  # the 202's Retry-After (0 when it has none: look at once)
     polls: int = 0
     not_modified: int = 0
@@ -48,6 +50,11 @@ class Buyer:
     seen_sold_at: float | None = None
     final_at: float | None = None
     final_status: str | None = None
+
+    @property
+    def known_at(self) -> float | None:
+        """When the buyer knew where it stood: a 409 `sold_out`, or a final status seen."""
+        return self.accepted_at if self.sold_out else self.final_at
 
 
 @dataclass
@@ -113,6 +120,7 @@ class LoadGenerator:
     async def _buyer(self, buyer: Buyer, start: float) -> None:
         if self.rate > 0:
             await asyncio.sleep(max(0.0, start + buyer.index / self.rate - time.monotonic()))
+        buyer.arrived_at = time.time()
         location = await self._purchase(buyer)
         if location and self.poll:
             await self._poll(buyer, location)
@@ -157,6 +165,7 @@ class LoadGenerator:
             buyer.error = f"HTTP {buyer.http_status}: {str(payload)[:200]}"
             return None
         buyer.purchase_id = payload["purchase_id"]
+        buyer.location = location
         buyer.first_wait = float(retry_after) if retry_after else 0.0
         self._observe(buyer, payload.get("status"))
         return location

@@ -27,7 +27,7 @@ def main() -> int:
 def run(depths: list[int], calls: int) -> int:
     from django.test import Client
 
-    from bench.flash_sale import create_ticket
+    from bench.sale import create_ticket
     from workers.celery import app
 
     ticket_id = create_ticket("Poll cost", depths[-1] + 1)

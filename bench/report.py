@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from bench.load import SOLD_STATUSES, LoadResult
+from bench.ratios import RATIOS
 
 TARGETS = {
     "confirmed_per_s": (">=", 300),
@@ -186,7 +187,8 @@ def markdown(result: dict) -> str:
         "poll_p99_ms",
     ):
         lines.append(f"| {name} | {burst[name]} | | |")
-    lines += _paced_rows(paced_by_rate) + _capacity_rows(result) + _audit_rows(result)
+    lines += _paced_rows(paced_by_rate) + _capacity_rows(result)
+    lines += _accept_only_rows(result) + _opening_rows(result) + _audit_rows(result)
     cpu = burst["cpu"]
     lines.append(
         "| CPU s during burst | "
@@ -221,6 +223,41 @@ def _capacity_rows(result: dict) -> list[str]:
     ]
 
 
+def _accept_only_rows(result: dict) -> list[str]:
+    phase = result.get("accept_only")
+    if not phase:
+        return []
+    return [
+        f"| accept only: {phase['buyers']} buyers, worker paused: accepted/s, p99 ms "
+        f"| {phase['accepted_per_s']}, {phase['accept_p99_ms']} | | |",
+        f"| accept only: status GETs/s in line, server CPU ms per GET "
+        f"| {phase['status_per_s']}, {phase['server_cpu_ms_per_status_get']} | | |",
+        f"| accept only: drain s (none pending), to every purchase final "
+        f"| {phase['drain_s']}, {phase['drain_to_final_s']} | | |",
+    ]
+
+
+def _opening_rows(result: dict) -> list[str]:
+    phase = result.get("opening")
+    if not phase:
+        return []
+    return [
+        f"| opening: {phase['buyers']} buyers over {phase['arrival_window_s']} s, "
+        f"{phase['audit']['seats']} seats: know p50/p99 ms "
+        f"| {phase['know_p50_ms']} / {phase['know_p99_ms']} | | |",
+        f"| opening: p99 know ms after the last arrival "
+        f"| {phase['know_p99_ms_after_last_arrival']} | <= 5000 | "
+        f"{_met(phase['know_p99_ms_after_last_arrival'], 5000)} |",
+        f"| opening: server CPU ms per buyer, polls per buyer, never knew "
+        f"| {phase['server_cpu_ms_per_buyer']}, {phase['polls_per_arriving_buyer']}, "
+        f"{phase['never_knew']} | | |",
+    ]
+
+
+def _met(value: float | None, most: float) -> str:
+    return "yes" if value is not None and value <= most else "no"
+
+
 def _audit_rows(result: dict) -> list[str]:
     rows = []
     for name, audit in result["audits"].items():
@@ -253,10 +290,22 @@ def calibration_markdown(result: dict) -> list[str]:
         ("server CPU ms per seated purchase (project: capacity phase)", seated_cpu,
          calib["server_cpu_ms_per_buyer"]),
     ]  # fmt: skip
+    rows += [
+        ("accept_only_per_s (project: worker paused)", result.get("accept_only_per_s"),
+         calib["accepted_per_s"]),
+        ("status GETs/s in line (both: worker paused)", result.get("poll_in_line_per_s"),
+         calib["status_per_s"]),
+        ("server CPU ms per status GET in line", result.get("server_cpu_ms_per_poll_in_line"),
+         calib.get("server_cpu_ms_per_status_get")),
+    ]  # fmt: skip
     return [
         f"### Calibration: the bare stack, {calib['buyers']} buyers, a seat each, same run",
         "",
         "| figure | project | bare stack (floor) |",
         "|---|---:|---:|",
         *(f"| {name} | {ours} | {floor} |" for name, ours, floor in rows),
+        "",
+        "| ratio to the bare stack | value |",
+        "|---|---:|",
+        *(f"| {key} | {result.get(key)} |" for key in RATIOS),
     ]

@@ -228,6 +228,19 @@ class Stack:
                 return
         raise RuntimeError("the Celery workers did not answer a ping in time")
 
+    def pipeline_nodes(self) -> list[str]:
+        """The names of the worker nodes (`bench<node>@<host>`), from a ping."""
+        from workers.celery import app
+
+        expected = self.config.deployment.worker_nodes
+        names: list[str] = []
+        for _ in range(5):  # a busy node may miss one ping's second
+            replies = app.control.ping(timeout=2.0)
+            names = sorted(n for reply in replies for n in reply if n.startswith("bench"))
+            if len(names) == expected:
+                return names
+        raise RuntimeError(f"worker nodes {names} answer a ping, {expected} expected")
+
     def pids(self) -> dict[str, list[int]]:
         kinds: dict[str, list[int]] = {}
         for child in self.children:
