@@ -204,6 +204,9 @@ BATCH_DOORBELL_SECONDS = env.float("BATCH_DOORBELL_SECONDS", default=10.0)
 # should come, but at least every QUEUE_POLL_MAX_SECONDS, so the waiting room
 # shows its place going down (a longer cap means fewer polls in a long line).
 QUEUE_POLL_MAX_SECONDS = env.int("QUEUE_POLL_MAX_SECONDS", default=10)
+# A poll of a purchase waiting in line answers from Redis (tickets/line.py); an
+# answer whose clearing was lost is never older than this.
+LINE_ANSWER_MAX_AGE_SECONDS = env.int("LINE_ANSWER_MAX_AGE_SECONDS", default=60)
 # The waiting list (tickets/waiting_list/offers.py): how long seats offered to an
 # entry stay held for it before the offer lapses and they pass on.
 WAITING_LIST_OFFER_SECONDS = env.int("WAITING_LIST_OFFER_SECONDS", default=1800)

@@ -2,8 +2,11 @@
 every staff action, inside the transaction that makes the change."""
 
 from project.actor import current_actor
+from tickets.line import forget_on_commit
 from tickets.metrics import count_transitions
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
+
+PENDING = TicketPurchase.Status.PENDING
 
 
 def purchase_log(
@@ -24,6 +27,8 @@ def purchase_log(
         note=note,
     )
     count_transitions([purchase], from_status=from_status)
+    if from_status == PENDING:  # anything done to a purchase in line ends its fast answer
+        forget_on_commit([purchase.pk])
 
 
 def ticket_log(ticket: Ticket, action: str, *, note: str = "") -> None:
@@ -54,3 +59,5 @@ def purchase_log_many(
         for purchase in purchases
     )
     count_transitions(purchases, from_status=from_status)
+    if from_status == PENDING:
+        forget_on_commit(purchase.pk for purchase in purchases)

@@ -33,6 +33,7 @@ from project import log_context
 from project.actor import current_actor
 from tickets.audit import purchase_log
 from tickets.errors import TicketSoldOut, TicketUnavailable
+from tickets.line import line_value
 from tickets.metrics import count_accepted
 from tickets.models import PurchaseEvent, Ticket, TicketPurchase
 from tickets.sale import batch, caps, idempotency
@@ -134,6 +135,8 @@ def purchase_store(
         seats=quantity,
         client_address=client_address,
         email=customer_email,
+        # Its polls answer from Redis while it waits in line (tickets/line.py).
+        line_answer=line_value(ticket_id, now.isoformat()),
     )
     values = {
         "id": purchase_id,
@@ -189,8 +192,13 @@ def _insert_with_orm(values: dict, *, note: str) -> tuple:
             total_amount=price * values["quantity"],
             currency=currency,
         )
+        # Saving takes its own clock for the auto_now stamps: keep the ones the
+        # 202 and the poll's line answer (tickets/line.py) were given, as the
+        # one-statement path stores them.
+        TicketPurchase.objects.filter(pk=purchase.pk).update(
+            created_at=values["created_at"], updated_at=values["updated_at"]
+        )
         purchase_log(purchase, "created", note=note)
-    values.update(created_at=purchase.created_at, updated_at=purchase.updated_at)
     return name, price, currency
 
 

@@ -29,7 +29,7 @@ from tickets import selectors
 from tickets.models import TicketPurchase
 from tickets.permissions import VIEW_DEBUG, HasPerm, SimulationEnabled
 from tickets.sale import accept, payment, purchases, waiting_room
-from tickets.sale.bodies import purchase_status_body
+from tickets.sale.bodies import purchase_status_body, waiting_row
 from tickets.sale.serializers import (
     PaymentSubmitSerializer,
     PurchaseCreateSerializer,
@@ -118,8 +118,14 @@ class PurchaseStatusApi(APIView):
         }
     )
     def get(self, request, purchase_id):
-        row = selectors.purchase_status(purchase_id=purchase_id)
-        place = waiting_room.waiting_room(row)
+        # While it waits in line Redis knows the whole answer (tickets/line.py);
+        # otherwise, or when Redis does not know, the database says.
+        in_line = waiting_room.in_line(purchase_id)
+        if in_line is not None:
+            row, place = waiting_row(purchase_id, in_line), in_line.place
+        else:
+            row = selectors.purchase_status(purchase_id=purchase_id)
+            place = waiting_room.waiting_room(row)
         return polling_response(
             request,
             purchase_status_body(

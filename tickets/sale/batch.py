@@ -36,6 +36,7 @@ from tickets import inventory, selectors
 from tickets.audit import purchase_log_many
 from tickets.codes import codes_issue_many
 from tickets.delivery.mailer import delivery_ring_on_commit
+from tickets.line import restamp_on_commit
 from tickets.models import Ticket, TicketPurchase
 from tickets.sale import caps, waiting_room
 from tickets.sale.doorbell import batch_ring_on_commit, doorbell_key
@@ -132,6 +133,8 @@ def reserve_batch(ticket_id: int, *, size: int) -> Reserved:
         # Looked at and left in line: not a purchase a lost message stranded,
         # so the requeue sweep leaves it to the batch for REQUEUE_AFTER_SECONDS.
         _mark(seating.waiting, processing_started_at=now, updated_at=now)
+        # Still in line: their polls' Redis answers follow the new stamp.
+        restamp_on_commit(ticket_id, [p.pk for p in seating.waiting], now.isoformat())
         for reason, purchases in seating.refused.items():
             _mark(
                 purchases,

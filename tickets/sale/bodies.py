@@ -72,6 +72,22 @@ def purchase_status_body(
     }
 
 
+def waiting_row(purchase_id, in_line) -> dict:
+    """selectors.purchase_status's row for a purchase Redis knows is waiting in
+    line (waiting_room.in_line): nothing has happened to it since it was stored
+    pending, so its row is what the accept path stored."""
+    return {
+        "id": purchase_id,
+        "status": "pending",
+        "payment_status": "pending",
+        "failure_reason": None,
+        "updated_at": in_line.updated_at,
+        "ticket_id": in_line.ticket_id,
+        "inventory_reserved": False,
+        "payment_client_secret": "",
+    }
+
+
 def client_secret(row: dict) -> str | None:
     """The gateway's secret for authenticating the payment (3-D Secure), only
     while it waits for the buyer: the holder of the purchase id needs it."""

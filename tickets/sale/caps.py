@@ -31,15 +31,19 @@ from django.db import transaction
 
 from project.redis_client import redis_client
 from tickets.errors import HoldLimitReached
+from tickets.line import line_key
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "tickets:inflight"
 
 # KEYS: the client's hash ('' when no address is known), the e-mail's hash,
-# the purchase's own key. ARGV: purchase id, seats, client cap, e-mail cap,
-# now, deadline (epoch seconds). Answers 0 (recorded), 1 (client cap) or 2
-# (e-mail cap). Lapsed entries are dropped on the way.
+# the purchase's own key, its poll's line key (tickets/line.py; '' for none).
+# ARGV: purchase id, seats, client cap, e-mail cap, now, deadline (epoch
+# seconds), the line key's value and lifetime. Answers 0 (recorded), 1 (client
+# cap) or 2 (e-mail cap). Lapsed entries are dropped on the way. The line key
+# rides here, in the round trip before the INSERT, so that it exists before any
+# worker can decide the purchase and forget it.
 _CLAIM = """
 local function held(key, now)
   if key == '' then return 0 end
@@ -67,6 +71,7 @@ for i = 1, 2 do
   end
 end
 redis.call('SET', KEYS[3], KEYS[1] .. '\\n' .. KEYS[2], 'EX', ttl)
+if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', ARGV[8]) end
 return 0
 """
 
@@ -94,16 +99,24 @@ _WHO = {1: "this client", 2: "this e-mail address"}
 
 
 def seats_claim(
-    *, ticket_id: int, purchase_id, seats: int, client_address: str | None, email: str
+    *,
+    ticket_id: int,
+    purchase_id,
+    seats: int,
+    client_address: str | None,
+    email: str,
+    line_answer: str = "",
 ) -> None:
     """Records `seats` of a purchase about to be stored as in flight for its
     client and its e-mail, or raises HoldLimitReached (nothing recorded) when
-    either would pass its cap. Release it if the purchase is not stored."""
+    either would pass its cap. Release it if the purchase is not stored. With
+    `line_answer` (tickets/line.py), its poll's fast answer is stored too."""
     now = int(time.time())
     keys = [
         f"{PREFIX}:{ticket_id}:c:{client_address}" if client_address else "",
         f"{PREFIX}:{ticket_id}:e:{email.strip().lower()}",
         _own_key(purchase_id),
+        line_key(purchase_id) if line_answer else "",
     ]
     args = [
         str(purchase_id),
@@ -112,6 +125,8 @@ def seats_claim(
         settings.HOLD_CAP_PER_EMAIL,
         now,
         now + settings.IN_FLIGHT_CAP_ENTRY_SECONDS,
+        line_answer,
+        settings.LINE_ANSWER_MAX_AGE_SECONDS,
     ]
     refused = int(_script(_CLAIM)(keys=keys, args=args))
     if refused:

@@ -17,11 +17,13 @@ accepted whenever it finds the queue empty.
 import logging
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 
 from project.polling import POLL_INTERVAL_SECONDS
 from project.redis_client import redis_client
+from tickets.line import line_key
 from tickets.models import TicketPurchase
 
 logger = logging.getLogger(__name__)
@@ -32,8 +34,11 @@ RATE_WEIGHT = 0.3
 KEY_TTL_SECONDS = 24 * 3600
 
 
+QUEUE_PREFIX = "tickets:queue:"
+
+
 def _key(ticket_id: int) -> str:
-    return f"tickets:queue:{ticket_id}"
+    return f"{QUEUE_PREFIX}{ticket_id}"
 
 
 def _place_field(purchase_id) -> str:
@@ -48,6 +53,19 @@ redis.call('HSET', KEYS[1], ARGV[1], number)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'decided', 'rate')
 return {number, state[1], state[2]}
+"""
+
+# A poll's fast answer: the purchase's line key names its ticket; its place must
+# still be in that ticket's queue hash. Answers false when either is gone. (The
+# queue's key is built here from the line key's value: one Redis, not a cluster.)
+_LINE_ANSWER = """
+local line = redis.call('GET', KEYS[1])
+if not line then return false end
+local ticket, updated = string.match(line, '^(%d+) (.+)$')
+if not ticket then return false end
+local state = redis.call('HMGET', ARGV[2] .. ticket, 'accepted', 'decided', 'rate', ARGV[1])
+if not state[4] then return false end
+return {ticket, updated, state[1], state[2], state[3], state[4]}
 """
 
 
@@ -145,11 +163,56 @@ def waiting_room(status_row: dict) -> Place:
         return Place(None, None, RETRY_AFTER_MIN_SECONDS)
     # A purchase that joined without a number (Redis was away at its accept)
     # counts as the last in line.
-    number = int(number or accepted or 0)
+    return _place(int(number or accepted or 0), decided, rate)
+
+
+def _place(number: int, decided, rate) -> Place:
     ahead = max(0, number - 1 - int(decided or 0))
     rate = float(rate or 0)
     wait = math.ceil((ahead + 1) / rate) if rate > 0 else None
     return Place(ahead, wait, retry_after_seconds(ahead + 1, rate))
+
+
+@dataclass(frozen=True)
+class InLine:
+    """A purchase still waiting in line, as Redis knows it (tickets/line.py)."""
+
+    ticket_id: int
+    updated_at: datetime
+    place: Place
+
+
+def in_line(purchase_id) -> InLine | None:
+    """The poll's answer without the database, in one round trip: None when
+    Redis does not know the purchase as waiting in line (decided, touched since
+    it joined, its key expired, or Redis away), and the caller asks the database."""
+    try:
+        answer = _line_script()(
+            keys=[line_key(purchase_id)], args=[_place_field(purchase_id), QUEUE_PREFIX]
+        )
+    except Exception:
+        logger.warning("purchase %s: line answer unavailable", purchase_id, exc_info=True)
+        return None
+    if not answer:
+        return None
+    ticket, updated, _accepted, decided, rate, number = answer
+    return InLine(
+        int(ticket),
+        datetime.fromisoformat(updated.decode()),
+        _place(int(number), decided, rate),
+    )
+
+
+_line_scripts: dict = {}
+
+
+def _line_script():
+    """Registered once per client (EVALSHA after the first call)."""
+    client = redis_client()
+    script = _line_scripts.get(id(client))
+    if script is None:
+        script = _line_scripts[id(client)] = client.register_script(_LINE_ANSWER)
+    return script
 
 
 def note_decided(
