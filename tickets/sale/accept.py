@@ -27,10 +27,11 @@ from functools import cache
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 
 from project import log_context
 from project.actor import current_actor
+from project.throttling import RateWindow
 from tickets.audit import purchase_log
 from tickets.errors import TicketSoldOut, TicketUnavailable
 from tickets.line import line_value
@@ -58,16 +59,45 @@ class Accepted:
     retry_after: int
 
 
-def purchase_accept(*, data, key: str | None, user, client_address: str | None) -> Accepted:
+def purchase_accept(
+    *,
+    data,
+    key: str | None,
+    user,
+    client_address: str | None,
+    throttle: RateWindow | None = None,
+) -> Accepted:
     """Validates `data`, stores the purchase as pending (at most once per
     `key` and client) and rings its ticket's batch. Raises ValidationError,
-    TicketUnavailable, TicketSoldOut, HoldLimitReached or an idempotency error."""
+    TicketUnavailable, TicketSoldOut, HoldLimitReached or an idempotency error,
+    and Throttled once the client's `throttle` window is full: the request is
+    counted in the caps' round trip before the INSERT, or, when it stores
+    nothing (invalid, refused, replayed), in one of its own."""
+    try:
+        accepted = _accept(data, key, user, client_address, throttle)
+    except Throttled:
+        raise
+    except Exception:
+        _count(throttle)  # past the limit, 429 comes first, as DRF's throttle answered
+        raise
+    _count(throttle)
+    return accepted
+
+
+def _count(throttle: RateWindow | None) -> None:
+    if throttle is not None and not throttle.counted:
+        throttle.count()
+
+
+def _accept(data, key: str | None, user, client_address: str | None, throttle) -> Accepted:
     purchase = purchase_input_validate(data)
     if key and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
         raise ValidationError(
             {"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]}
         )
-    store = lambda: purchase_store(**purchase, user=user, client_address=client_address)  # noqa: E731
+    store = lambda: purchase_store(  # noqa: E731
+        **purchase, user=user, client_address=client_address, throttle=throttle
+    )
     if not key:
         body = store()
     else:
@@ -116,6 +146,7 @@ def purchase_store(
     payment_token: str = "",
     user=None,
     client_address: str | None = None,
+    throttle: RateWindow | None = None,
 ) -> dict:
     """Stores a validated purchase as pending, with its "created" audit row;
     answers its 202 body (services.purchase_create wraps it for callers that
@@ -137,6 +168,7 @@ def purchase_store(
         email=customer_email,
         # Its polls answer from Redis while it waits in line (tickets/line.py).
         line_answer=line_value(ticket_id, now.isoformat()),
+        throttle=throttle,
     )
     values = {
         "id": purchase_id,

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 
 from project.redis_client import redis_client
+from project.throttling import RateWindow
 from tickets.errors import HoldLimitReached
 from tickets.line import line_key
 
@@ -38,12 +39,15 @@ logger = logging.getLogger(__name__)
 PREFIX = "tickets:inflight"
 
 # KEYS: the client's hash ('' when no address is known), the e-mail's hash,
-# the purchase's own key, its poll's line key (tickets/line.py; '' for none).
+# the purchase's own key, its poll's line key (tickets/line.py; '' for none),
+# the request's rate window (project/throttling.py; '' for none).
 # ARGV: purchase id, seats, client cap, e-mail cap, now, deadline (epoch
-# seconds), the line key's value and lifetime. Answers 0 (recorded), 1 (client
-# cap) or 2 (e-mail cap). Lapsed entries are dropped on the way. The line key
-# rides here, in the round trip before the INSERT, so that it exists before any
-# worker can decide the purchase and forget it.
+# seconds), the line key's value and lifetime, the window's limit and length.
+# Answers 0 (recorded), 1 (client cap), 2 (e-mail cap) or 3 (throttled: the
+# request is counted, nothing else). Lapsed entries are dropped on the way.
+# The create's one round trip before its INSERT: the throttle, the caps, and
+# the line key, which so exists before any worker can decide the purchase and
+# forget it.
 _CLAIM = """
 local function held(key, now)
   if key == '' then return 0 end
@@ -58,6 +62,11 @@ local function held(key, now)
     end
   end
   return total
+end
+if KEYS[5] ~= '' then
+  local count = redis.call('INCR', KEYS[5])
+  redis.call('EXPIRE', KEYS[5], ARGV[10])
+  if count > tonumber(ARGV[9]) then return 3 end
 end
 local seats, now = tonumber(ARGV[2]), tonumber(ARGV[5])
 if held(KEYS[1], now) + seats > tonumber(ARGV[3]) then return 1 end
@@ -96,6 +105,7 @@ return 0
 )
 
 _WHO = {1: "this client", 2: "this e-mail address"}
+THROTTLED = 3
 
 
 def seats_claim(
@@ -106,17 +116,21 @@ def seats_claim(
     client_address: str | None,
     email: str,
     line_answer: str = "",
+    throttle: RateWindow | None = None,
 ) -> None:
     """Records `seats` of a purchase about to be stored as in flight for its
     client and its e-mail, or raises HoldLimitReached (nothing recorded) when
     either would pass its cap. Release it if the purchase is not stored. With
-    `line_answer` (tickets/line.py), its poll's fast answer is stored too."""
+    `line_answer` (tickets/line.py), its poll's fast answer is stored too; with
+    `throttle`, the request is counted in its window first, and Throttled is
+    raised (nothing recorded) past its limit."""
     now = int(time.time())
     keys = [
         f"{PREFIX}:{ticket_id}:c:{client_address}" if client_address else "",
         f"{PREFIX}:{ticket_id}:e:{email.strip().lower()}",
         _own_key(purchase_id),
         line_key(purchase_id) if line_answer else "",
+        throttle.key if throttle else "",
     ]
     args = [
         str(purchase_id),
@@ -127,8 +141,14 @@ def seats_claim(
         now + settings.IN_FLIGHT_CAP_ENTRY_SECONDS,
         line_answer,
         settings.LINE_ANSWER_MAX_AGE_SECONDS,
+        throttle.limit if throttle else 0,
+        throttle.seconds if throttle else 0,
     ]
     refused = int(_script(_CLAIM)(keys=keys, args=args))
+    if throttle:
+        throttle.counted = True
+        if refused == THROTTLED:
+            raise throttle.refuse()
     if refused:
         cap = settings.HOLD_CAP_PER_CLIENT if refused == 1 else settings.HOLD_CAP_PER_EMAIL
         raise HoldLimitReached(
