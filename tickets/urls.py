@@ -1,5 +1,6 @@
 from django.urls import path
 
+from project.lean_door import lean_door
 from tickets.door import api as door
 from tickets.refunds import api as refunds
 from tickets.sale import api as sale
@@ -8,7 +9,13 @@ from tickets.waiting_list import api as waiting_list
 urlpatterns = [
     path("", sale.TicketListApi.as_view(), name="ticket-list"),
     path("<int:pk>/", sale.TicketDetailApi.as_view(), name="ticket-detail"),
-    path("purchase/direct/", sale.PurchaseCreateApi.as_view(), name="purchase-create"),
+    # The two hot doors: plain Django for anonymous JSON, DRF for the rest
+    # (project/lean_door.py).
+    path(
+        "purchase/direct/",
+        lean_door(sale.PurchaseCreateApi, sale.purchase_create_fast, methods=("POST",)),
+        name="purchase-create",
+    ),
     path(
         "<int:ticket_id>/waiting-list/",
         waiting_list.WaitingListJoinApi.as_view(),
@@ -41,7 +48,7 @@ urlpatterns = [
     ),
     path(
         "purchase/<uuid:purchase_id>/status/",
-        sale.PurchaseStatusApi.as_view(),
+        lean_door(sale.PurchaseStatusApi, sale.purchase_status_fast, methods=("GET",)),
         name="purchase-status",
     ),
     path(

@@ -3,6 +3,7 @@ serializes the result. Business rules live in tickets/sale/purchases.py; errors 
 statuses in project/api_errors.py."""
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from project.clients import client_address
+from project.lean_door import api_error, plain_json
 from project.openapi import (
     FORBIDDEN,
     NO_SUCH_PAGE,
@@ -96,19 +98,36 @@ class PurchaseCreateApi(APIView):
         },
     )
     def post(self, request):
-        accepted = accept.purchase_accept(
-            data=request.data,
-            key=request.headers.get("Idempotency-Key"),
-            user=request.user,
-            client_address=client_address(request),
-            throttle=rate_window(request, self.THROTTLE_SCOPE),
-        )
-        location = _status_url(request, accepted.body["purchase_id"])
-        return json_response(
-            accepted.body,
-            status=accepted.status,
-            headers={"Location": location, "Retry-After": str(accepted.retry_after)},
-        )
+        return _create_answer(request, request.data)
+
+
+def _create_answer(request, data) -> HttpResponse:
+    """The create's answer, for the DRF view and the lean door alike."""
+    accepted = accept.purchase_accept(
+        data=data,
+        key=request.headers.get("Idempotency-Key"),
+        user=request.user,
+        client_address=client_address(request),
+        throttle=rate_window(request, PurchaseCreateApi.THROTTLE_SCOPE),
+    )
+    location = _status_url(request, accepted.body["purchase_id"])
+    return json_response(
+        accepted.body,
+        status=accepted.status,
+        headers={"Location": location, "Retry-After": str(accepted.retry_after)},
+    )
+
+
+def purchase_create_fast(request) -> HttpResponse | None:
+    """The lean door's create (project/lean_door.py): a JSON body it can read,
+    else the DRF view parses it (and words any parse error as it always has)."""
+    data = plain_json(request)
+    if data is None:
+        return None
+    try:
+        return _create_answer(request, data)
+    except Exception as exc:
+        return api_error(exc, request)
 
 
 class PurchaseStatusApi(APIView):
@@ -123,32 +142,46 @@ class PurchaseStatusApi(APIView):
         }
     )
     def get(self, request, purchase_id):
-        # While it waits in line Redis knows the whole answer (tickets/line.py);
-        # otherwise, or when Redis does not know, the database says.
-        in_line = waiting_room.in_line(purchase_id)
-        if in_line is not None:
-            row, place = waiting_row(purchase_id, in_line), in_line.place
-        else:
-            row = selectors.purchase_status(purchase_id=purchase_id)
-            place = waiting_room.waiting_room(row)
-        return polling_response(
-            request,
-            purchase_status_body(
-                row,
-                queue_position=place.position,
-                estimated_wait_seconds=place.wait_seconds,
-                waiting_list=_waiting_list_url(request, row),
-            ),
-            etag=state_etag(
-                row["status"],
-                row["payment_status"],
-                row["updated_at"].isoformat(),
-                place.position,
-                place.wait_seconds,
-            ),
-            final=row["status"] in TicketPurchase.FINAL_STATUSES,
-            retry_after=place.retry_after,
-        )
+        return _status_answer(request, purchase_id)
+
+
+def purchase_status_fast(request, purchase_id) -> HttpResponse | None:
+    """The lean door's poll (project/lean_door.py). Read-only, so any error is
+    left to the DRF view to answer (a 404, an outage's 503)."""
+    try:
+        return _status_answer(request, purchase_id)
+    except Exception:
+        return None
+
+
+def _status_answer(request, purchase_id) -> HttpResponse:
+    """The poll's answer, for the DRF view and the lean door alike."""
+    # While it waits in line Redis knows the whole answer (tickets/line.py);
+    # otherwise, or when Redis does not know, the database says.
+    in_line = waiting_room.in_line(purchase_id)
+    if in_line is not None:
+        row, place = waiting_row(purchase_id, in_line), in_line.place
+    else:
+        row = selectors.purchase_status(purchase_id=purchase_id)
+        place = waiting_room.waiting_room(row)
+    return polling_response(
+        request,
+        purchase_status_body(
+            row,
+            queue_position=place.position,
+            estimated_wait_seconds=place.wait_seconds,
+            waiting_list=_waiting_list_url(request, row),
+        ),
+        etag=state_etag(
+            row["status"],
+            row["payment_status"],
+            row["updated_at"].isoformat(),
+            place.position,
+            place.wait_seconds,
+        ),
+        final=row["status"] in TicketPurchase.FINAL_STATUSES,
+        retry_after=place.retry_after,
+    )
 
 
 def _waiting_list_url(request, status_row: dict) -> str | None:
