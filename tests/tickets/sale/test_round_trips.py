@@ -20,7 +20,8 @@ CREATE_URL = "/api/tickets/purchase/direct/"
 @pytest.fixture
 def trace(monkeypatch):
     """What this process sends, in order: "redis" per round trip (a command or a
-    whole pipeline), the first word of each SQL statement."""
+    whole pipeline), and per SQL statement its first word, or "INSERT" for any
+    statement that inserts (on PostgreSQL the create is one `WITH ... INSERT`)."""
     sent: list[str] = []
     original = redis.connection.AbstractConnection.send_packed_command
 
@@ -29,7 +30,8 @@ def trace(monkeypatch):
         return original(conn, command, check_health)
 
     def sql(execute, statement, params, many, context):
-        sent.append(statement.split()[0].upper())
+        words = statement.upper().split()
+        sent.append("INSERT" if "INSERT" in words else words[0])
         return execute(statement, params, many, context)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
