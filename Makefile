@@ -29,11 +29,14 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m devtools.stack --prepare
 
+# Two pytest-xdist processes, each with its own test database and Redis database
+# (tests/conftest.py); the worker tests' processes listen on queues of their own.
+TEST_PROCESSES ?= 2
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 # Markers come from fixtures (tests/conftest.py). Each process of pytest-xdist has
 # its own test database and its own Redis database (conftest.py); the OpenAPI
