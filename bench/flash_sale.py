@@ -43,6 +43,7 @@ from bench.calibration import run_calibration
 from bench.config import Config, rate_label
 from bench.monitor import Monitor, postgres_backends, postmaster_of
 from bench.opening import run_opening
+from bench.pg_costs import add_refusal_costs, expose_worker_metrics
 from bench.pyspy import Profiler
 from bench.ratios import RATIOS, bare_floor, ratios_to_bare
 from bench.report import markdown
@@ -120,6 +121,7 @@ def run_phases(stack: Stack, monitor: Monitor, config: Config, payments_before: 
             f"{phase['server_cpu_ms_per_seated_purchase']} ms server CPU per seated purchase",
             flush=True,
         )
+    add_refusal_costs(phases)  # the burst's refused buyers, priced with the capacity's seated
     return phases | more_phases(stack, monitor, config, payments_before)
 
 
@@ -255,6 +257,7 @@ def main() -> int:
         from payments.models import Payment
 
         stack.migrate()
+        expose_worker_metrics()  # the batches' row hold, read by bench/pg_costs.py
         stack.start()
         stack.wait_ready()
         dep = config.deployment

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from bench.load import SOLD_STATUSES, LoadResult
+from bench.pg_costs import markdown_rows as pg_rows
 from bench.ratios import RATIOS
 
 TARGETS = {
@@ -189,6 +190,7 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | {burst[name]} | | |")
     lines += _paced_rows(paced_by_rate) + _capacity_rows(result)
     lines += _accept_only_rows(result) + _opening_rows(result) + _audit_rows(result)
+    lines += pg_rows(result)  # the capacity model's inputs (docs/capacity.md)
     cpu = burst["cpu"]
     lines.append(
         "| CPU s during burst | "

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import psycopg
 
+from bench import pg_costs
 from bench.config import Config
 from bench.load import LoadGenerator, LoadResult
 from bench.monitor import Monitor, cpu_between, cpu_ms_per
@@ -91,6 +92,7 @@ def run_phase(stack: Stack, monitor: Monitor, config: Config, *, name: str, seat
     if profiler:
         profiler.start()
     db_before, redis_before = database_counters(stack.database_url), redis_commands(stack.redis_url)
+    pg_before = pg_costs.sample(stack.database_url)
     snap_before = monitor.snapshot()
     load = LoadGenerator(
         base_url=stack.base_url,
@@ -105,6 +107,7 @@ def run_phase(stack: Stack, monitor: Monitor, config: Config, *, name: str, seat
     wait_settled(ticket_id)
     snap_after = monitor.snapshot()
     db_after, redis_after = database_counters(stack.database_url), redis_commands(stack.redis_url)
+    pg_after = pg_costs.sample_after(stack.database_url)
     figures = phase_figures(load, purchase_times(ticket_id))
     if extra:
         figures.update(extra(load))
@@ -121,6 +124,10 @@ def run_phase(stack: Stack, monitor: Monitor, config: Config, *, name: str, seat
     }
     figures["cpu"] = cpu_between(snap_before, snap_after)
     figures["audit"] = audit_sale(ticket_id, load, payments_before)
+    figures["pg"] = pg_costs.phase_costs(
+        pg_before, pg_after, ticket_id=ticket_id, seated=figures["audit"]["seats_sold"],
+        buyers=buyers,
+    )  # fmt: skip
     figures["server_cpu_ms_per_buyer"] = cpu_ms_per(figures["cpu"], buyers)
     figures["server_cpu_ms_per_seated_purchase"] = cpu_ms_per(
         figures["cpu"], figures["audit"]["seats_sold"]
