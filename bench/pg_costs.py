@@ -243,11 +243,13 @@ def add_refusal_costs(phases: dict[str, dict]) -> None:
         pg["per_refused_buyer"] = split_refused(
             pg["deltas"], pg["seated"], pg["refused"], seated_pg["per_seated_purchase"]
         )
-    sold = capacity["audit"]["seats_sold"]
-    cpu_per_seated = per(capacity["cpu"]["cpu_s_by_kind"], sold)
+    # In milliseconds: a refused buyer's seconds round to 0.00.
+    cpu_ms = {key: 1000 * value for key, value in capacity["cpu"]["cpu_s_by_kind"].items()}
+    cpu_per_seated = per(cpu_ms, capacity["audit"]["seats_sold"])
     if cpu_per_seated:
-        pg["cpu_s_per_refused_buyer_by_kind"] = split_refused(
-            burst["cpu"]["cpu_s_by_kind"], pg["seated"], pg["refused"], cpu_per_seated
+        burst_ms = {key: 1000 * value for key, value in burst["cpu"]["cpu_s_by_kind"].items()}
+        pg["cpu_ms_per_refused_buyer_by_kind"] = split_refused(
+            burst_ms, pg["seated"], pg["refused"], cpu_per_seated
         )
     pg["refused_note"] = "split with the capacity phase's per-seated figures (same run)"
 

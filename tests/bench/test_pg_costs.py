@@ -60,8 +60,8 @@ def test_a_refused_buyer_costs_what_the_burst_spent_beyond_its_seated_buyers():
     refused = burst["pg"]["per_refused_buyer"]
     assert refused["transactions"] == 1.0  # (500 - 100 * 2) / 300
     assert refused["wal_bytes"] == 100.0  # (80000 - 100 * 500) / 300
-    by_kind = burst["pg"]["cpu_s_per_refused_buyer_by_kind"]
-    assert by_kind == {"web": 0.01, "worker": 0.0}  # (4 - 100 * 0.01) / 300, (1 - 1) / 300
+    by_kind = burst["pg"]["cpu_ms_per_refused_buyer_by_kind"]
+    assert by_kind == {"web": 10.0, "worker": 0.0}  # (4000 - 100 * 10) / 300, (1000 - 1000) / 300
 
 
 def test_the_quantile_is_interpolated_inside_its_bucket_as_prometheus_does():
