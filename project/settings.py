@@ -207,6 +207,9 @@ QUEUE_POLL_MAX_SECONDS = env.int("QUEUE_POLL_MAX_SECONDS", default=10)
 # A poll of a purchase waiting in line answers from Redis (tickets/line.py); an
 # answer whose clearing was lost is never older than this.
 LINE_ANSWER_MAX_AGE_SECONDS = env.int("LINE_ANSWER_MAX_AGE_SECONDS", default=60)
+# A ticket the database refused with no seat left is answered sold out from Redis
+# (tickets/sold_out.py); a mark that outlived its truth is never older than this.
+SOLD_OUT_ANSWER_MAX_AGE_SECONDS = env.int("SOLD_OUT_ANSWER_MAX_AGE_SECONDS", default=1)
 # The waiting list (tickets/waiting_list/offers.py): how long seats offered to an
 # entry stay held for it before the offer lapses and they pass on.
 WAITING_LIST_OFFER_SECONDS = env.int("WAITING_LIST_OFFER_SECONDS", default=1800)

@@ -108,6 +108,7 @@ def _fresh_redis_state():
         "tickets:queue:*",
         "delivery:claims:*",
         "tickets:inflight:*",
+        "tickets:soldout:*",
     ):
         for key in client.scan_iter(pattern):
             client.delete(key)

@@ -59,6 +59,9 @@ class TicketSoldOut(DomainError):
 
     code = "sold_out"
     http_status = 409
+    # True where the database found no seat free and none held: nothing the
+    # line does can free one, so Redis may answer the next buyers (tickets/sold_out.py).
+    none_left = False
     default_detail = (
         "Sold out: no seats are left for this ticket, and none are held by pending "
         "purchases that could give them back."

@@ -24,6 +24,7 @@ from django.db.models import F
 
 from tickets.errors import InventoryInvariantBroken
 from tickets.models import Ticket, TicketPurchase, WaitingListEntry
+from tickets.sold_out import sold_out_forget_on_commit
 
 # --- Locks -------------------------------------------------------------------------------
 
@@ -162,6 +163,8 @@ def seats_move(
     )
     if changed != 1:
         raise InventoryInvariantBroken(f"cannot return {returned} seats to ticket {ticket_id}")
+    if to_sale > 0:
+        sold_out_forget_on_commit(ticket_id)
 
 
 def seats_offer_from_sale(*, ticket_id: int, quantity: int) -> bool:
@@ -191,6 +194,7 @@ def seats_kept_to_sale(*, ticket_id: int) -> None:
         available_quantity=F("available_quantity") + F("list_held_quantity"),
         list_held_quantity=0,
     )
+    sold_out_forget_on_commit(ticket_id)
 
 
 # --- Capacity ----------------------------------------------------------------------------

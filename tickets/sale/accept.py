@@ -194,8 +194,10 @@ def purchase_store(
             ticket = _insert_in_one_statement(values, note=note)
         else:
             ticket = _insert_with_orm(values, note=note)
-    except BaseException:
-        caps.seats_release([purchase_id])  # not stored: its seats are not in flight
+    except BaseException as error:
+        # Not stored: its seats are not in flight. Sold out for good: say so in Redis.
+        sold_out = ticket_id if getattr(error, "none_left", False) else None
+        caps.seats_release([purchase_id], sold_out_ticket=sold_out)
         raise
     count_accepted()
     name, price, currency = ticket
@@ -217,7 +219,7 @@ def _insert_with_orm(values: dict, *, note: str) -> tuple:
             raise TicketUnavailable()
         name, price, currency, free = ticket
         if free < values["quantity"] and not _seats_held(values["ticket_id"]):
-            raise TicketSoldOut()
+            raise _sold_out(free)
         purchase = TicketPurchase.objects.create(
             **values,
             unit_price=price,
@@ -265,10 +267,16 @@ def _insert_in_one_statement(values: dict, *, note: str) -> tuple:
         row = cursor.fetchone()
     if row is None:
         raise TicketUnavailable()
-    name, price, currency, has_room = row
+    name, price, currency, has_room, free = row
     if not has_room:
-        raise TicketSoldOut()
+        raise _sold_out(free)
     return name, price, currency
+
+
+def _sold_out(free: int) -> TicketSoldOut:
+    error = TicketSoldOut()
+    error.none_left = free == 0
+    return error
 
 
 def _db_values(model, fields: list, values: dict) -> list:
@@ -300,7 +308,7 @@ def _statement() -> tuple[str, list, list]:
     pending = Status.PENDING.value
     sql = f"""
 WITH ticket AS (
-    SELECT t.id, t.name, t.price, t.currency,
+    SELECT t.id, t.name, t.price, t.currency, t.available_quantity,
            t.available_quantity >= %s OR EXISTS (
                SELECT 1 FROM {purchases} held
                WHERE held.ticket_id = t.id AND held.status = '{pending}'
@@ -320,7 +328,7 @@ WITH ticket AS (
     SELECT {_values(PurchaseEvent, _FROM_PURCHASE, event_fields)}
     FROM purchase
 )
-SELECT name, price, currency, has_room FROM ticket
+SELECT name, price, currency, has_room, available_quantity FROM ticket
 """
     return sql, purchase_fields, event_fields
 

@@ -31,8 +31,9 @@ from django.db import transaction
 
 from project.redis_client import redis_client
 from project.throttling import RateWindow
-from tickets.errors import HoldLimitReached
+from tickets.errors import HoldLimitReached, TicketSoldOut
 from tickets.line import line_key
+from tickets.sold_out import sold_out_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +41,16 @@ PREFIX = "tickets:inflight"
 
 # KEYS: the client's hash ('' when no address is known), the e-mail's hash,
 # the purchase's own key, its poll's line key (tickets/line.py; '' for none),
-# the request's rate window (project/throttling.py; '' for none).
+# the request's rate window (project/throttling.py; '' for none), the
+# ticket's sold-out mark (tickets/sold_out.py).
 # ARGV: purchase id, seats, client cap, e-mail cap, now, deadline (epoch
 # seconds), the line key's value and lifetime, the window's limit and length.
-# Answers 0 (recorded), 1 (client cap), 2 (e-mail cap) or 3 (throttled: the
-# request is counted, nothing else). Lapsed entries are dropped on the way.
-# The create's one round trip before its INSERT: the throttle, the caps, and
-# the line key, which so exists before any worker can decide the purchase and
-# forget it.
+# Answers 0 (recorded), 1 (client cap), 2 (e-mail cap), 3 (throttled: the
+# request is counted, nothing else) or 4 (sold out: counted, nothing else).
+# Lapsed entries are dropped on the way.
+# The create's one round trip before its INSERT: the throttle, the sold-out
+# mark, the caps, and the line key, which so exists before any worker can
+# decide the purchase and forget it.
 _CLAIM = """
 local function held(key, now)
   if key == '' then return 0 end
@@ -68,6 +71,7 @@ if KEYS[5] ~= '' then
   redis.call('EXPIRE', KEYS[5], ARGV[10])
   if count > tonumber(ARGV[9]) then return 3 end
 end
+if redis.call('EXISTS', KEYS[6]) == 1 then return 4 end
 local seats, now = tonumber(ARGV[2]), tonumber(ARGV[5])
 if held(KEYS[1], now) + seats > tonumber(ARGV[3]) then return 1 end
 if held(KEYS[2], now) + seats > tonumber(ARGV[4]) then return 2 end
@@ -84,11 +88,14 @@ if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[7], 'EX', ARGV[8]) end
 return 0
 """
 
-# ARGV: purchase ids. Each purchase's key names its hashes; the purchase leaves
+# KEYS: a ticket's sold-out mark to set, or none. ARGV: the mark's lifetime,
+# then purchase ids. Each purchase's key names its hashes; the purchase leaves
 # both. An id never recorded (a waiting-list offer's purchase) changes nothing.
 _RELEASE = (
     """
-for _, purchase in ipairs(ARGV) do
+if #KEYS == 1 then redis.call('SET', KEYS[1], '1', 'EX', ARGV[1]) end
+for i = 2, #ARGV do
+  local purchase = ARGV[i]
   local own = '"""
     + PREFIX
     + """:p:' .. purchase
@@ -106,6 +113,7 @@ return 0
 
 _WHO = {1: "this client", 2: "this e-mail address"}
 THROTTLED = 3
+SOLD_OUT = 4
 
 
 def seats_claim(
@@ -123,7 +131,8 @@ def seats_claim(
     either would pass its cap. Release it if the purchase is not stored. With
     `line_answer` (tickets/line.py), its poll's fast answer is stored too; with
     `throttle`, the request is counted in its window first, and Throttled is
-    raised (nothing recorded) past its limit."""
+    raised (nothing recorded) past its limit. TicketSoldOut (nothing recorded)
+    while the ticket is marked sold out (tickets/sold_out.py)."""
     now = int(time.time())
     keys = [
         f"{PREFIX}:{ticket_id}:c:{client_address}" if client_address else "",
@@ -131,6 +140,7 @@ def seats_claim(
         _own_key(purchase_id),
         line_key(purchase_id) if line_answer else "",
         throttle.key if throttle else "",
+        sold_out_key(ticket_id),
     ]
     args = [
         str(purchase_id),
@@ -149,6 +159,8 @@ def seats_claim(
         throttle.counted = True
         if refused == THROTTLED:
             raise throttle.refuse()
+    if refused == SOLD_OUT:
+        raise TicketSoldOut()
     if refused:
         cap = settings.HOLD_CAP_PER_CLIENT if refused == 1 else settings.HOLD_CAP_PER_EMAIL
         raise HoldLimitReached(
@@ -157,14 +169,16 @@ def seats_claim(
         )
 
 
-def seats_release(purchase_ids: Iterable) -> None:
+def seats_release(purchase_ids: Iterable, *, sold_out_ticket: int | None = None) -> None:
     """The purchases ended (or were never stored): their seats stop counting.
-    Never raises."""
+    With `sold_out_ticket`, in the same round trip, that ticket is marked sold
+    out (tickets/sold_out.py). Never raises."""
     ids = [str(purchase_id) for purchase_id in purchase_ids]
     if not ids:
         return
+    keys = [sold_out_key(sold_out_ticket)] if sold_out_ticket is not None else []
     try:
-        _script(_RELEASE)(keys=[], args=ids)
+        _script(_RELEASE)(keys=keys, args=[settings.SOLD_OUT_ANSWER_MAX_AGE_SECONDS, *ids])
     except redis.RedisError:
         # Their entries lapse at their deadline instead.
         logger.warning("in-flight caps: could not release %s", ", ".join(ids))
