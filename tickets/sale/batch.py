@@ -41,6 +41,7 @@ from tickets.delivery.mailer import delivery_ring_on_commit
 from tickets.line import restamp_on_commit
 from tickets.models import Ticket, TicketPurchase
 from tickets.sale import caps, waiting_room
+from tickets.sale.confirm_rows import purchases_confirm_rows
 from tickets.sale.doorbell import batch_ring_on_commit, doorbell_key
 from tickets.waiting_list.offers import seats_returned
 
@@ -347,10 +348,7 @@ def _confirm_all(captured: list[tuple[TicketPurchase, Plan]], *, now) -> list[Ti
         purchases.append(purchase)
     if not purchases:
         return []
-    TicketPurchase.objects.bulk_update(
-        purchases,
-        ["status", "payment_status", "gateway_reference", "confirmed_at", "updated_at"],
-    )
+    purchases_confirm_rows(purchases)
     codes_issue_many(purchases)
     purchase_log_many(purchases, "confirmed", from_status=Status.PENDING, note="payment captured")
     return purchases
