@@ -7,11 +7,17 @@ each stage the SQL queries, the Redis round trips and the CPU time per call:
 
 - create:   POST /api/tickets/purchase/direct/ through the whole middleware stack
             (django.test.Client), publish of the Celery task included;
+- sold_out: the same POST for a ticket with no seat left: 409 `sold_out`, from
+            the sold-out mark in Redis (tickets/sold_out.py) once one refusal set it;
 - status:   GET .../status/ while pending (200), and again with If-None-Match (304);
 - batch:    the `tickets.process_ticket_batch` task body deciding all N purchases
             (reserve, charge, confirm, BATCH_SIZE at a time), per purchase;
 - deliver:  the `tickets.deliver_batch` task body mailing all N (e-mail with QR
-            codes, complete), per purchase.
+            codes, complete), per purchase;
+- batch_of_K, deliver_of_K: the same two tasks deciding (mailing) K purchases at a
+            time, K = BENCH_HOT_PATH_SMALL_BATCH (8), per call: a live sale's
+            batches are that small (docs/capacity.md), so a batch's fixed cost
+            (its statements, whatever the batch's size) is most of a purchase's.
 
 The tasks run through Celery's tracer in this process (`task.apply`), so the
 worker's own overhead (broker ack, events, result backend, pool IPC, and the
@@ -33,6 +39,20 @@ from bench.stack import ROOT, Stack
 OUT = ROOT / "bench" / "results" / "profile"
 
 
+class Rounds:
+    """`rounds` arguments for `measure`, each made by `make()` just before its
+    call (outside the timing)."""
+
+    def __init__(self, rounds: int, make):
+        self.rounds, self.make = rounds, make
+
+    def __len__(self) -> int:
+        return self.rounds
+
+    def __iter__(self):
+        return (self.make() for _ in range(self.rounds))
+
+
 class RedisCounter:
     """Counts Redis round trips (one per command, one per pipeline) in this process."""
 
@@ -41,10 +61,13 @@ class RedisCounter:
 
         self.count = 0
         self.commands: Counter = Counter()
+        self.active = False  # counting only while a measured call runs
         self._original = redis.connection.AbstractConnection.send_packed_command
         counter = self
 
         def send_packed_command(conn, command, check_health=True):
+            if not counter.active:
+                return counter._original(conn, command, check_health)
             counter.count += 1
             first = command[0] if isinstance(command, list) and command else command
             name = bytes(first).split(b"\r\n")[2:3] if isinstance(first, bytes | bytearray) else []
@@ -83,7 +106,9 @@ def measure(name, fn, setups, *, redis_counter, profile_dir=None, items=None) ->
             if profiler:
                 profiler.start()
             cpu0, wall0 = time.process_time(), time.perf_counter()
+            redis_counter.active = True
             fn(arg)
+            redis_counter.active = False
             cpu += time.process_time() - cpu0
             wall += time.perf_counter() - wall0
             if profiler:
@@ -142,7 +167,13 @@ def in_bench_stack(name: str, measure_all) -> int:
 def buy(client, ticket_id: int, i: int) -> str:
     """One buyer's POST, each from its own address (as behind the proxy): the
     purchase id of its 202."""
-    response = client.post(
+    response = post_purchase(client, ticket_id, i)
+    assert response.status_code == 202, response.content
+    return response.json()["purchase_id"]
+
+
+def post_purchase(client, ticket_id: int, i: int):
+    return client.post(
         "/api/tickets/purchase/direct/",
         data={
             "ticket_id": ticket_id,
@@ -155,8 +186,10 @@ def buy(client, ticket_id: int, i: int) -> str:
         content_type="application/json",
         HTTP_X_FORWARDED_FOR=f"198.18.{i >> 8 & 255}.{i & 255}",
     )
-    assert response.status_code == 202, response.content
-    return response.json()["purchase_id"]
+
+
+# The stages one seated purchase goes through (a 304 and a refusal are not).
+_ONE_PURCHASE = ("create", "status_200", "batch", "deliver")
 
 
 def run(n: int) -> int:
@@ -173,13 +206,19 @@ def run(n: int) -> int:
         profile_dir = OUT
         profile_dir.mkdir(parents=True, exist_ok=True)
     redis_counter = RedisCounter()
-    ticket_id = create_ticket("Hot path", n * 2)
+    ticket_id = create_ticket("Hot path", n * 4)
     client = Client()
     ids: list[str] = []
     etags: dict[str, str] = {}
 
     def create(i: int) -> None:
         ids.append(buy(client, ticket_id, i))
+
+    sold_out_ticket_id = create_ticket("Hot path, sold out", 1)
+
+    def sold_out(i: int) -> None:
+        response = post_purchase(client, sold_out_ticket_id, i)
+        assert response.status_code == 409, response.content
 
     def status(purchase_id: str) -> None:
         response = client.get(f"/api/tickets/purchase/{purchase_id}/status/")
@@ -193,7 +232,8 @@ def run(n: int) -> int:
         assert response.status_code == 304, response.status_code
 
     def batch(count: int) -> None:
-        assert process_ticket_batch.apply(args=[ticket_id]).get() == count
+        decided = process_ticket_batch.apply(args=[ticket_id]).get()
+        assert decided == count, (decided, count)
 
     def deliver(count: int) -> None:
         assert deliver_batch.apply().get() == count
@@ -203,20 +243,43 @@ def run(n: int) -> int:
     status(ids[0])
     batch(1)
     deliver(1)
+    buy(client, sold_out_ticket_id, -2)
+    assert process_ticket_batch.apply(args=[sold_out_ticket_id]).get() == 1  # its one seat sold
+    deliver(1)
+    sold_out(-3)
     ids.clear()
     stages = {}
     opts = {"redis_counter": redis_counter, "profile_dir": profile_dir}
     stages["create"] = measure("create", create, range(n), **opts)
+    stages["sold_out"] = measure("sold_out", sold_out, range(n, 2 * n), **opts)
     stages["status_200"] = measure("status_200", status, list(ids), **opts)
     stages["status_304"] = measure("status_304", status_304, list(ids), **opts)
     stages["batch"] = measure("batch", batch, [n], items=n, **opts)
     stages["deliver"] = measure("deliver", deliver, [n], items=n, **opts)
+    k = int(os.environ.get("BENCH_HOT_PATH_SMALL_BATCH") or 8)
+    rounds = max(1, n // k)
+    buyers = iter(range(2 * n, 10 * n))
+
+    def waiting(count: int) -> int:
+        for _ in range(count):
+            create(next(buyers))
+        return count
+
+    def decided(count: int) -> int:
+        batch(waiting(count))
+        return count
+
+    stages[f"batch_of_{k}"] = measure(
+        f"batch_of_{k}", batch, Rounds(rounds, lambda: waiting(k)), **opts
+    )
+    deliver(rounds * k)
+    stages[f"deliver_of_{k}"] = measure(
+        f"deliver_of_{k}", deliver, Rounds(rounds, lambda: decided(k)), **opts
+    )
     app.control.purge()
     done = TicketPurchase.objects.filter(ticket_id=ticket_id, status="completed").count()
     total = {
-        key: round(
-            sum(stage[key] for stage in stages.values() if stage is not stages["status_304"]), 2
-        )
+        key: round(sum(stage[key] for name, stage in stages.items() if name in _ONE_PURCHASE), 2)
         for key in (
             "cpu_ms_per_call",
             "queries_per_call",
