@@ -182,10 +182,43 @@ def test_accepting_many_rings_the_ticket_doorbell_once(
                 payment_token="tok_success",
             )
     assert published.ids(BATCH_TASK) == [ticket.pk]
-    # The worker answers before it looks: the next purchase rings again.
+    # The worker answers before it claims: the next purchase rings again.
     ticket_process_batches(ticket_id=ticket.pk)
     assert doorbell.batch_ring(ticket.pk) is True
     assert published.ids(BATCH_TASK) == [ticket.pk, ticket.pk]
+
+
+def test_a_purchase_accepted_while_the_worker_lingers_rings_nothing_and_is_decided(
+    published, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The doorbell is answered after the linger: a commit meanwhile finds it
+    still rung, so one task decides the whole burst (no second, smaller batch)."""
+    from tickets.sale import payment
+
+    settings.BATCH_LINGER_MS = 50
+    ticket = TicketFactory(total_quantity=10)
+    first = waiting(ticket, 1)[0]
+    assert doorbell.batch_ring(ticket.pk) is True  # as the first purchase's commit rang
+    arrived = []
+
+    def linger(seconds):
+        with django_capture_on_commit_callbacks(execute=True):
+            arrived.append(
+                purchase_create(
+                    ticket_id=ticket.pk,
+                    quantity=1,
+                    customer_name="Bo",
+                    customer_email="bo@example.com",
+                    payment_method="card",
+                    payment_token="tok_success",
+                )
+            )
+
+    monkeypatch.setattr(payment.time, "sleep", linger)
+    assert ticket_process_batches(ticket_id=ticket.pk) == 2
+    assert published.ids(BATCH_TASK) == [ticket.pk]  # the arrival rang no task of its own
+    assert statuses([first, *arrived]) == [("confirmed", None)] * 2
+    assert doorbell.batch_ring(ticket.pk) is True  # answered: the next purchase rings
 
 
 def test_the_queue_counters_give_a_retry_after_from_depth_and_drain_rate(published):
