@@ -26,7 +26,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.views import APIView
 
-from project.api_errors import exception_handler
+from project.api_errors import exception_handler, is_marked_logged, mark_logged
 from project.polling import json_response
 
 # What DRF's JSON renderer accepts; DRF weighs no q-values, so any of these in
@@ -75,7 +75,10 @@ def api_error(exc: Exception, request: HttpRequest) -> HttpResponse:
     if answer is None:
         raise exc
     headers = {key: value for key, value in answer.items() if key.lower() != "content-type"}
-    return json_response(answer.data, status=answer.status_code, headers=headers)
+    response = json_response(answer.data, status=answer.status_code, headers=headers)
+    if is_marked_logged(answer):
+        mark_logged(response)
+    return response
 
 
 def lean_door(

@@ -59,6 +59,7 @@ class TicketSoldOut(DomainError):
 
     code = "sold_out"
     http_status = 409
+    routine = True  # most buyers of a flash sale hear it: not a warning each
     # True where the database found no seat free and none held: nothing the
     # line does can free one, so Redis may answer the next buyers (tickets/sold_out.py).
     none_left = False

@@ -89,3 +89,21 @@ def test_sold_out_answers_from_redis_still_count_against_the_rate(api_client, pu
     assert_sold_out(post(api_client, ticket))  # from Redis
     refused = post(api_client, ticket)
     assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+
+
+@pytest.mark.parametrize("url", [CREATE_URL, CREATE_URL + "?format=json"], ids=["lean", "drf"])
+def test_sold_out_is_not_a_warning_in_the_log_but_a_bad_request_still_is(
+    api_client, published, caplog, url
+):
+    """Most buyers of a flash sale hear `sold_out`: Django's request log would
+    write a warning for each; a routine refusal is counted by the metrics instead."""
+    ticket = sold_out_ticket()
+    caplog.set_level("WARNING", logger="django.request")
+    for _ in range(2):  # the database's answer, then Redis's
+        response = api_client.post(url, purchase_request(ticket), format="json")
+        assert_sold_out(response)
+    assert [r for r in caplog.records if r.name == "django.request"] == []
+
+    response = api_client.post(url, purchase_request(ticket, quantity=0), format="json")
+    assert response.status_code == 400
+    assert [r.status_code for r in caplog.records if r.name == "django.request"] == [400]
