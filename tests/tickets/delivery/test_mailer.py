@@ -105,6 +105,28 @@ def test_a_batch_of_confirmed_purchases_ends_completed_with_one_mail_each(mailou
 
 
 @pytest.mark.django_db
+def test_confirmations_settled_while_the_mailer_lingers_ring_nothing_and_go_out_together(
+    mailoutbox, settings, monkeypatch, published
+):
+    """The doorbell is answered after DELIVERY_LINGER_MS: a batch settled
+    meanwhile finds it still rung, so one task mails both batches."""
+    settings.DELIVERY_LINGER_MS = 100
+    confirmed_purchases(2)
+    assert mailer.delivery_ring() is True  # as the first settling rang
+    later = []
+
+    def linger(seconds):
+        assert seconds == 0.1
+        later.extend(confirmed_purchases(3))
+        assert mailer.delivery_ring() is False  # still rung: no second task
+
+    monkeypatch.setattr(mailer.time, "sleep", linger)
+    assert mailer.deliver_batch() == 5
+    assert len(mailoutbox) == 5
+    assert mailer.delivery_ring() is True  # answered: the next settling rings
+
+
+@pytest.mark.django_db
 def test_only_confirmed_purchases_are_mailed_and_a_second_run_sends_nothing(mailoutbox):
     [confirmed] = confirmed_purchases(1)
     PurchaseFactory(ticket=confirmed.ticket)  # pending
