@@ -227,7 +227,7 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # DELIVERY_LINGER_MS for confirmations to gather, then sends up to DELIVERY_BATCH_SIZE
 # over one mail connection and completes them together; the delivery doorbell waits
 # at most DELIVERY_DOORBELL_SECONDS before the next confirmation may ring again.
-DELIVERY_LINGER_MS = env.int("DELIVERY_LINGER_MS", default=100)
+DELIVERY_LINGER_MS = env.int("DELIVERY_LINGER_MS", default=50)
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=100)
 DELIVERY_DOORBELL_SECONDS = env.float("DELIVERY_DOORBELL_SECONDS", default=10.0)
 MAX_TICKETS_PER_PURCHASE = env.int("MAX_TICKETS_PER_PURCHASE", default=10)
