@@ -10,6 +10,8 @@ each stage the SQL queries, the Redis round trips and the CPU time per call:
 - sold_out: the same POST for a ticket with no seat left: 409 `sold_out`, from
             the sold-out mark in Redis (tickets/sold_out.py) once one refusal set it;
 - status:   GET .../status/ while pending (200), and again with If-None-Match (304);
+            `status_decided`: the same GET once the purchase is completed (its row
+            read from the database);
 - batch:    the `tickets.process_ticket_batch` task body deciding all N purchases
             (reserve, charge, confirm, BATCH_SIZE at a time), per purchase;
 - deliver:  the `tickets.deliver_batch` task body mailing all N (e-mail with QR
@@ -189,7 +191,7 @@ def post_purchase(client, ticket_id: int, i: int):
 
 
 # The stages one seated purchase goes through (a 304 and a refusal are not).
-_ONE_PURCHASE = ("create", "status_200", "batch", "deliver")
+_ONE_PURCHASE = ("create", "status_200", "batch", "deliver", "status_decided")
 
 
 def run(n: int) -> int:
@@ -225,6 +227,10 @@ def run(n: int) -> int:
         assert response.status_code == 200, response.status_code
         etags[purchase_id] = response.headers["ETag"]
 
+    def status_decided(purchase_id: str) -> None:
+        response = client.get(f"/api/tickets/purchase/{purchase_id}/status/")
+        assert response.json()["status"] == "completed", response.content
+
     def status_304(purchase_id: str) -> None:
         response = client.get(
             f"/api/tickets/purchase/{purchase_id}/status/", HTTP_IF_NONE_MATCH=etags[purchase_id]
@@ -256,6 +262,7 @@ def run(n: int) -> int:
     stages["status_304"] = measure("status_304", status_304, list(ids), **opts)
     stages["batch"] = measure("batch", batch, [n], items=n, **opts)
     stages["deliver"] = measure("deliver", deliver, [n], items=n, **opts)
+    stages["status_decided"] = measure("status_decided", status_decided, list(ids), **opts)
     k = int(os.environ.get("BENCH_HOT_PATH_SMALL_BATCH") or 8)
     rounds = max(1, n // k)
     buyers = iter(range(2 * n, 10 * n))
