@@ -15,7 +15,7 @@ from redis.client import Pipeline
 from gateways import ChargeRequest
 from gateways.simulated import SimulatedGateway
 from project.tasks import BATCH_TASK, PROCESS_TASK
-from tests.factories import PurchaseFactory, TicketFactory
+from tests.factories import PurchaseFactory, TicketFactory, purchase_request
 from tickets.delivery.mailer import DELIVER_BATCH_TASK, DOORBELL_KEY
 from tickets.models import PurchaseEvent, TicketCode, TicketPurchase
 from tickets.sale import accept, batch, doorbell, waiting_room
@@ -203,16 +203,7 @@ def test_a_purchase_accepted_while_the_worker_lingers_rings_nothing_and_is_decid
 
     def linger(seconds):
         with django_capture_on_commit_callbacks(execute=True):
-            arrived.append(
-                purchase_create(
-                    ticket_id=ticket.pk,
-                    quantity=1,
-                    customer_name="Bo",
-                    customer_email="bo@example.com",
-                    payment_method="card",
-                    payment_token="tok_success",
-                )
-            )
+            arrived.append(purchase_create(**purchase_request(ticket)))
 
     monkeypatch.setattr(payment.time, "sleep", linger)
     assert ticket_process_batches(ticket_id=ticket.pk) == 2
