@@ -18,14 +18,14 @@ def code_generate() -> str:
     return "TKT-" + "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def codes_issue(*, purchase: TicketPurchase) -> list[TicketCode]:
+def codes_issue(*, purchase: TicketPurchase) -> list[str]:
     """Creates the purchase's codes; must run inside the caller's transaction."""
     return codes_issue_many([purchase])
 
 
-def codes_issue_many(purchases: list[TicketPurchase]) -> list[TicketCode]:
-    """Every purchase's codes in one multi-row INSERT; must run inside the
-    caller's transaction.
+def codes_issue_many(purchases: list[TicketPurchase]) -> list[str]:
+    """Every purchase's codes in one multi-row INSERT (answers the codes
+    written); must run inside the caller's transaction.
 
     The unique constraint is the judge of collisions (one in 32^8 per pair):
     the INSERT skips a code already taken (ON CONFLICT DO NOTHING, so no
@@ -43,7 +43,7 @@ def codes_issue_many(purchases: list[TicketPurchase]) -> list[TicketCode]:
             _draw_again(unwritten)
             continue
         if _insert_unless_taken(unwritten) == len(unwritten):
-            return codes
+            return [code.code for code in codes]
         owners = dict(
             TicketCode.objects.filter(code__in=[code.code for code in unwritten]).values_list(
                 "code", "purchase_id"
@@ -73,8 +73,6 @@ def _insert_unless_taken(codes: list[TicketCode]) -> int:
             for statement, params in query.get_compiler(connection=connection).as_sql():
                 cursor.execute(statement, params)
                 written += cursor.rowcount
-    for code in codes:
-        code._state.adding = False
     return written
 
 
