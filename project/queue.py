@@ -12,6 +12,7 @@ after REQUEUE_AFTER_SECONDS. The request that stored it still succeeds.
 """
 
 import logging
+import time
 from collections.abc import Callable
 
 from celery import current_app
@@ -109,6 +110,13 @@ def ring_on_commit(task_name: str, *args, key: str, hold_seconds: float) -> None
     transaction.on_commit(lambda: ring(task_name, *args, key=key, hold_seconds=hold_seconds))
 
 
-def doorbell_answer(key: str) -> None:
-    """The worker is about to look for work: the next commit may ring again."""
+def doorbell_answer(key: str, *, linger_ms: int = 0) -> None:
+    """The worker is about to look for work: it first lingers `linger_ms` for
+    more to gather, then the next commit may ring again. Answered after the
+    linger, not before: work committed meanwhile finds the doorbell still rung
+    and adds no task of its own (the look that follows finds it). Answered
+    first, each such commit rang another task, which lingered beside this one:
+    several small batches where one would do (docs/capacity.md)."""
+    if linger_ms:
+        time.sleep(linger_ms / 1000)
     redis_client().delete(DOORBELL_PREFIX + key)

